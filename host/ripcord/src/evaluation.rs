@@ -1,0 +1,189 @@
+//! What a policy evaluates, as plain host data: two revisions and their metric series split into evaluation
+//! windows. Providers and fixtures produce it; the runtime converts it to each contract version's WIT types.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type TimestampMs = i64;
+
+/// The platform a guarded deployment runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Platform {
+    AwsLambda,
+    CloudRun,
+}
+
+/// How a metric's values combine over time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricKind {
+    /// Events per period; windows sum their points.
+    Counter,
+    /// A sampled level.
+    Gauge,
+    /// A percentile or average of a distribution per period; never summed.
+    Distribution,
+}
+
+impl MetricKind {
+    /// The kind of a canonical metric; custom metrics are counters unless declared otherwise.
+    pub fn for_metric(name: &str) -> Self {
+        match name {
+            "instances" => Self::Gauge,
+            n if n.starts_with("latency_") => Self::Distribution,
+            _ => Self::Counter,
+        }
+    }
+}
+
+/// One observation: the value over the period starting at `at`, in evaluation window `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub at: TimestampMs,
+    /// Index of the window holding `at`.
+    pub window: u32,
+    pub value: f64,
+}
+
+/// A time span `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub start: TimestampMs,
+    pub end: TimestampMs,
+}
+
+impl Window {
+    /// `count` consecutive windows of `length_ms` each, the last one ending at `now`, oldest first.
+    pub fn ending_at(now: TimestampMs, length_ms: i64, count: usize) -> Vec<Window> {
+        (0..count as i64)
+            .rev()
+            .map(|back| Window { start: now - (back + 1) * length_ms, end: now - back * length_ms })
+            .collect()
+    }
+
+    pub fn contains(&self, at: TimestampMs) -> bool {
+        self.start <= at && at < self.end
+    }
+}
+
+/// The series of one metric for one revision, its points tagged with their window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSeries {
+    pub name: String,
+    pub kind: MetricKind,
+    /// Points inside the windows, oldest first; a period with nothing reported has no point.
+    pub points: Vec<Point>,
+}
+
+impl MetricSeries {
+    /// Builds a series from `(timestamp, value)` samples, tagging each with the window that holds it. Samples
+    /// outside every window are dropped, and so are non-finite values: a value the platform could not compute is
+    /// absent, never a number.
+    pub fn split(
+        name: &str,
+        kind: MetricKind,
+        samples: impl IntoIterator<Item = (TimestampMs, f64)>,
+        windows: &[Window],
+    ) -> Self {
+        let mut points: Vec<Point> = samples
+            .into_iter()
+            .filter(|(_, value)| value.is_finite())
+            .filter_map(|(at, value)| {
+                // Windows are sorted and contiguous, so a binary search finds the one holding the sample.
+                let index = windows.partition_point(|w| w.end <= at);
+                windows.get(index).filter(|w| w.contains(at))?;
+                Some(Point { at, window: u32::try_from(index).ok()?, value })
+            })
+            .collect();
+        points.sort_by_key(|p| p.at);
+        Self { name: name.to_string(), kind, points }
+    }
+
+    /// The values of window `index`.
+    pub fn values(&self, index: u32) -> impl Iterator<Item = f64> + '_ {
+        self.points.iter().filter(move |p| p.window == index).map(|p| p.value)
+    }
+}
+
+/// One revision and what the platform reported about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revision {
+    /// Lambda version number or Cloud Run revision name.
+    pub id: String,
+    /// Fraction of traffic, in `[0, 1]`.
+    pub traffic_share: f64,
+    /// Reported metrics only: a metric the platform did not report is absent.
+    pub metrics: Vec<MetricSeries>,
+}
+
+impl Revision {
+    pub fn series(&self, name: &str) -> Option<&MetricSeries> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+}
+
+/// A parameter value from a guard's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Boolean(bool),
+    Integer(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl ParamValue {
+    /// Reads a command-line value: `true`/`false`, an integer, a number, or else text.
+    pub fn parse_cli(text: &str) -> Self {
+        match text {
+            "true" => Self::Boolean(true),
+            "false" => Self::Boolean(false),
+            _ => text
+                .parse::<i64>()
+                .map(Self::Integer)
+                .or_else(|_| text.parse::<f64>().map(Self::Float))
+                .unwrap_or_else(|_| Self::Text(text.to_string())),
+        }
+    }
+
+    /// The name of the value's type, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Boolean(_) => "boolean",
+            Self::Integer(_) => "integer",
+            Self::Float(_) => "float",
+            Self::Text(_) => "text",
+        }
+    }
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Boolean(v) => write!(f, "{v}"),
+            Self::Integer(v) => write!(f, "{v}"),
+            Self::Float(v) => write!(f, "{v}"),
+            Self::Text(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
+/// Parameters by name, sorted so evaluations are reproducible.
+pub type Params = BTreeMap<String, ParamValue>;
+
+/// Everything a policy sees in one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub guard: String,
+    pub platform: Platform,
+    pub now: TimestampMs,
+    pub deployed_at: Option<TimestampMs>,
+    /// Consecutive windows, oldest first; the last ends at `now`.
+    pub windows: Vec<Window>,
+    pub baseline: Option<Revision>,
+    pub candidate: Revision,
+    pub params: Params,
+}

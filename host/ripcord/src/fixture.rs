@@ -1,0 +1,236 @@
+//! The evaluation JSON format: what `ripcord plugin test --input` reads and what plugin authors write as
+//! fixtures. It is friendlier than the WIT record — timestamps as RFC 3339, series as `start` + `step` + values —
+//! and the host splits the points into windows, exactly as it does for provider data.
+//!
+//! Errors name the file, the field (a JSON path) and the offending value.
+
+use crate::evaluation::{Evaluation, MetricKind, MetricSeries, ParamValue, Params, Platform, Revision, Window};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A fixture that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {field}: {message}")]
+    Invalid { path: PathBuf, field: String, message: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureFile {
+    #[serde(default = "default_guard")]
+    guard: String,
+    #[serde(default = "default_platform")]
+    platform: Platform,
+    now: String,
+    deployed_at: Option<String>,
+    /// Length of one evaluation window, e.g. "5m".
+    window: String,
+    /// Number of windows, the last one ending at `now`.
+    windows: usize,
+    baseline: Option<RevisionFile>,
+    candidate: RevisionFile,
+    #[serde(default)]
+    params: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevisionFile {
+    id: String,
+    traffic_share: f64,
+    #[serde(default)]
+    metrics: BTreeMap<String, SeriesFile>,
+}
+
+/// Either `points` (explicit timestamps) or `start` + `step` + `values` (regular series; `null` = not reported).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeriesFile {
+    kind: Option<MetricKind>,
+    start: Option<String>,
+    step: Option<String>,
+    values: Option<Vec<Option<f64>>>,
+    points: Option<Vec<(String, f64)>>,
+}
+
+fn default_guard() -> String {
+    "fixture".to_string()
+}
+
+fn default_platform() -> Platform {
+    Platform::AwsLambda
+}
+
+/// Reads an evaluation fixture.
+pub fn load(path: &Path) -> Result<Evaluation, FixtureError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Read { path: path.into(), source })?;
+    parse(&text, path)
+}
+
+/// Parses an evaluation fixture; `path` only names the source in errors.
+pub fn parse(text: &str, path: &Path) -> Result<Evaluation, FixtureError> {
+    let invalid = |field: String, message: String| FixtureError::Invalid { path: path.into(), field, message };
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let file: FixtureFile = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        invalid(if field == "." { "(document)".to_string() } else { field }, e.into_inner().to_string())
+    })?;
+    let now = timestamp(&file.now).map_err(|m| invalid("now".into(), m))?;
+    let deployed_at =
+        file.deployed_at.as_deref().map(timestamp).transpose().map_err(|m| invalid("deployed_at".into(), m))?;
+    let length = duration_ms(&file.window).map_err(|m| invalid("window".into(), m))?;
+    if file.windows == 0 {
+        return Err(invalid("windows".into(), "must be at least 1, got 0".into()));
+    }
+    let windows = Window::ending_at(now, length, file.windows);
+    let revision = |name: &str, r: RevisionFile| -> Result<Revision, FixtureError> {
+        if !(0.0..=1.0).contains(&r.traffic_share) {
+            let message = format!("must be between 0 and 1, got {}", r.traffic_share);
+            return Err(invalid(format!("{name}.traffic_share"), message));
+        }
+        let metrics = r
+            .metrics
+            .into_iter()
+            .map(|(metric, s)| series(&metric, s, &windows).map_err(|m| invalid(format!("{name}.metrics.{metric}"), m)))
+            .collect::<Result<_, _>>()?;
+        Ok(Revision { id: r.id, traffic_share: r.traffic_share, metrics })
+    };
+    let baseline = file.baseline.map(|b| revision("baseline", b)).transpose()?;
+    let candidate = revision("candidate", file.candidate)?;
+    let params = file
+        .params
+        .into_iter()
+        .map(|(name, value)| {
+            let value = param_value(&value).map_err(|m| invalid(format!("params.{name}"), m))?;
+            Ok((name, value))
+        })
+        .collect::<Result<Params, FixtureError>>()?;
+    Ok(Evaluation {
+        guard: file.guard,
+        platform: file.platform,
+        now,
+        deployed_at,
+        windows,
+        baseline,
+        candidate,
+        params,
+    })
+}
+
+fn series(name: &str, file: SeriesFile, windows: &[Window]) -> Result<MetricSeries, String> {
+    let kind = file.kind.unwrap_or_else(|| MetricKind::for_metric(name));
+    let samples: Vec<(i64, f64)> = match (file.points, file.start, file.step, file.values) {
+        (Some(points), None, None, None) => points
+            .into_iter()
+            .enumerate()
+            .map(|(i, (at, value))| Ok((timestamp(&at).map_err(|m| format!("points[{i}]: {m}"))?, value)))
+            .collect::<Result<_, String>>()?,
+        (None, Some(start), Some(step), Some(values)) => {
+            let start = timestamp(&start).map_err(|m| format!("start: {m}"))?;
+            let step = duration_ms(&step).map_err(|m| format!("step: {m}"))?;
+            values
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.map(|value| (start + i as i64 * step, value)))
+                .collect()
+        }
+        _ => return Err("give either `points` or all of `start`, `step` and `values`".to_string()),
+    };
+    if let Some((_, bad)) = samples.iter().find(|(_, v)| !v.is_finite() || *v < 0.0 && kind == MetricKind::Counter) {
+        return Err(format!("invalid value {bad} (counters are finite and non-negative)"));
+    }
+    Ok(MetricSeries::split(name, kind, samples, windows))
+}
+
+fn param_value(value: &serde_json::Value) -> Result<ParamValue, String> {
+    use serde_json::Value;
+    match value {
+        Value::Bool(b) => Ok(ParamValue::Boolean(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(ParamValue::Integer)
+            .or_else(|| n.as_f64().map(ParamValue::Float))
+            .ok_or_else(|| format!("number {n} out of range")),
+        Value::String(s) => Ok(ParamValue::Text(s.clone())),
+        other => Err(format!("must be a boolean, number or string, got {other}")),
+    }
+}
+
+/// Parses an RFC 3339 UTC timestamp such as `2026-11-26T10:00:00Z` to milliseconds since the epoch.
+pub fn timestamp(text: &str) -> Result<i64, String> {
+    let time = humantime::parse_rfc3339(text).map_err(|e| format!("invalid timestamp {text:?}: {e}"))?;
+    Ok(millis_since_epoch(time))
+}
+
+/// Formats milliseconds since the epoch as RFC 3339.
+pub fn format_timestamp(ms: i64) -> String {
+    let time = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+fn millis_since_epoch(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Parses a positive duration such as `5m` to milliseconds.
+pub fn duration_ms(text: &str) -> Result<i64, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("invalid duration {text:?}: {e}"))?;
+    match d.as_millis() {
+        0 => Err(format!("duration {text:?} must be positive")),
+        ms => i64::try_from(ms).map_err(|_| format!("duration {text:?} is too long")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Evaluation, FixtureError> {
+        parse(text, Path::new("eval.json"))
+    }
+
+    const MINIMAL: &str = r#"{
+        "now": "2026-11-26T10:00:00Z", "window": "5m", "windows": 2,
+        "candidate": {"id": "2", "traffic_share": 0.1, "metrics": {
+            "requests": {"start": "2026-11-26T09:50:00Z", "step": "1m", "values": [1,2,3,4,5,6,null,8,9,10,11]},
+            "latency_p95": {"points": [["2026-11-26T09:57:30Z", 120.5]]}
+        }}
+    }"#;
+
+    #[test]
+    fn splits_points_into_windows_and_keeps_absent_values_absent() {
+        let e = parse_str(MINIMAL).map_err(|e| e.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(e.windows.len(), 2);
+        let requests = e.candidate.series("requests").cloned().unwrap_or_else(|| panic!("no requests"));
+        // The point at `now` (11) is outside every window; the null at 09:56 is absent, not zero.
+        assert_eq!(requests.values(0).collect::<Vec<_>>(), vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(requests.values(1).collect::<Vec<_>>(), vec![6.0, 8.0, 9.0, 10.0]);
+        let latency = e.candidate.series("latency_p95").map(|s| s.kind);
+        assert_eq!(latency, Some(MetricKind::Distribution));
+        assert!(e.candidate.series("errors").is_none());
+    }
+
+    #[test]
+    fn errors_name_file_field_and_value() {
+        let cases = [
+            (MINIMAL.replace("\"windows\": 2", "\"windows\": 0"), "eval.json: windows: must be at least 1, got 0"),
+            (MINIMAL.replace("\"5m\"", "\"5 parsecs\""), "eval.json: window: invalid duration \"5 parsecs\""),
+            (MINIMAL.replace("0.1,", "1.5,"), "eval.json: candidate.traffic_share: must be between 0 and 1, got 1.5"),
+            (MINIMAL.replace("\"now\"", "\"nwo\""), "eval.json: nwo: unknown field `nwo`"),
+            (MINIMAL.replace("\"step\": \"1m\", ", ""), "eval.json: candidate.metrics.requests: give either"),
+            (
+                MINIMAL.replace("120.5", "\"fast\""),
+                "eval.json: candidate.metrics.latency_p95.points[0][1]: invalid type",
+            ),
+        ];
+        for (text, expected) in cases {
+            let got = parse_str(&text).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(got.starts_with(expected), "expected {expected:?}, got {got:?}");
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! ripcord rolls serverless deployments back safely. Policy plugins — WebAssembly components in any language —
+//! judge a candidate revision against its baseline; ripcord prewarms and pins the last known good revision when
+//! they say rollback.
+//!
+//! This crate is the host library behind the `ripcord` binary:
+//! - [`evaluation`], [`report`], [`policy_info`]: the plain data that flows through a cycle;
+//! - [`fixture`]: the evaluation JSON format plugin authors write;
+//! - [`runtime`]: the sandboxed wasmtime host for policies;
+//! - [`stats`]: the native statistics policies import;
+//! - [`builtins`]: the embedded built-in policies.
+
+pub mod builtins;
+pub mod evaluation;
+pub mod fixture;
+pub mod policy_info;
+pub mod report;
+pub mod runtime;
+pub mod stats;
+
+/// Where the build script put the guest components compiled from `plugins/` (built-ins and test plugins).
+#[doc(hidden)]
+pub const GUEST_DIR: &str = env!("RIPCORD_GUEST_DIR");

@@ -1,0 +1,62 @@
+//! What a policy answers: a verdict, its reason and the checks behind it, as plain host data.
+
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+
+/// A policy's recommendation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Promote,
+    Hold,
+    Rollback,
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Promote => "promote",
+            Self::Hold => "hold",
+            Self::Rollback => "rollback",
+            Self::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One criterion a policy evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    /// `null` in JSON when not finite.
+    #[serde(serialize_with = "finite_or_null")]
+    pub observed: f64,
+    #[serde(serialize_with = "finite_or_null")]
+    pub threshold: f64,
+    pub passed: bool,
+}
+
+/// A verdict with its justification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    pub reason: String,
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// The report that stands for a policy that could not give one: `inconclusive`, with the cause as reason.
+    pub fn inconclusive(reason: impl Into<String>) -> Self {
+        Self { verdict: Verdict::Inconclusive, reason: reason.into(), checks: Vec::new() }
+    }
+}
+
+fn finite_or_null<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    if value.is_finite() { serializer.serialize_f64(*value) } else { serializer.serialize_none() }
+}

@@ -1,0 +1,264 @@
+//! The policy runtime: the only code that touches wasmtime. It loads plugins (compiled once, cached on disk,
+//! pre-linked), and runs each `describe`/`evaluate` call in a fresh, capability-free store with a deadline and a
+//! memory cap, turning every way a plugin can fail into a [`PluginError`] that names it.
+
+mod cache;
+mod contract;
+mod error;
+mod sandbox;
+mod settings;
+mod v0_1_0;
+
+pub use contract::Contract;
+pub use error::{PluginError, PluginErrorKind};
+pub use settings::{
+    CacheDir, DEFAULT_DEADLINE, DEFAULT_MAX_INSTANCES, DEFAULT_MEMORY_LIMIT, EPOCH_TICK, MAX_CHECKS,
+    MAX_LOG_MESSAGE_BYTES, MAX_LOG_MESSAGES, MAX_NAME_BYTES, MAX_OUTPUT_BYTES, MAX_REASON_BYTES, MAX_WASM_STACK,
+    RuntimeSettings,
+};
+
+use crate::builtins;
+use crate::evaluation::Evaluation;
+use crate::policy_info::PolicyInfo;
+use crate::report::Report;
+use cache::CodeCache;
+use sandbox::Sandbox;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store, Trap};
+
+/// Where a plugin comes from: `builtin:NAME` or a path to a `.wasm` component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    Builtin(String),
+    File(PathBuf),
+}
+
+impl FromStr for PluginSource {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.strip_prefix("builtin:") {
+            Some(name) => Self::Builtin(name.to_string()),
+            None => Self::File(PathBuf::from(s)),
+        })
+    }
+}
+
+impl fmt::Display for PluginSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Builtin(name) => write!(f, "builtin:{name}"),
+            Self::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// The runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the plugin runtime: {0}")]
+pub struct RuntimeError(String);
+
+/// A loaded, pre-linked plugin, ready for any number of evaluations (each in a fresh instance).
+pub struct Plugin {
+    source: String,
+    identity: Arc<str>,
+    sha256: String,
+    contract: Contract,
+    info: PolicyInfo,
+    bound: Bound,
+}
+
+enum Bound {
+    V0_1_0(v0_1_0::Bound),
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin").field("identity", &self.identity).field("contract", &self.contract).finish()
+    }
+}
+
+impl Plugin {
+    /// Where it was loaded from, as given (`builtin:error-rate`, a path).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+    /// Name, version and source, as used in every message about the plugin.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+    pub fn contract(&self) -> Contract {
+        self.contract
+    }
+    pub fn info(&self) -> &PolicyInfo {
+        &self.info
+    }
+}
+
+/// Runs policy plugins. One per process; cheap to share across threads.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<Sandbox>,
+    settings: RuntimeSettings,
+    cache: Option<CodeCache>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    pub fn new(settings: RuntimeSettings) -> Result<Self, RuntimeError> {
+        let fail = |e: wasmtime::Error| RuntimeError(format!("{e:#}"));
+        let engine = settings.engine().map_err(fail)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(fail)?;
+        v0_1_0::add_to_linker(&mut linker).map_err(fail)?;
+        start_epoch_ticker(&engine).map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?;
+        let cache = settings.cache.resolve().map(|dir| CodeCache::new(dir, &engine));
+        Ok(Self { engine, linker, settings, cache })
+    }
+
+    pub fn settings(&self) -> &RuntimeSettings {
+        &self.settings
+    }
+
+    /// Loads a plugin from a built-in name or a file.
+    pub fn load(&self, source: &PluginSource) -> Result<Plugin, PluginError> {
+        let fail = |kind| PluginError { plugin: source.to_string(), kind };
+        match source {
+            PluginSource::Builtin(name) => {
+                let wasm = builtins::find(name).ok_or_else(|| {
+                    fail(PluginErrorKind::UnknownBuiltin { name: name.clone(), known: builtins::names().join(", ") })
+                })?;
+                self.load_bytes(&source.to_string(), wasm)
+            }
+            PluginSource::File(path) => {
+                let wasm =
+                    std::fs::read(path).map_err(|e| fail(PluginErrorKind::Read { path: path.clone(), source: e }))?;
+                self.load_bytes(&source.to_string(), &wasm)
+            }
+        }
+    }
+
+    /// Loads a plugin from the bytes of a component; `source` names it in messages.
+    pub fn load_bytes(&self, source: &str, wasm: &[u8]) -> Result<Plugin, PluginError> {
+        let fail = |kind| PluginError { plugin: source.to_string(), kind };
+        let sha256 = cache::sha256_hex(wasm);
+        let component = match &self.cache {
+            Some(cache) => cache.load(&self.engine, wasm, &sha256),
+            None => Component::new(&self.engine, wasm),
+        }
+        .map_err(|e| fail(PluginErrorKind::Compile(format!("{e:#}"))))?;
+        let contract = Contract::detect(&self.engine, &component).map_err(fail)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| fail(PluginErrorKind::Link(format!("{e:#}"))))?;
+        let bound = match contract {
+            Contract::V0_1_0 => {
+                Bound::V0_1_0(v0_1_0::Bound::new(pre).map_err(|e| fail(PluginErrorKind::Link(format!("{e:#}"))))?)
+            }
+        };
+        let loading: Arc<str> = source.into();
+        let info = self.call(&loading, |store| match &bound {
+            Bound::V0_1_0(b) => b.describe(store),
+        })?;
+        validate_info(&info).map_err(|m| fail(PluginErrorKind::InvalidOutput(m)))?;
+        let identity = format!("`{}@{}` ({source})", info.name, info.version).into();
+        Ok(Plugin { source: source.to_string(), identity, sha256, contract, info, bound })
+    }
+
+    /// Asks the plugin for a verdict, in a fresh instance.
+    pub fn evaluate(&self, plugin: &Plugin, evaluation: &Evaluation) -> Result<Report, PluginError> {
+        let answer = self.call(&plugin.identity, |store| match &plugin.bound {
+            Bound::V0_1_0(b) => b.evaluate(store, evaluation),
+        })?;
+        let fail = |kind| PluginError { plugin: plugin.identity.to_string(), kind };
+        let report = answer.map_err(|message| fail(PluginErrorKind::Policy(message)))?;
+        validate_report(&report).map_err(|m| fail(PluginErrorKind::InvalidOutput(m)))?;
+        Ok(report)
+    }
+
+    /// Runs `call` in a fresh sandboxed store and classifies any failure.
+    fn call<R>(
+        &self,
+        identity: &Arc<str>,
+        call: impl FnOnce(&mut Store<Sandbox>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let mut store = Store::new(&self.engine, Sandbox::new(identity.clone(), self.settings.memory_limit));
+        store.limiter(|sandbox| &mut sandbox.limits);
+        store.set_epoch_deadline(self.settings.deadline_ticks());
+        store.epoch_deadline_trap();
+        let result = call(&mut store);
+        let stderr = store.data_mut().flush();
+        result.map_err(|error| PluginError {
+            plugin: identity.to_string(),
+            kind: self.classify(&error, store.data(), stderr),
+        })
+    }
+
+    fn classify(&self, error: &wasmtime::Error, sandbox: &Sandbox, stderr: String) -> PluginErrorKind {
+        if let Some(requested) = sandbox.limits.refused {
+            return PluginErrorKind::MemoryLimit { limit: sandbox.limits.limit(), requested };
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PluginErrorKind::Deadline(self.settings.deadline),
+            Some(Trap::StackOverflow) => PluginErrorKind::StackOverflow,
+            Some(trap) => PluginErrorKind::Trap { message: trap.to_string(), stderr },
+            None => PluginErrorKind::Trap { message: format!("{error:#}"), stderr },
+        }
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new().name("ripcord-epoch".into()).spawn(move || {
+        loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
+            }
+        }
+    })?;
+    Ok(())
+}
+
+fn validate_report(report: &Report) -> Result<(), String> {
+    if report.reason.len() > MAX_REASON_BYTES {
+        return Err(format!("reason is {} bytes, more than the {MAX_REASON_BYTES} allowed", report.reason.len()));
+    }
+    if report.checks.len() > MAX_CHECKS {
+        return Err(format!("{} checks, more than the {MAX_CHECKS} allowed", report.checks.len()));
+    }
+    if let Some(check) = report.checks.iter().find(|c| c.name.len() > MAX_NAME_BYTES) {
+        return Err(format!("a check name is {} bytes, more than the {MAX_NAME_BYTES} allowed", check.name.len()));
+    }
+    Ok(())
+}
+
+fn validate_info(info: &PolicyInfo) -> Result<(), String> {
+    let name_ok = |n: &str| !n.is_empty() && n.len() <= MAX_NAME_BYTES;
+    if !name_ok(&info.name) || !name_ok(&info.version) {
+        return Err(format!(
+            "describe() gave name {:?} and version {:?}; both must be 1 to {MAX_NAME_BYTES} bytes",
+            sandbox::truncate(&info.name, 64),
+            sandbox::truncate(&info.version, 64)
+        ));
+    }
+    if info.description.len() > MAX_REASON_BYTES
+        || info.metrics.len() > MAX_CHECKS
+        || info.parameters.len() > MAX_CHECKS
+    {
+        return Err("describe() gave an oversized description, metric list or parameter list".to_string());
+    }
+    Ok(())
+}

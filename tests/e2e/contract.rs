@@ -1,0 +1,55 @@
+//! Components that are not policies, or target another contract version, are refused with a clear error.
+
+use crate::support::runtime;
+
+fn load_wat(source: &str, wat: &str) -> String {
+    let wasm = wat::parse_str(wat).unwrap_or_else(|e| panic!("{e}"));
+    match runtime().load_bytes(source, &wasm) {
+        Ok(plugin) => panic!("{source} loaded: {plugin:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn a_newer_contract_version_is_named_in_the_error() {
+    let error =
+        load_wat("future.wasm", r#"(component (instance $i) (export "ripcord:policy/evaluator@0.9.0" (instance $i)))"#);
+    assert_eq!(
+        error,
+        "plugin future.wasm: targets contract ripcord:policy@0.9.0, which this ripcord does not support \
+         (supported: 0.1.0)"
+    );
+}
+
+#[test]
+fn a_component_without_the_evaluator_is_not_a_policy() {
+    let error = load_wat("other.wasm", r#"(component (instance $i) (export "acme:tool/run@1.0.0" (instance $i)))"#);
+    assert!(error.contains("plugin other.wasm: is not a ripcord policy"), "{error}");
+    assert!(error.contains("acme:tool/run@1.0.0"), "{error}");
+}
+
+#[test]
+fn a_core_module_is_not_a_component() {
+    let error = load_wat("core.wasm", "(module)");
+    assert!(error.starts_with("plugin core.wasm: is not a valid WebAssembly component"), "{error}");
+}
+
+#[test]
+fn an_export_with_the_wrong_shape_cannot_be_linked() {
+    let error =
+        load_wat("hollow.wasm", r#"(component (instance $i) (export "ripcord:policy/evaluator@0.1.0" (instance $i)))"#);
+    assert!(error.starts_with("plugin hollow.wasm: cannot be linked"), "{error}");
+}
+
+#[test]
+fn unknown_imports_cannot_be_linked() {
+    let error = load_wat(
+        "http.wasm",
+        r#"(component
+             (import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func))))
+             (instance $i)
+             (export "ripcord:policy/evaluator@0.1.0" (instance $i)))"#,
+    );
+    assert!(error.contains("cannot be linked"), "{error}");
+    assert!(error.contains("wasi:http/outgoing-handler@0.2.0"), "{error}");
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: real plugins compiled from `plugins/`, the runtime, and the `ripcord` binary.
+//! One test binary, a module per area.
+
+mod builtins;
+mod cache;
+mod cli;
+mod contract;
+mod hostile;
+mod support;
