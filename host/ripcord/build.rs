@@ -29,7 +29,7 @@ fn build_guests() -> Result<PathBuf, String> {
     for watched in [plugins.join("Cargo.toml"), plugins.join("Cargo.lock"), root.join("wit")] {
         println!("cargo:rerun-if-changed={}", watched.display());
     }
-    for dir in ["sdk", "builtin", "hostile"] {
+    for dir in ["sdk", "builtin", "examples", "hostile"] {
         println!("cargo:rerun-if-changed={}", plugins.join(dir).display());
     }
     let target_dir = PathBuf::from(var("OUT_DIR")?).join("guests");

@@ -92,3 +92,37 @@ fn slo_burn_reports_both_windows() {
     assert_eq!(names, ["requests[short]", "burn_rate[1h]", "burn_rate[5m]"]);
     assert!(report.checks[1..].iter().all(|c| !c.passed && c.observed > 14.4), "{report:?}");
 }
+
+#[test]
+fn a_builtin_loads_from_its_wasm_file_like_any_plugin() {
+    let runtime = runtime();
+    let path = crate::support::guest("error-rate").display().to_string();
+    let from_file = load(&runtime, &path);
+    let embedded = load(&runtime, "builtin:error-rate");
+    assert_eq!(from_file.sha256(), embedded.sha256());
+    assert_eq!(from_file.source(), path);
+    let report = runtime.evaluate(&from_file, &fixture("error-spike.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.verdict, Verdict::Rollback);
+}
+
+/// The README's example policy, compiled from `plugins/examples/error-ceiling`, works and is the one shown.
+#[test]
+fn the_readme_example_policy_works_and_matches_the_readme() {
+    let runtime = runtime();
+    let plugin = load(&runtime, &crate::support::guest("error-ceiling").display().to_string());
+    for (file, want) in [
+        ("healthy.json", Verdict::Promote),
+        ("error-spike.json", Verdict::Rollback),
+        ("low-traffic.json", Verdict::Inconclusive),
+    ] {
+        let report = runtime.evaluate(&plugin, &fixture(file)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.verdict, want, "{file}: {}", report.reason);
+    }
+    let root = crate::support::repo_root();
+    let source = std::fs::read_to_string(root.join("plugins/examples/error-ceiling/src/lib.rs")).unwrap_or_default();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap_or_default();
+    assert!(
+        !source.is_empty() && readme.contains(&source),
+        "README.md must show plugins/examples/error-ceiling/src/lib.rs verbatim"
+    );
+}

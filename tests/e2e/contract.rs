@@ -53,3 +53,16 @@ fn unknown_imports_cannot_be_linked() {
     assert!(error.contains("cannot be linked"), "{error}");
     assert!(error.contains("wasi:http/outgoing-handler@0.2.0"), "{error}");
 }
+
+/// A released contract folder never changes: plugins built against it must keep loading. Change the contract in
+/// a new `wit/since_vX.Y.Z` folder instead, with its own binding module in the host.
+#[test]
+fn the_released_contract_is_frozen() {
+    use sha2::Digest;
+    let path = crate::support::repo_root().join("wit/since_v0.1.0/policy.wit");
+    let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let digest: String = sha2::Sha256::digest(&text).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(digest, FROZEN_V0_1_0, "wit/since_v0.1.0/policy.wit changed after release");
+}
+
+const FROZEN_V0_1_0: &str = "e6d423447bffeed6467ec1c81713a2f3cd94644fe0c7ba912324620db833b8a6";

@@ -102,9 +102,16 @@ impl MetricSeries {
         Self { name: name.to_string(), kind, points }
     }
 
+    /// The points of window `index` (points are ordered by time, so by window too).
+    pub fn window(&self, index: u32) -> &[Point] {
+        let start = self.points.partition_point(|p| p.window < index);
+        let end = start + self.points[start..].partition_point(|p| p.window == index);
+        &self.points[start..end]
+    }
+
     /// The values of window `index`.
     pub fn values(&self, index: u32) -> impl Iterator<Item = f64> + '_ {
-        self.points.iter().filter(move |p| p.window == index).map(|p| p.value)
+        self.window(index).iter().map(|p| p.value)
     }
 }
 

@@ -6,34 +6,8 @@
 //! aggregation ([`MetricSeries`]), report and check builders ([`Report`], [`Checks`]), logging ([`log`]) and the
 //! host's native statistics ([`stats`]).
 //!
-//! ```ignore
-//! use ripcord_policy::prelude::*;
-//!
-//! struct MaxErrors;
-//!
-//! impl Policy for MaxErrors {
-//!     fn describe() -> PolicyInfo {
-//!         PolicyInfo::new("max-errors", "0.1.0", "Rollback when the candidate reports more errors than allowed.")
-//!             .metrics(&["errors"])
-//!             .param(ParamSpec::integer("max_errors", 10, "Errors allowed in the last window."))
-//!     }
-//!
-//!     fn evaluate(e: Evaluation) -> Result<Report, String> {
-//!         let params = Params::new(&e, &Self::describe())?;
-//!         let max = params.float("max_errors")?;
-//!         let last = e.windows.len().checked_sub(1).ok_or("no windows")?;
-//!         let Some(errors) = e.candidate.series("errors").and_then(|s| s.sum(last)) else {
-//!             return Ok(Report::inconclusive("the candidate reported no errors metric"));
-//!         };
-//!         let mut checks = Checks::new();
-//!         let ok = checks.at_most("errors", errors, max);
-//!         Ok(if ok { Report::promote("errors within limit") } else { Report::rollback("too many errors") }
-//!             .with(checks))
-//!     }
-//! }
-//!
-//! ripcord_policy::export_policy!(MaxErrors);
-//! ```
+//! A complete policy is in `plugins/examples/error-ceiling/src/lib.rs` (and in the README): implement [`Policy`]
+//! (`describe` and `evaluate`) for a type and export it with [`export_policy!`].
 //!
 //! Build with `cargo build --release --target wasm32-wasip2`: the `.wasm` in `target/wasm32-wasip2/release/` is
 //! the component ripcord loads.
