@@ -1,0 +1,257 @@
+//! CloudWatch statistics computed from the recorded requests, as the `AWS/Lambda` namespace reports them:
+//! Invocations, Errors, Throttles, ConcurrentExecutions and Duration, by FunctionName, Resource
+//! (`function:alias` or `function:version`) and ExecutedVersion, per period aligned to the epoch.
+
+use crate::lambda::RequestRecord;
+use crate::simulator::ApiError;
+
+/// One `MetricStat` of a GetMetricData query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricStat {
+    pub namespace: String,
+    pub metric_name: String,
+    pub dimensions: Vec<(String, String)>,
+    pub period_s: i64,
+    pub stat: String,
+}
+
+/// Datapoints `(period start ms, value)` of `query` over `[start_ms, end_ms)`, oldest first. Periods without
+/// matching requests have no datapoint, as in CloudWatch.
+pub fn datapoints(
+    requests: &[RequestRecord],
+    query: &MetricStat,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<(i64, f64)>, ApiError> {
+    if query.period_s <= 0 || (query.period_s >= 60 && query.period_s % 60 != 0) {
+        return Err(ApiError::new(
+            400,
+            "InvalidParameterValue",
+            format!("The parameter Period must be a multiple of 60, got {}", query.period_s),
+        ));
+    }
+    let stat = Stat::parse(&query.stat)?;
+    if query.namespace != "AWS/Lambda" {
+        return Ok(Vec::new());
+    }
+    let Some(metric) = Metric::parse(&query.metric_name) else { return Ok(Vec::new()) };
+    let Some(filter) = Filter::from_dimensions(&query.dimensions) else { return Ok(Vec::new()) };
+    let matching: Vec<&RequestRecord> = requests.iter().filter(|r| filter.matches(r)).collect();
+    let concurrency =
+        if metric == Metric::ConcurrentExecutions { concurrency_at_starts(&matching) } else { Vec::new() };
+    let period_ms = query.period_s * 1000;
+    let mut buckets: std::collections::BTreeMap<i64, Vec<f64>> = std::collections::BTreeMap::new();
+    for (index, record) in matching.iter().enumerate() {
+        if record.at_ms < start_ms || record.at_ms >= end_ms {
+            continue;
+        }
+        let bucket = record.at_ms.div_euclid(period_ms) * period_ms;
+        let values = buckets.entry(bucket).or_default();
+        let value = match metric {
+            Metric::Invocations => (!record.throttled).then_some(1.0),
+            Metric::Errors => (!record.throttled).then_some(f64::from(u8::from(record.error))),
+            Metric::Throttles => Some(f64::from(u8::from(record.throttled))),
+            Metric::Duration => (!record.throttled).then_some(record.duration_ms),
+            Metric::ConcurrentExecutions => (!record.throttled).then(|| concurrency[index]),
+        };
+        values.extend(value);
+    }
+    Ok(buckets
+        .into_iter()
+        .filter(|(_, values)| !values.is_empty() || matches!(metric, Metric::Errors | Metric::Throttles))
+        .map(|(at, values)| (at, stat.apply(&values, metric)))
+        .collect())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metric {
+    Invocations,
+    Errors,
+    Throttles,
+    Duration,
+    ConcurrentExecutions,
+}
+
+impl Metric {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "Invocations" => Self::Invocations,
+            "Errors" => Self::Errors,
+            "Throttles" => Self::Throttles,
+            "Duration" => Self::Duration,
+            "ConcurrentExecutions" => Self::ConcurrentExecutions,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stat {
+    Sum,
+    SampleCount,
+    Average,
+    Minimum,
+    Maximum,
+    Percentile(f64),
+}
+
+impl Stat {
+    fn parse(text: &str) -> Result<Self, ApiError> {
+        Ok(match text {
+            "Sum" => Self::Sum,
+            "SampleCount" => Self::SampleCount,
+            "Average" => Self::Average,
+            "Minimum" => Self::Minimum,
+            "Maximum" => Self::Maximum,
+            p => match p.strip_prefix('p').and_then(|n| n.parse::<f64>().ok()).filter(|n| (0.0..=100.0).contains(n)) {
+                Some(n) => Self::Percentile(n),
+                None => {
+                    return Err(ApiError::new(400, "InvalidParameterValue", format!("Unsupported statistic {p:?}")));
+                }
+            },
+        })
+    }
+
+    fn apply(self, values: &[f64], metric: Metric) -> f64 {
+        let n = values.len() as f64;
+        if values.is_empty() {
+            return 0.0;
+        }
+        match self {
+            Self::Sum => values.iter().sum(),
+            Self::SampleCount if matches!(metric, Metric::Errors | Metric::Throttles) => values.iter().sum(),
+            Self::SampleCount => n,
+            Self::Average => values.iter().sum::<f64>() / n,
+            Self::Minimum => values.iter().copied().fold(f64::INFINITY, f64::min),
+            Self::Maximum => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            Self::Percentile(p) => {
+                // Nearest rank, as CloudWatch's percentile statistics approximate.
+                let mut sorted = values.to_vec();
+                sorted.sort_by(f64::total_cmp);
+                let rank = ((p / 100.0) * n).ceil().max(1.0) as usize;
+                sorted[rank.min(sorted.len()) - 1]
+            }
+        }
+    }
+}
+
+/// Which requests a set of dimensions selects.
+#[derive(Debug, Default)]
+struct Filter {
+    function: Option<String>,
+    alias: Option<String>,
+    qualified_version: Option<u32>,
+    executed_version: Option<u32>,
+}
+
+impl Filter {
+    fn from_dimensions(dimensions: &[(String, String)]) -> Option<Self> {
+        let mut filter = Filter::default();
+        for (name, value) in dimensions {
+            match name.as_str() {
+                "FunctionName" => filter.function = Some(value.clone()),
+                "Resource" => {
+                    let (function, qualifier) = value.split_once(':').unwrap_or((value, ""));
+                    filter.function = Some(function.to_string());
+                    match qualifier.parse::<u32>() {
+                        Ok(version) => filter.qualified_version = Some(version),
+                        Err(_) if !qualifier.is_empty() => filter.alias = Some(qualifier.to_string()),
+                        Err(_) => {}
+                    }
+                }
+                "ExecutedVersion" => filter.executed_version = Some(value.parse().ok()?),
+                _ => return None,
+            }
+        }
+        Some(filter)
+    }
+
+    fn matches(&self, r: &RequestRecord) -> bool {
+        self.function.as_deref().is_none_or(|f| f == r.function)
+            && self.alias.as_deref().is_none_or(|a| r.alias.as_deref() == Some(a))
+            && self.qualified_version.is_none_or(|v| v == r.version)
+            && self.executed_version.is_none_or(|v| v == r.version)
+    }
+}
+
+/// For each request (in order), how many executions were in flight when it started, itself included.
+fn concurrency_at_starts(requests: &[&RequestRecord]) -> Vec<f64> {
+    let mut ends: Vec<i64> = requests.iter().filter(|r| !r.throttled).map(|r| r.end_ms()).collect();
+    ends.sort_unstable();
+    let mut started = 0usize;
+    requests
+        .iter()
+        .map(|r| {
+            if r.throttled {
+                return 0.0;
+            }
+            started += 1;
+            let ended = ends.partition_point(|end| *end <= r.at_ms);
+            (started - ended.min(started)) as f64
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(at_ms: i64, version: u32, duration_ms: f64, error: bool) -> RequestRecord {
+        RequestRecord {
+            at_ms,
+            function: "f".into(),
+            alias: Some("live".into()),
+            version,
+            duration_ms,
+            init_ms: 0.0,
+            cold_start: false,
+            error,
+            throttled: false,
+        }
+    }
+
+    fn query(metric: &str, stat: &str, dims: &[(&str, &str)]) -> MetricStat {
+        MetricStat {
+            namespace: "AWS/Lambda".into(),
+            metric_name: metric.into(),
+            dimensions: dims.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            period_s: 60,
+            stat: stat.into(),
+        }
+    }
+
+    #[test]
+    fn statistics_per_period_and_dimension() {
+        let requests: Vec<RequestRecord> = (0..10)
+            .map(|i| record(i * 20_000, if i % 2 == 0 { 1 } else { 2 }, 10.0 * (i + 1) as f64, i == 3))
+            .collect();
+        fn by_version(v: &str) -> [(&str, &str); 3] {
+            [("FunctionName", "f"), ("Resource", "f:live"), ("ExecutedVersion", v)]
+        }
+        let invocations = datapoints(&requests, &query("Invocations", "Sum", &by_version("2")), 0, 200_000);
+        assert_eq!(invocations.ok(), Some(vec![(0, 1.0), (60_000, 2.0), (120_000, 1.0), (180_000, 1.0)]));
+        let errors = datapoints(&requests, &query("Errors", "Sum", &by_version("2")), 0, 200_000);
+        assert_eq!(errors.ok(), Some(vec![(0, 0.0), (60_000, 1.0), (120_000, 0.0), (180_000, 0.0)]));
+        let p50 = datapoints(&requests, &query("Duration", "p50", &[("FunctionName", "f")]), 0, 60_000);
+        assert_eq!(p50.ok(), Some(vec![(0, 20.0)]));
+        let max = datapoints(&requests, &query("Duration", "Maximum", &[("FunctionName", "f")]), 60_000, 120_000);
+        assert_eq!(max.ok(), Some(vec![(60_000, 60.0)]));
+        let none = datapoints(&requests, &query("Invocations", "Sum", &by_version("3")), 0, 200_000);
+        assert_eq!(none.ok(), Some(vec![]));
+    }
+
+    #[test]
+    fn concurrency_counts_overlapping_executions() {
+        let requests = vec![record(0, 1, 1000.0, false), record(100, 1, 1000.0, false), record(1500, 1, 10.0, false)];
+        let max = datapoints(&requests, &query("ConcurrentExecutions", "Maximum", &[("FunctionName", "f")]), 0, 60_000);
+        assert_eq!(max.ok(), Some(vec![(0, 2.0)]));
+    }
+
+    #[test]
+    fn bad_period_and_statistic_are_refused() {
+        let mut q = query("Invocations", "Sum", &[]);
+        q.period_s = 90;
+        assert!(datapoints(&[], &q, 0, 1).is_err());
+        assert!(datapoints(&[], &query("Invocations", "Median", &[]), 0, 1).is_err());
+    }
+}
