@@ -1,6 +1,9 @@
 //! Command-line interface: argument parsing (clap derive), logging setup, and dispatch to the subcommands.
 
+mod demo;
+mod guards;
 mod plugin;
+mod sim;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ripcord::runtime::{CacheDir, RuntimeSettings};
@@ -30,9 +33,105 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole story in virtual time against the built-in simulator: a failing canary, detected,
+    /// prewarmed and pinned. The last line is a JSON summary.
+    Demo {
+        /// Pin without prewarming, to compare the cold starts users hit.
+        #[arg(long)]
+        no_prewarm: bool,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
+    /// One cycle over the guards: read, measure, judge, act, audit. Exit code: 0 healthy, 1 error,
+    /// 2 rollback verdict, 3 inconclusive.
+    Check {
+        #[command(flatten)]
+        guards: GuardArgs,
+        /// Only these guards (repeatable; default all).
+        #[arg(long = "guard", value_name = "NAME")]
+        only: Vec<String>,
+        /// Append every evaluation to this JSONL file (for `ripcord replay`).
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+    },
+    /// Run cycles every guard interval until interrupted.
+    Watch {
+        #[command(flatten)]
+        guards: GuardArgs,
+        /// Stop after this many cycles.
+        #[arg(long)]
+        cycles: Option<u64>,
+    },
+    /// Roll a guard back by hand, now: prewarm, pin, verify, audit (ignores cooldown).
+    Pull {
+        /// The guard's name.
+        guard: String,
+        /// Pin this revision instead of the guard's baseline / last known good.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        #[command(flatten)]
+        guards: GuardArgs,
+    },
+    /// Show each guard's traffic split, last known good and last verdict.
+    Status {
+        /// Path to guards.toml.
+        #[arg(long, short, default_value = "guards.toml")]
+        config: PathBuf,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
+    /// Run the guards' policies over recorded evaluations (a fixture or the JSONL of `check --record`); no action.
+    Replay {
+        /// Path to guards.toml.
+        #[arg(long, short, default_value = "guards.toml")]
+        config: PathBuf,
+        /// Evaluation JSON, or JSONL with one evaluation per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// Use this guard's policies for every evaluation (default: the guard each evaluation names).
+        #[arg(long)]
+        guard: Option<String>,
+        /// One JSON object per evaluation.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
     /// Inspect and test policy plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// The platform simulator.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SimCommand {
+    /// Serve a scenario's Lambda and CloudWatch APIs on a loopback port; prints RIPCORD_SIM_ENDPOINT=URL.
+    Serve {
+        /// Scenario file (see examples/scenarios/).
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4566")]
+        listen: std::net::SocketAddr,
+    },
+}
+
+/// Options shared by the guard commands.
+#[derive(Debug, clap::Args)]
+pub(crate) struct GuardArgs {
+    /// Path to guards.toml.
+    #[arg(long, short, default_value = "guards.toml")]
+    config: PathBuf,
+    /// Report what would be done without changing anything (overrides each guard's mode).
+    #[arg(long)]
+    dry_run: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
 }
 
 /// Limits every plugin runs under.
@@ -72,7 +171,20 @@ pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
     let result = match cli.command {
+        Command::Demo { no_prewarm, runtime } => demo::run(!no_prewarm, &runtime),
+        Command::Check { guards: g, only, record } => {
+            guards::check(&g.config, &only, g.dry_run, g.json, record, &g.runtime)
+        }
+        Command::Watch { guards: g, cycles } => guards::watch(&g.config, g.dry_run, cycles, g.json, &g.runtime),
+        Command::Pull { guard, to, guards: g } => {
+            guards::pull(&g.config, &guard, to.as_deref(), g.dry_run, g.json, &g.runtime)
+        }
+        Command::Status { config, runtime } => guards::status(&config, &runtime),
+        Command::Replay { config, input, guard, json, runtime } => {
+            guards::replay(&config, &input, guard.as_deref(), json, &runtime)
+        }
         Command::Plugin(command) => plugin::run(command),
+        Command::Sim(SimCommand::Serve { scenario, listen }) => sim::serve(&scenario, listen),
     };
     match result {
         Ok(code) => code,

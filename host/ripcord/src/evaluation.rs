@@ -16,6 +16,19 @@ pub enum Platform {
     CloudRun,
 }
 
+/// Metric names every provider maps its platform's metrics to.
+pub const CANONICAL_METRICS: [&str; 9] = [
+    "requests",
+    "errors",
+    "latency_p50",
+    "latency_p90",
+    "latency_p95",
+    "latency_p99",
+    "throttles",
+    "cold_starts",
+    "instances",
+];
+
 /// How a metric's values combine over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -161,6 +161,40 @@ fn param_value(value: &serde_json::Value) -> Result<ParamValue, String> {
     }
 }
 
+/// Writes an evaluation in this format (explicit points), so recorded cycles can be replayed and kept as fixtures.
+pub fn to_json(e: &Evaluation) -> serde_json::Value {
+    use serde_json::json;
+    let window_ms = e.windows.first().map_or(60_000, |w| w.end - w.start).max(1);
+    let revision = |r: &Revision| {
+        let metrics: serde_json::Map<String, serde_json::Value> = r
+            .metrics
+            .iter()
+            .map(|m| {
+                let points: Vec<serde_json::Value> =
+                    m.points.iter().map(|p| json!([format_timestamp(p.at), p.value])).collect();
+                (m.name.clone(), json!({"kind": m.kind, "points": points}))
+            })
+            .collect();
+        json!({"id": r.id, "traffic_share": r.traffic_share, "metrics": metrics})
+    };
+    let mut out = json!({
+        "guard": e.guard,
+        "platform": e.platform,
+        "now": format_timestamp(e.now),
+        "window": humantime::format_duration(Duration::from_millis(window_ms as u64)).to_string(),
+        "windows": e.windows.len(),
+        "candidate": revision(&e.candidate),
+        "params": e.params,
+    });
+    if let Some(at) = e.deployed_at {
+        out["deployed_at"] = json!(format_timestamp(at));
+    }
+    if let Some(baseline) = &e.baseline {
+        out["baseline"] = revision(baseline);
+    }
+    out
+}
+
 /// Parses an RFC 3339 UTC timestamp such as `2026-11-26T10:00:00Z` to milliseconds since the epoch.
 pub fn timestamp(text: &str) -> Result<i64, String> {
     let time = humantime::parse_rfc3339(text).map_err(|e| format!("invalid timestamp {text:?}: {e}"))?;
@@ -213,6 +247,13 @@ mod tests {
         let latency = e.candidate.series("latency_p95").map(|s| s.kind);
         assert_eq!(latency, Some(MetricKind::Distribution));
         assert!(e.candidate.series("errors").is_none());
+    }
+
+    #[test]
+    fn written_evaluations_read_back_identically() {
+        let e = parse_str(MINIMAL).map_err(|e| e.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        let again = parse(&to_json(&e).to_string(), Path::new("again.json")).map_err(|e| e.to_string());
+        assert_eq!(again.as_ref().ok(), Some(&e), "{again:?}");
     }
 
     #[test]

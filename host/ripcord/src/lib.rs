@@ -9,9 +9,15 @@
 //! - [`stats`]: the native statistics policies import;
 //! - [`builtins`]: the embedded built-in policies.
 
+pub mod audit;
 pub mod builtins;
+pub mod clock;
+pub mod config;
+pub mod controller;
+pub mod decision;
 pub mod evaluation;
 pub mod fixture;
+pub mod platform;
 pub mod policy_info;
 pub mod report;
 pub mod runtime;

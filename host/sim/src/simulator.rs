@@ -74,7 +74,7 @@ impl Default for Settings {
         Self {
             region: "us-east-1".into(),
             account: "123456789012".into(),
-            reap_after_ms: 10 * 60_000,
+            reap_after_ms: 5 * 60_000,
             provisioned_allocation_ms: 30_000,
             max_datapoints: 100_800,
         }

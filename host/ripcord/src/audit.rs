@@ -1,0 +1,185 @@
+//! The audit trail: an append-only JSONL file, fsync'd after every record, with a `decision` record for every
+//! cycle, an `intent` record before any change to a platform and a `result` record after it was verified. The
+//! same records go to the structured log (target `ripcord::audit`) and, for intents and results, to an optional
+//! webhook. If the process dies between intent and result, the intent without a result is the evidence.
+
+use crate::config::Mode;
+use crate::platform::{Deployment, Prewarm};
+use crate::report::{Check, Verdict};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Who asked for the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Actor {
+    /// A scheduled or looping run (`check`, `watch`, function mode).
+    Schedule,
+    /// A person (`pull`).
+    Manual,
+    /// A deploy hook (CodeDeploy, CI gate).
+    Hook,
+}
+
+/// The kind of record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Decision,
+    Intent,
+    Result,
+}
+
+/// One policy's part in a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    pub plugin: String,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub checks: Vec<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The deployment as it was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub primary: String,
+    pub candidate: String,
+    pub candidate_share: f64,
+    pub baseline: Option<String>,
+    pub known_good: Option<String>,
+}
+
+impl From<&Deployment> for DeploymentRecord {
+    fn from(d: &Deployment) -> Self {
+        Self {
+            primary: d.primary.clone(),
+            candidate: d.candidate.clone(),
+            candidate_share: d.candidate_share,
+            baseline: d.baseline.clone(),
+            known_good: d.known_good.clone(),
+        }
+    }
+}
+
+/// Durations of a change, in the clock's milliseconds (virtual time under the simulator) and in real ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict_to_pin_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict_to_pin_real_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prewarm_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cycle_real_ms: Option<u64>,
+}
+
+/// One line of the audit file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub record: Kind,
+    /// Shared by the intent and the result of one change.
+    pub id: String,
+    pub at: String,
+    pub at_ms: i64,
+    pub guard: String,
+    pub actor: Actor,
+    pub mode: Mode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRecord>,
+    pub verdict: Verdict,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyRecord>,
+    /// `rollback`, `record-known-good`, `release-prewarm` or `none`.
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// For results: `pinned`, `already-pinned`, `aborted`, `failed`, `recorded`, `released`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prewarm: Option<Prewarm>,
+    #[serde(default)]
+    pub timings: Timings,
+}
+
+/// The audit file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("audit log {path}: {source}")]
+pub struct AuditError {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+/// Writes audit records.
+#[derive(Debug)]
+pub struct Audit {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+    webhook: Option<(reqwest::Client, String)>,
+}
+
+impl Audit {
+    /// Opens (creating) the audit file for appending.
+    pub fn open(path: &Path, webhook: Option<String>) -> Result<Self, AuditError> {
+        let fail = |source| AuditError { path: path.into(), source };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(fail)?;
+        Ok(Self {
+            path: path.into(),
+            file: Mutex::new(file),
+            webhook: webhook.map(|url| (reqwest::Client::new(), url)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `record` durably, logs it, and posts intents and results to the webhook (best effort).
+    pub async fn write(&self, record: &Record) -> Result<(), AuditError> {
+        let fail = |source| AuditError { path: self.path.clone(), source };
+        let line = serde_json::to_string(record).map_err(|e| fail(std::io::Error::other(e)))?;
+        {
+            let mut file = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            file.write_all(format!("{line}\n").as_bytes()).map_err(fail)?;
+            file.sync_data().map_err(fail)?;
+        }
+        tracing::info!(target: "ripcord::audit", record = %line, "{:?} {} {}", record.record, record.guard, record.verdict);
+        if record.record != Kind::Decision
+            && let Some((client, url)) = &self.webhook
+        {
+            let posted = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(line)
+                .timeout(std::time::Duration::from_secs(5))
+                .send()
+                .await
+                .and_then(|r| r.error_for_status());
+            if let Err(error) = posted {
+                tracing::warn!(target: "ripcord::audit", %error, url, "webhook delivery failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Every record in an audit file, skipping lines that are not records (a torn last line after a crash).
+    pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect())
+    }
+}

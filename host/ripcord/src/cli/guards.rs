@@ -1,0 +1,302 @@
+//! The guard commands: `check` (one cycle), `watch` (a loop), `pull` (manual rollback), `status` and `replay`.
+
+use super::RuntimeArgs;
+use anyhow::Context;
+use ripcord::audit::{Actor, Audit, Kind};
+use ripcord::clock::Clock;
+use ripcord::config::{ClockKind, Config, Mode};
+use ripcord::controller::{Controller, GuardReport, Outcome, PolicySet};
+use ripcord::report::Verdict;
+use ripcord::runtime::Runtime;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit codes of `check`, `watch --cycles`, `pull` and `replay` (documented in the README).
+pub(crate) mod exit {
+    /// Every guard evaluated; no rollback verdict, none inconclusive.
+    pub const HEALTHY: u8 = 0;
+    /// A guard could not be evaluated or a change failed.
+    pub const ERROR: u8 = 1;
+    /// At least one guard's verdict was rollback (acted on, or not in dry-run/cooldown).
+    pub const ROLLBACK: u8 = 2;
+    /// At least one guard was inconclusive (and none rolled back or failed).
+    pub const INCONCLUSIVE: u8 = 3;
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Builds the controller for `config_path`.
+pub(crate) fn controller(config_path: &Path, runtime_args: &RuntimeArgs, dry_run: bool) -> anyhow::Result<Controller> {
+    let config = Config::load(config_path)?;
+    let clock = match (config.clock, &config.aws.endpoint_url) {
+        (ClockKind::Simulator, Some(endpoint)) => Clock::remote(endpoint),
+        _ => Clock::System,
+    };
+    let audit = Audit::open(&config.audit_log, config.webhook.clone())?;
+    let runtime = Runtime::new(runtime_args.settings())?;
+    let mut controller = Controller::new(config, runtime, clock, audit);
+    controller.force_dry_run = dry_run;
+    Ok(controller)
+}
+
+/// The exit code summarising a cycle.
+pub(crate) fn exit_code(reports: &[GuardReport]) -> u8 {
+    let any = |f: &dyn Fn(&GuardReport) -> bool| reports.iter().any(f);
+    if any(&|r| r.verdict == Verdict::Rollback && !matches!(r.outcome, Outcome::Failed { .. })) {
+        exit::ROLLBACK
+    } else if any(&|r| matches!(r.outcome, Outcome::Failed { .. } | Outcome::Aborted { .. })) {
+        exit::ERROR
+    } else if any(&|r| r.verdict == Verdict::Inconclusive) {
+        exit::INCONCLUSIVE
+    } else {
+        exit::HEALTHY
+    }
+}
+
+/// One line per guard, for people.
+pub(crate) fn describe(report: &GuardReport) -> String {
+    let split = report
+        .deployment
+        .as_ref()
+        .map(|d| {
+            if d.candidate == d.primary {
+                format!("v{} 100%", d.primary)
+            } else {
+                format!(
+                    "v{} {:.0}% / v{} {:.0}%",
+                    d.primary,
+                    (1.0 - d.candidate_share) * 100.0,
+                    d.candidate,
+                    d.candidate_share * 100.0
+                )
+            }
+        })
+        .unwrap_or_else(|| "-".into());
+    let action = match &report.outcome {
+        Outcome::NoAction => "no action".to_string(),
+        Outcome::RolledBack { to, prewarm, verdict_to_pin_ms, verdict_to_pin_real_ms } => {
+            let warm = match prewarm {
+                Some(p) if p.ready => format!(
+                    ", prewarmed ({} {} ready after {:.1}s)",
+                    p.method,
+                    p.requested,
+                    p.waited_ms as f64 / 1000.0
+                ),
+                Some(p) => format!(", prewarm not ready ({})", p.note.clone().unwrap_or_default()),
+                None => String::new(),
+            };
+            format!(
+                "ROLLED BACK to v{to}{warm}; verdict-to-pin {verdict_to_pin_ms} ms ({verdict_to_pin_real_ms} ms real)"
+            )
+        }
+        Outcome::AlreadyPinned { to } => format!("already pinned to v{to} by someone else"),
+        Outcome::RecordedKnownGood { revision } => format!("recorded v{revision} as known good"),
+        Outcome::Aborted { reason } => format!("ABORTED: {reason}"),
+        Outcome::Failed { error } => format!("FAILED: {error}"),
+    };
+    format!("{:<16} {:<13} {:<22} {action}\n{:<16} {}", report.guard, report.verdict.as_str(), split, "", report.reason)
+}
+
+fn print(reports: &[GuardReport], json: bool, code: u8) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(&serde_json::json!({"exit_code": code, "guards": reports}))?);
+    } else {
+        for report in reports {
+            println!("{}", describe(report));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check(
+    config: &Path,
+    guards: &[String],
+    dry_run: bool,
+    json: bool,
+    record: Option<PathBuf>,
+    runtime_args: &RuntimeArgs,
+) -> anyhow::Result<ExitCode> {
+    let mut controller = controller(config, runtime_args, dry_run)?;
+    controller.record = record;
+    let reports = runtime()?.block_on(controller.check(guards, Actor::Schedule));
+    let code = exit_code(&reports);
+    print(&reports, json, code)?;
+    Ok(ExitCode::from(code))
+}
+
+pub(crate) fn watch(
+    config: &Path,
+    dry_run: bool,
+    cycles: Option<u64>,
+    json: bool,
+    runtime_args: &RuntimeArgs,
+) -> anyhow::Result<ExitCode> {
+    let controller = controller(config, runtime_args, dry_run)?;
+    let interval =
+        controller.config().guards.iter().map(|g| g.interval).min().unwrap_or(std::time::Duration::from_secs(60));
+    let mut code = exit::HEALTHY;
+    runtime()?.block_on(async {
+        let mut done = 0u64;
+        loop {
+            let reports = controller.check(&[], Actor::Schedule).await;
+            code = exit_code(&reports);
+            let now = controller.clock().now_ms().await.unwrap_or(0);
+            if !json {
+                println!("-- {}", ripcord::fixture::format_timestamp(now));
+            }
+            print(&reports, json, code)?;
+            done += 1;
+            if cycles.is_some_and(|n| done >= n) {
+                return Ok::<_, anyhow::Error>(());
+            }
+            tokio::select! {
+                slept = controller.clock().sleep(interval) => slept?,
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            }
+        }
+    })?;
+    Ok(ExitCode::from(code))
+}
+
+pub(crate) fn pull(
+    config: &Path,
+    guard: &str,
+    to: Option<&str>,
+    dry_run: bool,
+    json: bool,
+    runtime_args: &RuntimeArgs,
+) -> anyhow::Result<ExitCode> {
+    let controller = controller(config, runtime_args, dry_run)?;
+    let report = runtime()?.block_on(controller.pull(guard, to));
+    let code = match report.outcome {
+        Outcome::RolledBack { .. } | Outcome::AlreadyPinned { .. } => exit::ROLLBACK,
+        Outcome::NoAction => exit::HEALTHY,
+        _ => exit::ERROR,
+    };
+    print(std::slice::from_ref(&report), json, code)?;
+    Ok(ExitCode::from(code))
+}
+
+pub(crate) fn status(config_path: &Path, runtime_args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
+    let controller = controller(config_path, runtime_args, true)?;
+    let audit = Audit::read(controller.audit_path())
+        .with_context(|| format!("reading {}", controller.audit_path().display()))?;
+    let rows = runtime()?.block_on(async {
+        let mut rows = Vec::new();
+        for guard in &controller.config().guards {
+            let platform = ripcord::platform::Platform::for_guard(controller.config(), guard).await;
+            let deployment = match platform {
+                Ok(p) => p.deployment(guard).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let last = audit.iter().rev().find(|r| r.guard == guard.name && r.record == Kind::Decision);
+            rows.push((guard.name.clone(), deployment, last.cloned()));
+        }
+        rows
+    });
+    println!("{:<16} {:<24} {:<10} {:<13} AT", "GUARD", "TRAFFIC", "KNOWN GOOD", "LAST VERDICT");
+    let mut code = exit::HEALTHY;
+    for (name, deployment, last) in rows {
+        let (traffic, known_good) = match &deployment {
+            Ok(d) if d.candidate_serves_all() => (format!("v{} 100%", d.primary), d.known_good.clone()),
+            Ok(d) => (
+                format!(
+                    "v{} {:.0}% / v{} {:.0}%",
+                    d.primary,
+                    (1.0 - d.candidate_share) * 100.0,
+                    d.candidate,
+                    d.candidate_share * 100.0
+                ),
+                d.known_good.clone(),
+            ),
+            Err(error) => {
+                code = exit::ERROR;
+                (format!("error: {error}"), None)
+            }
+        };
+        let (verdict, at) = last.map(|r| (r.verdict.to_string(), r.at)).unwrap_or_else(|| ("-".into(), "-".into()));
+        println!(
+            "{name:<16} {traffic:<24} {:<10} {verdict:<13} {at}",
+            known_good.map(|v| format!("v{v}")).unwrap_or_else(|| "-".into())
+        );
+    }
+    Ok(ExitCode::from(code))
+}
+
+pub(crate) fn replay(
+    config_path: &Path,
+    input: &Path,
+    guard: Option<&str>,
+    json: bool,
+    runtime_args: &RuntimeArgs,
+) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let text = std::fs::read_to_string(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let documents: Vec<String> = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(single) => vec![single.to_string()],
+        Err(_) => text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect(),
+    };
+    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?);
+    let (mut rollback, mut inconclusive) = (false, false);
+    for (line, document) in documents.iter().enumerate() {
+        let source = PathBuf::from(format!("{}:{}", input.display(), line + 1));
+        let evaluation = ripcord::fixture::parse(document, &source)?;
+        let name = guard.unwrap_or(&evaluation.guard);
+        let g = config
+            .guard(name)
+            .with_context(|| format!("{}: no guard named {name:?} in {}", source.display(), config_path.display()))?;
+        let outcomes = policies.evaluate(g, &evaluation);
+        let decision = ripcord::decision::decide(&ripcord::decision::Input {
+            outcomes: &outcomes,
+            has_data: !evaluation.candidate.metrics.is_empty(),
+            mode: Mode::DryRun,
+            on_policy_error: g.on_policy_error,
+            no_data: g.no_data,
+            now_ms: evaluation.now,
+            cooldown_until_ms: None,
+            rollback_target: evaluation
+                .baseline
+                .as_ref()
+                .map(|b| b.id.clone())
+                .filter(|b| *b != evaluation.candidate.id),
+            candidate: evaluation.candidate.id.clone(),
+            candidate_serves_all: evaluation.candidate.traffic_share >= 1.0,
+            candidate_is_known_good: false,
+        });
+        rollback |= decision.verdict == Verdict::Rollback;
+        inconclusive |= decision.verdict == Verdict::Inconclusive;
+        let at = ripcord::fixture::format_timestamp(evaluation.now);
+        if json {
+            let policies: Vec<_> = outcomes
+                .iter()
+                .map(|o| {
+                    serde_json::json!({
+                        "plugin": o.plugin,
+                        "verdict": o.outcome.as_ref().map(|r| r.verdict).unwrap_or(Verdict::Inconclusive),
+                        "reason": o.outcome.as_ref().map(|r| r.reason.clone()).unwrap_or_else(|e| e.clone()),
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({"at": at, "guard": g.name, "verdict": decision.verdict, "reason": decision.reason, "policies": policies})
+            );
+        } else {
+            println!("{at}  {:<16} {:<13} {}", g.name, decision.verdict.as_str(), decision.reason);
+        }
+    }
+    let code = if rollback {
+        exit::ROLLBACK
+    } else if inconclusive {
+        exit::INCONCLUSIVE
+    } else {
+        exit::HEALTHY
+    };
+    Ok(ExitCode::from(code))
+}

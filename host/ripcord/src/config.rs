@@ -1,0 +1,452 @@
+//! `guards.toml`: what ripcord guards and how. Parsed strictly (`deny_unknown_fields`), resolved against
+//! `[defaults]`, and validated; every error names the file, the field and the value.
+
+use crate::evaluation::ParamValue;
+use crate::runtime::PluginSource;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {field}: {message}")]
+    Invalid { path: PathBuf, field: String, message: String },
+}
+
+/// Whether ripcord acts or only reports what it would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Enforce,
+    DryRun,
+}
+
+/// When to warm the rollback target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Prewarm {
+    /// Never: pin immediately.
+    Off,
+    /// Warm the target right before pinning it.
+    OnRollback,
+    /// Keep the last known good warm while a candidate bakes, and warm it before pinning.
+    Standby,
+}
+
+/// What a verdict-less situation (a policy error, no data) counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fallback {
+    Inconclusive,
+    Hold,
+    Rollback,
+}
+
+/// The platform a guard runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlatformKind {
+    AwsLambda,
+    CloudRun,
+}
+
+/// Where "now" comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockKind {
+    /// The system clock (production).
+    System,
+    /// The simulator's virtual clock, read from `[aws] endpoint_url` (`ripcord sim serve`).
+    Simulator,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    settings: SettingsFile,
+    #[serde(default)]
+    aws: AwsFile,
+    #[serde(default)]
+    defaults: DefaultsFile,
+    #[serde(default)]
+    guard: Vec<GuardFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    audit_log: Option<PathBuf>,
+    webhook: Option<String>,
+    clock: Option<ClockKind>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AwsFile {
+    region: Option<String>,
+    endpoint_url: Option<String>,
+}
+
+/// Settings a guard inherits from `[defaults]` unless it sets them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultsFile {
+    interval: Option<String>,
+    window: Option<String>,
+    windows: Option<usize>,
+    prewarm: Option<Prewarm>,
+    prewarm_headroom: Option<f64>,
+    prewarm_timeout: Option<String>,
+    settle: Option<String>,
+    mode: Option<Mode>,
+    cooldown: Option<String>,
+    on_policy_error: Option<Fallback>,
+    no_data: Option<Fallback>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuardFile {
+    name: String,
+    platform: PlatformKind,
+    function: Option<String>,
+    alias: Option<String>,
+    region: Option<String>,
+    project: Option<String>,
+    location: Option<String>,
+    service: Option<String>,
+    #[serde(default)]
+    policies: Vec<PolicyFile>,
+    #[serde(default)]
+    metrics: BTreeMap<String, CustomMetricFile>,
+    #[serde(flatten)]
+    overrides: DefaultsFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(rename = "use")]
+    source: String,
+    #[serde(default)]
+    params: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomMetricFile {
+    namespace: String,
+    name: String,
+    #[serde(default = "default_stat")]
+    stat: String,
+    #[serde(default)]
+    dimensions: BTreeMap<String, String>,
+}
+
+fn default_stat() -> String {
+    "Sum".to_string()
+}
+
+/// The whole configuration, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from (for messages and relative paths).
+    pub path: PathBuf,
+    pub audit_log: PathBuf,
+    pub webhook: Option<String>,
+    pub clock: ClockKind,
+    pub aws: AwsSettings,
+    pub guards: Vec<Guard>,
+}
+
+/// How to reach AWS.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    /// An endpoint override (the simulator, moto); with it, static test credentials are used.
+    pub endpoint_url: Option<String>,
+}
+
+/// What a guard watches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Lambda { function: String, alias: String, region: Option<String> },
+    CloudRun { project: String, location: String, service: String },
+}
+
+/// A policy of a guard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRef {
+    pub source: PluginSource,
+    pub params: BTreeMap<String, ParamValue>,
+}
+
+/// A metric the guard declares beyond the canonical ones, with its provider query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomMetric {
+    pub namespace: String,
+    pub name: String,
+    pub stat: String,
+    /// Values may use `{function}`, `{alias}` and `{version}`.
+    pub dimensions: BTreeMap<String, String>,
+}
+
+/// One guard, with every setting resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guard {
+    pub name: String,
+    pub target: Target,
+    pub policies: Vec<PolicyRef>,
+    pub metrics: BTreeMap<String, CustomMetric>,
+    pub interval: Duration,
+    pub window: Duration,
+    pub windows: usize,
+    pub prewarm: Prewarm,
+    pub prewarm_headroom: f64,
+    pub prewarm_timeout: Duration,
+    pub settle: Duration,
+    pub mode: Mode,
+    pub cooldown: Duration,
+    pub on_policy_error: Fallback,
+    pub no_data: Fallback,
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates a configuration; `path` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            path: path.into(),
+            field: field.to_string(),
+            message,
+        };
+        let file: File = toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut names = std::collections::BTreeSet::new();
+        let mut guards = Vec::new();
+        if file.guard.is_empty() {
+            return Err(invalid(
+                "guard",
+                "no [[guard]] defined; a configuration guards at least one deployment".into(),
+            ));
+        }
+        for (i, g) in file.guard.into_iter().enumerate() {
+            let at = |field: &str| format!("guard[{i}].{field}");
+            if g.name.is_empty() || !g.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                let message = format!("must be letters, digits, '-', '_' or '.', got {:?}", g.name);
+                return Err(invalid(&at("name"), message));
+            }
+            if !names.insert(g.name.clone()) {
+                return Err(invalid(&at("name"), format!("duplicate guard name {:?}", g.name)));
+            }
+            let target = match g.platform {
+                PlatformKind::AwsLambda => {
+                    for (field, value) in [("project", &g.project), ("location", &g.location), ("service", &g.service)]
+                    {
+                        if value.is_some() {
+                            return Err(invalid(&at(field), "is a cloud-run setting; this guard is aws-lambda".into()));
+                        }
+                    }
+                    let function = g
+                        .function
+                        .clone()
+                        .ok_or_else(|| invalid(&at("function"), "is required for aws-lambda".into()))?;
+                    let alias =
+                        g.alias.clone().ok_or_else(|| invalid(&at("alias"), "is required for aws-lambda".into()))?;
+                    Target::Lambda { function, alias, region: g.region.clone() }
+                }
+                PlatformKind::CloudRun => {
+                    for (field, value) in [("function", &g.function), ("alias", &g.alias), ("region", &g.region)] {
+                        if value.is_some() {
+                            return Err(invalid(
+                                &at(field),
+                                "is an aws-lambda setting; this guard is cloud-run".into(),
+                            ));
+                        }
+                    }
+                    let need = |field: &str, v: &Option<String>| {
+                        v.clone().ok_or_else(|| invalid(&at(field), "is required for cloud-run".into()))
+                    };
+                    Target::CloudRun {
+                        project: need("project", &g.project)?,
+                        location: need("location", &g.location)?,
+                        service: need("service", &g.service)?,
+                    }
+                }
+            };
+            if g.policies.is_empty() {
+                return Err(invalid(&at("policies"), "at least one policy is required".into()));
+            }
+            let policies = g
+                .policies
+                .into_iter()
+                .enumerate()
+                .map(|(j, p)| policy(p, base).map_err(|(field, m)| invalid(&at(&format!("policies[{j}].{field}")), m)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let metrics = g
+                .metrics
+                .into_iter()
+                .map(|(name, m)| {
+                    if crate::evaluation::CANONICAL_METRICS.contains(&name.as_str()) {
+                        let message = format!("{name:?} is a canonical metric; custom metrics need another name");
+                        return Err(invalid(&at(&format!("metrics.{name}")), message));
+                    }
+                    let metric =
+                        CustomMetric { namespace: m.namespace, name: m.name, stat: m.stat, dimensions: m.dimensions };
+                    Ok((name, metric))
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()?;
+            let settings = resolve(&file.defaults, &g.overrides).map_err(|(field, m)| {
+                let field = if g.overrides.names(field) { at(field) } else { format!("defaults.{field}") };
+                invalid(&field, m)
+            })?;
+            guards.push(Guard { name: g.name, target, policies, metrics, ..settings });
+        }
+        let audit_log = file.settings.audit_log.map_or_else(|| base.join("ripcord-audit.jsonl"), |p| base.join(p));
+        if let Some(url) = &file.settings.webhook
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid("settings.webhook", format!("must be an http(s) URL, got {url:?}")));
+        }
+        if let Some(url) = &file.aws.endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid("aws.endpoint_url", format!("must be an http(s) URL, got {url:?}")));
+        }
+        let clock = file.settings.clock.unwrap_or(ClockKind::System);
+        if clock == ClockKind::Simulator && file.aws.endpoint_url.is_none() {
+            return Err(invalid("settings.clock", "\"simulator\" needs [aws] endpoint_url (the simulator)".into()));
+        }
+        Ok(Config {
+            path: path.into(),
+            audit_log,
+            webhook: file.settings.webhook,
+            clock,
+            aws: AwsSettings { region: file.aws.region, endpoint_url: file.aws.endpoint_url },
+            guards,
+        })
+    }
+
+    /// The guard named `name`.
+    pub fn guard(&self, name: &str) -> Option<&Guard> {
+        self.guards.iter().find(|g| g.name == name)
+    }
+}
+
+impl DefaultsFile {
+    /// Whether the guard itself sets `field` (so an error points at the guard, not at `[defaults]`).
+    fn names(&self, field: &str) -> bool {
+        match field {
+            "interval" => self.interval.is_some(),
+            "window" => self.window.is_some(),
+            "windows" => self.windows.is_some(),
+            "prewarm_headroom" => self.prewarm_headroom.is_some(),
+            "prewarm_timeout" => self.prewarm_timeout.is_some(),
+            "settle" => self.settle.is_some(),
+            "cooldown" => self.cooldown.is_some(),
+            _ => false,
+        }
+    }
+}
+
+/// Defaults overridden by a guard, checked; errors are `(field, message)`.
+fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<Guard, (&'static str, String)> {
+    let duration = |field: &'static str, g: &Option<String>, d: &Option<String>, fallback: &str| {
+        let text = g.as_deref().or(d.as_deref()).unwrap_or(fallback);
+        humantime::parse_duration(text).map_err(|e| (field, format!("invalid duration {text:?}: {e}")))
+    };
+    let interval = duration("interval", &guard.interval, &defaults.interval, "1m")?;
+    let window = duration("window", &guard.window, &defaults.window, "5m")?;
+    let cooldown = duration("cooldown", &guard.cooldown, &defaults.cooldown, "30m")?;
+    let prewarm_timeout = duration("prewarm_timeout", &guard.prewarm_timeout, &defaults.prewarm_timeout, "2m")?;
+    let settle = duration("settle", &guard.settle, &defaults.settle, "15m")?;
+    if window < Duration::from_secs(60) || window.as_secs() % 60 != 0 {
+        return Err(("window", format!("must be a whole number of minutes (metric periods are 1m), got {window:?}")));
+    }
+    if interval.is_zero() {
+        return Err(("interval", "must be positive".into()));
+    }
+    let windows = guard.windows.or(defaults.windows).unwrap_or(4);
+    if !(1..=60).contains(&windows) {
+        return Err(("windows", format!("must be between 1 and 60, got {windows}")));
+    }
+    let prewarm_headroom = guard.prewarm_headroom.or(defaults.prewarm_headroom).unwrap_or(1.5);
+    if !(1.0..=10.0).contains(&prewarm_headroom) {
+        return Err(("prewarm_headroom", format!("must be between 1.0 and 10.0, got {prewarm_headroom}")));
+    }
+    Ok(Guard {
+        name: String::new(),
+        target: Target::Lambda { function: String::new(), alias: String::new(), region: None },
+        policies: Vec::new(),
+        metrics: BTreeMap::new(),
+        interval,
+        window,
+        windows,
+        prewarm: guard.prewarm.or(defaults.prewarm).unwrap_or(Prewarm::OnRollback),
+        prewarm_headroom,
+        prewarm_timeout,
+        settle,
+        mode: guard.mode.or(defaults.mode).unwrap_or(Mode::Enforce),
+        cooldown,
+        on_policy_error: guard.on_policy_error.or(defaults.on_policy_error).unwrap_or(Fallback::Inconclusive),
+        no_data: guard.no_data.or(defaults.no_data).unwrap_or(Fallback::Inconclusive),
+    })
+}
+
+fn policy(p: PolicyFile, base: &Path) -> Result<PolicyRef, (String, String)> {
+    let source: PluginSource = match p.source.parse() {
+        Ok(PluginSource::File(path)) if path.is_relative() => PluginSource::File(base.join(path)),
+        Ok(other) => other,
+        Err(never) => match never {},
+    };
+    if let PluginSource::Builtin(name) = &source
+        && crate::builtins::find(name).is_none()
+    {
+        let message =
+            format!("unknown built-in {:?}; the built-ins are {}", p.source, crate::builtins::names().join(", "));
+        return Err(("use".into(), message));
+    }
+    let params = p
+        .params
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                toml::Value::Boolean(b) => ParamValue::Boolean(b),
+                toml::Value::Integer(i) => ParamValue::Integer(i),
+                toml::Value::Float(f) => ParamValue::Float(f),
+                toml::Value::String(s) => ParamValue::Text(s),
+                other => {
+                    let message = format!("must be a boolean, number or string, got {other}");
+                    return Err((format!("params.{name}"), message));
+                }
+            };
+            Ok((name, value))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(PolicyRef { source, params })
+}
+
+/// Turns a TOML error into one naming the file, the field path and the line.
+fn toml_error(path: &Path, text: &str, error: toml::de::Error) -> ConfigError {
+    let message = error.message().trim_end().to_string();
+    let field = match error.span() {
+        Some(span) => {
+            let start = span.start.min(text.len());
+            let line = text[..start].matches('\n').count() + 1;
+            let source = text.lines().nth(line - 1).unwrap_or_default().trim();
+            format!("line {line} `{source}`")
+        }
+        None => "(document)".to_string(),
+    };
+    ConfigError::Invalid { path: path.into(), field, message }
+}

@@ -1,0 +1,760 @@
+//! One guard cycle, end to end: read the deployment, fetch its metrics (batched across guards), ask the
+//! policies, decide, act — prewarm, pin with optimistic concurrency, verify — and audit every step. Also the
+//! manual pull. This is the only place the pieces meet; each piece is plain code tested on its own.
+
+use crate::audit::{Actor, Audit, DeploymentRecord, Kind, PolicyRecord, Record, Timings};
+use crate::clock::Clock;
+use crate::config::{Config, Guard, Mode, Prewarm as PrewarmMode};
+use crate::decision::{self, Action, Decision, PolicyOutcome};
+use crate::evaluation::{Evaluation, Platform as EvalPlatform, Window};
+use crate::platform::{Deployment, GuardMetrics, Mark, Pin, Platform, PlatformError, Prewarm};
+use crate::report::Verdict;
+use crate::runtime::{Plugin, Runtime};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Attempts at pinning when the routing keeps changing under us.
+const MAX_PIN_ATTEMPTS: usize = 3;
+/// Metric period the windows are aligned to.
+const PERIOD_MS: i64 = 60_000;
+
+/// A guard's platform client and its deployment as read.
+type Read = (Platform, Deployment);
+
+/// How a guard's cycle ended.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Nothing to do (healthy, holding, inconclusive, or an action suppressed).
+    NoAction,
+    RolledBack {
+        to: String,
+        prewarm: Option<Prewarm>,
+        verdict_to_pin_ms: i64,
+        verdict_to_pin_real_ms: u64,
+    },
+    /// Someone else pinned the target while ripcord was acting.
+    AlreadyPinned {
+        to: String,
+    },
+    RecordedKnownGood {
+        revision: String,
+    },
+    /// The deployment changed under ripcord; the verdict was about something else.
+    Aborted {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// What happened to one guard in a cycle.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GuardReport {
+    pub guard: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRecord>,
+    pub verdict: Verdict,
+    pub reason: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    #[serde(skip)]
+    pub evaluation: Option<Evaluation>,
+}
+
+/// The loaded policies of a configuration, each loaded once and shared by the guards that use it.
+#[derive(Debug)]
+pub struct PolicySet {
+    runtime: Runtime,
+    plugins: BTreeMap<String, Result<Arc<Plugin>, String>>,
+}
+
+impl PolicySet {
+    /// Loads every policy of every guard; a plugin that fails to load makes its guards' policy fail (and is
+    /// logged), it does not stop the other guards.
+    pub fn load(config: &Config, runtime: Runtime) -> Self {
+        let mut plugins = BTreeMap::new();
+        for policy in config.guards.iter().flat_map(|g| &g.policies) {
+            let key = policy.source.to_string();
+            if let std::collections::btree_map::Entry::Vacant(slot) = plugins.entry(key) {
+                let loaded = runtime.load(&policy.source).map(Arc::new).map_err(|e| e.to_string());
+                if let Err(error) = &loaded {
+                    tracing::error!(%error, "policy plugin failed to load");
+                }
+                slot.insert(loaded);
+            }
+        }
+        Self { runtime, plugins }
+    }
+
+    /// Asks each of the guard's policies, with the guard's parameters.
+    pub fn evaluate(&self, guard: &Guard, evaluation: &Evaluation) -> Vec<PolicyOutcome> {
+        guard
+            .policies
+            .iter()
+            .map(|policy| {
+                let key = policy.source.to_string();
+                let outcome = match self.plugins.get(&key) {
+                    Some(Ok(plugin)) => {
+                        let mut input = evaluation.clone();
+                        input.params = policy.params.clone();
+                        self.runtime.evaluate(plugin, &input).map_err(|e| e.to_string())
+                    }
+                    Some(Err(error)) => Err(error.clone()),
+                    None => Err(format!("plugin {key} was not loaded")),
+                };
+                PolicyOutcome { plugin: key, outcome }
+            })
+            .collect()
+    }
+}
+
+/// Runs guard cycles for a configuration.
+#[derive(Debug)]
+pub struct Controller {
+    config: Config,
+    policies: PolicySet,
+    clock: Clock,
+    audit: Audit,
+    platforms: tokio::sync::Mutex<BTreeMap<String, Platform>>,
+    /// Where to append every evaluation (for `ripcord replay`).
+    pub record: Option<PathBuf>,
+    /// Overrides every guard's mode (`--dry-run`).
+    pub force_dry_run: bool,
+}
+
+impl Controller {
+    pub fn new(config: Config, runtime: Runtime, clock: Clock, audit: Audit) -> Self {
+        let policies = PolicySet::load(&config, runtime);
+        Self {
+            config,
+            policies,
+            clock,
+            audit,
+            platforms: tokio::sync::Mutex::new(BTreeMap::new()),
+            record: None,
+            force_dry_run: false,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn audit_path(&self) -> &std::path::Path {
+        self.audit.path()
+    }
+
+    fn mode(&self, guard: &Guard) -> Mode {
+        if self.force_dry_run { Mode::DryRun } else { guard.mode }
+    }
+
+    async fn platform(&self, guard: &Guard) -> Result<Platform, PlatformError> {
+        let key = format!("{:?}", guard.target_region());
+        let mut platforms = self.platforms.lock().await;
+        if let Some(platform) = platforms.get(&key) {
+            return Ok(platform.clone());
+        }
+        let platform = Platform::for_guard(&self.config, guard).await?;
+        platforms.insert(key, platform.clone());
+        Ok(platform)
+    }
+
+    /// One cycle over `guards` (all when empty), with metrics batched per platform client.
+    pub async fn check(&self, guards: &[String], actor: Actor) -> Vec<GuardReport> {
+        let started = Instant::now();
+        let selected: Vec<&Guard> =
+            self.config.guards.iter().filter(|g| guards.is_empty() || guards.contains(&g.name)).collect();
+        let now = match self.clock.now_ms().await {
+            Ok(now) => now,
+            Err(error) => return selected.iter().map(|g| failed(g, error.to_string())).collect(),
+        };
+        // Read every deployment, then fetch all metrics of a platform client in one batch.
+        let mut reads: Vec<(&Guard, Result<Read, String>)> = Vec::new();
+        for guard in selected {
+            let read = async {
+                let platform = self.platform(guard).await?;
+                let deployment = platform.deployment(guard).await?;
+                Ok::<_, PlatformError>((platform, deployment))
+            };
+            reads.push((guard, read.await.map_err(|e| e.to_string())));
+        }
+        let mut metrics: BTreeMap<String, Result<GuardMetrics, String>> = BTreeMap::new();
+        let mut groups: BTreeMap<String, Vec<(&Guard, &Platform, &Deployment)>> = BTreeMap::new();
+        for (guard, read) in &reads {
+            if let Ok((platform, deployment)) = read {
+                groups.entry(format!("{:?}", guard.target_region())).or_default().push((guard, platform, deployment));
+            }
+        }
+        for members in groups.values() {
+            let Some((_, platform, _)) = members.first() else { continue };
+            // Guards of one batch share the window length of the longest evaluation asked for.
+            let windows = evaluation_windows(now, members.iter().map(|(g, _, _)| *g));
+            let requests: Vec<(&Guard, &Deployment)> = members.iter().map(|(g, _, d)| (*g, *d)).collect();
+            match platform.metrics(&requests, &windows).await {
+                Ok(answers) => {
+                    for ((guard, _, _), answer) in members.iter().zip(answers) {
+                        metrics.insert(guard.name.clone(), Ok(answer));
+                    }
+                }
+                Err(error) => {
+                    for (guard, _, _) in members {
+                        metrics.insert(guard.name.clone(), Err(error.to_string()));
+                    }
+                }
+            }
+        }
+        let mut reports = Vec::new();
+        for (guard, read) in reads {
+            let report = match read {
+                Err(error) => failed(guard, error),
+                Ok((platform, deployment)) => match metrics.remove(&guard.name) {
+                    None => failed(guard, "no metrics fetched".into()),
+                    Some(Err(error)) => failed(guard, error),
+                    Some(Ok(metrics)) => self.judge_and_act(guard, &platform, deployment, metrics, now, actor).await,
+                },
+            };
+            reports.push(report);
+        }
+        tracing::info!(target: "ripcord::cycle", guards = reports.len(), real_ms = started.elapsed().as_millis() as u64, "cycle done");
+        reports
+    }
+
+    async fn judge_and_act(
+        &self,
+        guard: &Guard,
+        platform: &Platform,
+        deployment: Deployment,
+        metrics: GuardMetrics,
+        now: i64,
+        actor: Actor,
+    ) -> GuardReport {
+        let started = Instant::now();
+        if let Some(report) = self.release_due_capacity(guard, platform, &deployment, now, actor).await {
+            return report;
+        }
+        let windows = guard_windows(now, guard);
+        let evaluation = evaluation(guard, &deployment, &metrics, &windows, now);
+        self.record_evaluation(&evaluation);
+        let outcomes = self.policies.evaluate(guard, &evaluation);
+        let mode = self.mode(guard);
+        let decision = decision::decide(&decision::Input {
+            outcomes: &outcomes,
+            has_data: !evaluation.candidate.metrics.is_empty(),
+            mode,
+            on_policy_error: guard.on_policy_error,
+            no_data: guard.no_data,
+            now_ms: now,
+            cooldown_until_ms: deployment.last_rollback_ms.map(|at| at + guard.cooldown.as_millis() as i64),
+            rollback_target: deployment.rollback_target().map(str::to_string),
+            candidate: deployment.candidate.clone(),
+            candidate_serves_all: deployment.candidate_serves_all(),
+            candidate_is_known_good: deployment.known_good.as_deref() == Some(deployment.candidate.as_str()),
+        });
+        let policies = policy_records(&outcomes);
+        let mut record = Record {
+            record: Kind::Decision,
+            id: format!("{}-{now}", guard.name),
+            at: crate::fixture::format_timestamp(now),
+            at_ms: now,
+            guard: guard.name.clone(),
+            actor,
+            mode,
+            deployment: Some(DeploymentRecord::from(&deployment)),
+            verdict: decision.verdict,
+            reason: decision.reason.clone(),
+            policies,
+            action: action_name(&decision.action).to_string(),
+            target: action_target(&decision.action),
+            outcome: None,
+            error: None,
+            prewarm: None,
+            timings: Timings { cycle_real_ms: Some(started.elapsed().as_millis() as u64), ..Timings::default() },
+        };
+        if let Err(error) = self.audit.write(&record).await {
+            return self.report(
+                guard,
+                &deployment,
+                &decision,
+                Outcome::Failed { error: error.to_string() },
+                Some(evaluation),
+            );
+        }
+        let outcome = match &decision.action {
+            Action::None => Outcome::NoAction,
+            Action::RecordGood { revision } => self.record_known_good(guard, platform, revision, &mut record).await,
+            Action::Rollback { to } => {
+                let peak = capacity_needed(guard, &metrics, &evaluation);
+                self.rollback(guard, platform, deployment.clone(), to, peak, &mut record).await
+            }
+        };
+        self.report(guard, &deployment, &decision, outcome, Some(evaluation))
+    }
+
+    /// Manual rollback of `guard` to `to` (default: its rollback target), with prewarm, ignoring cooldown.
+    pub async fn pull(&self, guard_name: &str, to: Option<&str>) -> GuardReport {
+        let Some(guard) = self.config.guard(guard_name) else {
+            let known: Vec<&str> = self.config.guards.iter().map(|g| g.name.as_str()).collect();
+            let error = format!(
+                "no guard named {guard_name:?} in {} (guards: {})",
+                self.config.path.display(),
+                known.join(", ")
+            );
+            return GuardReport {
+                guard: guard_name.into(),
+                deployment: None,
+                verdict: Verdict::Rollback,
+                reason: "manual pull".into(),
+                outcome: Outcome::Failed { error },
+                evaluation: None,
+            };
+        };
+        let read = async {
+            let platform = self.platform(guard).await?;
+            let deployment = platform.deployment(guard).await?;
+            Ok::<_, PlatformError>((platform, deployment))
+        };
+        let (platform, deployment) = match read.await {
+            Ok(read) => read,
+            Err(error) => return failed(guard, error.to_string()),
+        };
+        let now = match self.clock.now_ms().await {
+            Ok(now) => now,
+            Err(error) => return failed(guard, error.to_string()),
+        };
+        let target = to.map(str::to_string).or_else(|| deployment.rollback_target().map(str::to_string));
+        let Some(target) = target else {
+            let error = format!(
+                "no revision to pull to: candidate {} has no baseline or known good; pass --to VERSION",
+                deployment.candidate
+            );
+            return failed(guard, error);
+        };
+        let reason = format!("manual pull to {target}");
+        let decision = Decision {
+            verdict: Verdict::Rollback,
+            action: Action::Rollback { to: target.clone() },
+            reason: reason.clone(),
+            suppressed: None,
+        };
+        let mode = self.mode(guard);
+        let mut record = Record {
+            record: Kind::Decision,
+            id: format!("{}-{now}-pull", guard.name),
+            at: crate::fixture::format_timestamp(now),
+            at_ms: now,
+            guard: guard.name.clone(),
+            actor: Actor::Manual,
+            mode,
+            deployment: Some(DeploymentRecord::from(&deployment)),
+            verdict: Verdict::Rollback,
+            reason,
+            policies: Vec::new(),
+            action: "rollback".into(),
+            target: Some(target.clone()),
+            outcome: None,
+            error: None,
+            prewarm: None,
+            timings: Timings::default(),
+        };
+        if mode == Mode::DryRun {
+            record.reason = format!("{}; dry-run: no change made", record.reason);
+            let outcome = match self.audit.write(&record).await {
+                Ok(()) => Outcome::NoAction,
+                Err(error) => Outcome::Failed { error: error.to_string() },
+            };
+            return self.report(guard, &deployment, &decision, outcome, None);
+        }
+        let windows = guard_windows(now, guard);
+        let capacity = match platform.metrics(&[(guard, &deployment)], &windows).await {
+            Ok(mut answers) if !answers.is_empty() => {
+                let metrics = answers.remove(0);
+                capacity_needed(guard, &metrics, &evaluation(guard, &deployment, &metrics, &windows, now))
+            }
+            _ => guard_capacity_from_peak(guard, None),
+        };
+        let outcome = self.rollback(guard, &platform, deployment.clone(), &target, capacity, &mut record).await;
+        self.report(guard, &deployment, &decision, outcome, None)
+    }
+
+    /// Prewarm, pin (re-reading on conflicts), verify, mark; audited as an intent and a result.
+    async fn rollback(
+        &self,
+        guard: &Guard,
+        platform: &Platform,
+        mut deployment: Deployment,
+        target: &str,
+        capacity: u32,
+        record: &mut Record,
+    ) -> Outcome {
+        let verdict_at = self.clock.now_ms().await.unwrap_or(record.at_ms);
+        let real = Instant::now();
+        record.record = Kind::Intent;
+        if let Err(error) = self.audit.write(record).await {
+            // Without a durable intent, nothing is changed.
+            return Outcome::Failed { error: error.to_string() };
+        }
+        let evaluated_candidate = deployment.candidate.clone();
+        let mut outcome = None;
+        if guard.prewarm != PrewarmMode::Off {
+            match platform.prewarm(guard, target, capacity, &self.clock).await {
+                Ok(prewarm) => {
+                    record.timings.prewarm_ms = Some(prewarm.waited_ms);
+                    record.prewarm = Some(prewarm);
+                }
+                // A failed prewarm must not block the rollback: pin cold rather than not at all.
+                Err(error) => {
+                    tracing::warn!(guard = %guard.name, %error, "prewarm failed; pinning without it");
+                    record.error = Some(format!("prewarm failed: {error}"));
+                }
+            }
+        }
+        let mut pinned_at = None;
+        for attempt in 1..=MAX_PIN_ATTEMPTS {
+            match platform.pin(guard, target, &deployment.token).await {
+                Ok(Pin::Pinned { .. }) => {
+                    pinned_at = Some(self.clock.now_ms().await.unwrap_or(verdict_at));
+                    break;
+                }
+                Ok(Pin::Conflict) => {
+                    // Never retry blindly: re-read, and act only if the verdict still applies.
+                    tracing::warn!(guard = %guard.name, attempt, "routing changed during the rollback; re-reading");
+                    match platform.deployment(guard).await {
+                        Ok(fresh) if fresh.primary == target && fresh.candidate_serves_all() => {
+                            outcome = Some(Outcome::AlreadyPinned { to: target.to_string() });
+                            break;
+                        }
+                        Ok(fresh)
+                            if fresh.candidate == evaluated_candidate && fresh.rollback_target() == Some(target) =>
+                        {
+                            deployment = fresh;
+                        }
+                        Ok(fresh) => {
+                            let reason = format!(
+                                "the deployment changed during the rollback (now {} with candidate {} at {:.0}%); the verdict was about candidate {evaluated_candidate}, so nothing was changed",
+                                fresh.primary,
+                                fresh.candidate,
+                                fresh.candidate_share * 100.0
+                            );
+                            outcome = Some(Outcome::Aborted { reason });
+                            break;
+                        }
+                        Err(error) => {
+                            outcome = Some(Outcome::Failed { error: error.to_string() });
+                            break;
+                        }
+                    }
+                }
+                Err(error) => {
+                    outcome = Some(Outcome::Failed { error: error.to_string() });
+                    break;
+                }
+            }
+        }
+        let outcome = match (outcome, pinned_at) {
+            (Some(outcome), _) => outcome,
+            (None, None) => Outcome::Failed {
+                error: format!("the routing kept changing; gave up after {MAX_PIN_ATTEMPTS} attempts"),
+            },
+            (None, Some(at)) => match platform.deployment(guard).await {
+                Ok(read) if read.primary == target && read.candidate_serves_all() => Outcome::RolledBack {
+                    to: target.to_string(),
+                    prewarm: record.prewarm.clone(),
+                    verdict_to_pin_ms: at - verdict_at,
+                    verdict_to_pin_real_ms: real.elapsed().as_millis() as u64,
+                },
+                Ok(read) => Outcome::Failed {
+                    error: format!(
+                        "verification failed: the alias serves {} (candidate {}) after the pin to {target}",
+                        read.primary, read.candidate
+                    ),
+                },
+                Err(error) => Outcome::Failed { error: format!("verification failed: {error}") },
+            },
+        };
+        if matches!(outcome, Outcome::RolledBack { .. } | Outcome::AlreadyPinned { .. }) {
+            let now = self.clock.now_ms().await.unwrap_or(verdict_at);
+            let mut marks = vec![Mark::RolledBackAt(now)];
+            if let Some(prewarm) = record.prewarm.as_ref().filter(|p| p.created) {
+                marks.push(Mark::PrewarmRelease(prewarm.revision.clone(), now + guard.settle.as_millis() as i64));
+            }
+            if let Err(error) = platform.mark(guard, &marks).await {
+                tracing::warn!(guard = %guard.name, %error, "cannot record the rollback marker; cooldown will not apply");
+                record.error = Some(format!("marker not recorded: {error}"));
+            }
+        }
+        self.result(record, &outcome).await
+    }
+
+    async fn record_known_good(
+        &self,
+        guard: &Guard,
+        platform: &Platform,
+        revision: &str,
+        record: &mut Record,
+    ) -> Outcome {
+        record.record = Kind::Intent;
+        if let Err(error) = self.audit.write(record).await {
+            return Outcome::Failed { error: error.to_string() };
+        }
+        let outcome = match platform.mark(guard, &[Mark::KnownGood(revision.to_string())]).await {
+            Ok(()) => Outcome::RecordedKnownGood { revision: revision.to_string() },
+            Err(error) => Outcome::Failed { error: error.to_string() },
+        };
+        self.result(record, &outcome).await
+    }
+
+    /// Releases temporary capacity whose settle time has passed; audited like any change.
+    async fn release_due_capacity(
+        &self,
+        guard: &Guard,
+        platform: &Platform,
+        deployment: &Deployment,
+        now: i64,
+        actor: Actor,
+    ) -> Option<GuardReport> {
+        let (revision, due) = deployment.prewarm_release.clone()?;
+        if now < due || self.mode(guard) == Mode::DryRun {
+            return None;
+        }
+        let mut record = Record {
+            record: Kind::Intent,
+            id: format!("{}-{now}-release", guard.name),
+            at: crate::fixture::format_timestamp(now),
+            at_ms: now,
+            guard: guard.name.clone(),
+            actor,
+            mode: guard.mode,
+            deployment: Some(DeploymentRecord::from(deployment)),
+            verdict: Verdict::Hold,
+            reason: format!("settle time over: releasing the capacity added to {revision}"),
+            policies: Vec::new(),
+            action: "release-prewarm".into(),
+            target: Some(revision.clone()),
+            outcome: None,
+            error: None,
+            prewarm: None,
+            timings: Timings::default(),
+        };
+        if let Err(error) = self.audit.write(&record).await {
+            tracing::error!(%error, "cannot audit the capacity release; not releasing");
+            return None;
+        }
+        let released = async {
+            platform.release(guard, &revision).await?;
+            platform.mark(guard, &[Mark::ClearPrewarmRelease]).await
+        };
+        let outcome = match released.await {
+            Ok(()) => "released".to_string(),
+            Err(error) => {
+                record.error = Some(error.to_string());
+                "failed".to_string()
+            }
+        };
+        record.record = Kind::Result;
+        record.outcome = Some(outcome);
+        let _ = self.audit.write(&record).await;
+        None
+    }
+
+    async fn result(&self, record: &mut Record, outcome: &Outcome) -> Outcome {
+        record.record = Kind::Result;
+        let (name, error) = match outcome {
+            Outcome::NoAction => ("none", None),
+            Outcome::RolledBack { verdict_to_pin_ms, verdict_to_pin_real_ms, .. } => {
+                record.timings.verdict_to_pin_ms = Some(*verdict_to_pin_ms);
+                record.timings.verdict_to_pin_real_ms = Some(*verdict_to_pin_real_ms);
+                ("pinned", None)
+            }
+            Outcome::AlreadyPinned { .. } => ("already-pinned", None),
+            Outcome::RecordedKnownGood { .. } => ("recorded", None),
+            Outcome::Aborted { reason } => ("aborted", Some(reason.clone())),
+            Outcome::Failed { error } => ("failed", Some(error.clone())),
+        };
+        record.outcome = Some(name.to_string());
+        if let Some(error) = error {
+            record.error = Some(match record.error.take() {
+                Some(earlier) => format!("{error}; {earlier}"),
+                None => error,
+            });
+        }
+        match self.audit.write(record).await {
+            Ok(()) => outcome.clone(),
+            Err(error) => Outcome::Failed { error: format!("{error} (the change itself ended as: {name})") },
+        }
+    }
+
+    fn record_evaluation(&self, evaluation: &Evaluation) {
+        let Some(path) = &self.record else { return };
+        let line = crate::fixture::to_json(evaluation).to_string();
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
+        if let Err(error) = written {
+            tracing::warn!(path = %path.display(), %error, "cannot record the evaluation");
+        }
+    }
+
+    fn report(
+        &self,
+        guard: &Guard,
+        deployment: &Deployment,
+        decision: &Decision,
+        outcome: Outcome,
+        evaluation: Option<Evaluation>,
+    ) -> GuardReport {
+        GuardReport {
+            guard: guard.name.clone(),
+            deployment: Some(DeploymentRecord::from(deployment)),
+            verdict: decision.verdict,
+            reason: decision.reason.clone(),
+            outcome,
+            evaluation,
+        }
+    }
+}
+
+impl Guard {
+    /// Guards sharing a region (and endpoint) share a platform client and a metrics batch.
+    fn target_region(&self) -> Option<&str> {
+        match &self.target {
+            crate::config::Target::Lambda { region, .. } => region.as_deref(),
+            crate::config::Target::CloudRun { project, .. } => Some(project),
+        }
+    }
+}
+
+fn failed(guard: &Guard, error: String) -> GuardReport {
+    GuardReport {
+        guard: guard.name.clone(),
+        deployment: None,
+        verdict: Verdict::Inconclusive,
+        reason: error.clone(),
+        outcome: Outcome::Failed { error },
+        evaluation: None,
+    }
+}
+
+fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::None => "none",
+        Action::Rollback { .. } => "rollback",
+        Action::RecordGood { .. } => "record-known-good",
+    }
+}
+
+fn action_target(action: &Action) -> Option<String> {
+    match action {
+        Action::None => None,
+        Action::Rollback { to } => Some(to.clone()),
+        Action::RecordGood { revision } => Some(revision.clone()),
+    }
+}
+
+fn policy_records(outcomes: &[PolicyOutcome]) -> Vec<PolicyRecord> {
+    outcomes
+        .iter()
+        .map(|o| match &o.outcome {
+            Ok(report) => PolicyRecord {
+                plugin: o.plugin.clone(),
+                verdict: report.verdict,
+                reason: report.reason.clone(),
+                checks: report.checks.clone(),
+                error: None,
+            },
+            Err(error) => PolicyRecord {
+                plugin: o.plugin.clone(),
+                verdict: Verdict::Inconclusive,
+                reason: error.clone(),
+                checks: Vec::new(),
+                error: Some(error.clone()),
+            },
+        })
+        .collect()
+}
+
+/// The guard's evaluation windows, ending at the last whole metric period before `now`.
+pub fn guard_windows(now: i64, guard: &Guard) -> Vec<Window> {
+    let end = now.div_euclid(PERIOD_MS) * PERIOD_MS;
+    Window::ending_at(end, guard.window.as_millis() as i64, guard.windows)
+}
+
+/// The span covering every guard's windows (one metrics query range per batch).
+fn evaluation_windows<'a>(now: i64, guards: impl Iterator<Item = &'a Guard>) -> Vec<Window> {
+    guards
+        .map(|g| guard_windows(now, g))
+        .max_by_key(|w| w.last().map_or(0, |l| l.end) - w.first().map_or(0, |f| f.start))
+        .unwrap_or_default()
+}
+
+/// Builds the policies' input from the platform's answers, re-split into this guard's windows.
+fn evaluation(
+    guard: &Guard,
+    deployment: &Deployment,
+    metrics: &GuardMetrics,
+    windows: &[Window],
+    now: i64,
+) -> Evaluation {
+    let resplit = |revision: &crate::evaluation::Revision| crate::evaluation::Revision {
+        id: revision.id.clone(),
+        traffic_share: revision.traffic_share,
+        metrics: revision
+            .metrics
+            .iter()
+            .map(|m| {
+                crate::evaluation::MetricSeries::split(
+                    &m.name,
+                    m.kind,
+                    m.points.iter().map(|p| (p.at, p.value)),
+                    windows,
+                )
+            })
+            .filter(|m| !m.points.is_empty())
+            .collect(),
+    };
+    Evaluation {
+        guard: guard.name.clone(),
+        platform: match guard.target {
+            crate::config::Target::Lambda { .. } => EvalPlatform::AwsLambda,
+            crate::config::Target::CloudRun { .. } => EvalPlatform::CloudRun,
+        },
+        now: windows.last().map_or(now, |w| w.end),
+        deployed_at: None,
+        windows: windows.to_vec(),
+        baseline: metrics.baseline.as_ref().filter(|_| deployment.baseline.is_some()).map(resplit),
+        candidate: resplit(&metrics.candidate),
+        params: Default::default(),
+    }
+}
+
+/// Capacity to prewarm: the deployment's peak concurrency in the last window, or Little's law (request rate x
+/// median duration) when the peak is not reported, times the guard's headroom.
+fn capacity_needed(guard: &Guard, metrics: &GuardMetrics, evaluation: &Evaluation) -> u32 {
+    let little = || {
+        let last = evaluation.windows.len().checked_sub(1)? as u32;
+        let seconds = guard.window.as_secs_f64();
+        let revisions = evaluation.baseline.iter().chain(std::iter::once(&evaluation.candidate));
+        let mut concurrency = 0.0;
+        for revision in revisions {
+            let requests: f64 = revision.series("requests")?.values(last).sum();
+            let latency = revision.series("latency_p50").and_then(|s| s.values(last).reduce(f64::max)).unwrap_or(100.0);
+            concurrency += requests / seconds * latency / 1000.0;
+        }
+        Some(concurrency)
+    };
+    guard_capacity_from_peak(guard, metrics.peak_concurrency.or_else(little))
+}
+
+fn guard_capacity_from_peak(guard: &Guard, peak: Option<f64>) -> u32 {
+    let peak = peak.unwrap_or(1.0).max(1.0);
+    (peak * guard.prewarm_headroom).ceil().clamp(1.0, 10_000.0) as u32
+}

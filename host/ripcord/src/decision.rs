@@ -1,0 +1,232 @@
+//! The decision engine, pure: from the policies' verdicts and the guard's settings to one verdict and one action.
+//! No I/O and no clock: everything it needs is in [`Input`], so every rule is unit-tested here.
+//!
+//! Rules: any rollback → rollback; all promote → promote; otherwise hold if any policy holds, else inconclusive.
+//! A failed policy counts as `on_policy_error`; a candidate with no data at all counts as `no_data`. A rollback is
+//! acted on only in enforce mode, outside the cooldown after the previous rollback, and when there is a known-good
+//! revision to go back to; a promote of a candidate serving all traffic records it as the last known good.
+
+use crate::config::{Fallback, Mode};
+use crate::report::Verdict;
+
+/// One policy's answer, or why it could not give one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyOutcome {
+    /// The plugin's identity, e.g. `builtin:error-rate`.
+    pub plugin: String,
+    pub outcome: Result<crate::report::Report, String>,
+}
+
+/// Everything a decision depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input<'a> {
+    pub outcomes: &'a [PolicyOutcome],
+    /// Whether the candidate reported any metric at all.
+    pub has_data: bool,
+    pub mode: Mode,
+    pub on_policy_error: Fallback,
+    pub no_data: Fallback,
+    pub now_ms: i64,
+    /// End of the cooldown after the last rollback, if one is running.
+    pub cooldown_until_ms: Option<i64>,
+    /// The revision a rollback would pin (the last known good), if known and different from the candidate.
+    pub rollback_target: Option<String>,
+    /// The candidate revision.
+    pub candidate: String,
+    /// Whether the candidate serves all traffic (fully promoted).
+    pub candidate_serves_all: bool,
+    /// Whether the candidate is already recorded as the last known good.
+    pub candidate_is_known_good: bool,
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    None,
+    /// Prewarm and pin `to`.
+    Rollback {
+        to: String,
+    },
+    /// Record `revision` as the last known good.
+    RecordGood {
+        revision: String,
+    },
+}
+
+/// The engine's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    pub action: Action,
+    /// One sentence: why this verdict and action.
+    pub reason: String,
+    /// Why the verdict's action was not taken (dry-run, cooldown, nothing to roll back to).
+    pub suppressed: Option<String>,
+}
+
+fn fallback(f: Fallback) -> Verdict {
+    match f {
+        Fallback::Inconclusive => Verdict::Inconclusive,
+        Fallback::Hold => Verdict::Hold,
+        Fallback::Rollback => Verdict::Rollback,
+    }
+}
+
+/// Combines the verdicts of a guard's policies.
+pub fn combine(outcomes: &[PolicyOutcome], on_policy_error: Fallback) -> Verdict {
+    let verdicts: Vec<Verdict> =
+        outcomes.iter().map(|o| o.outcome.as_ref().map_or(fallback(on_policy_error), |r| r.verdict)).collect();
+    if verdicts.contains(&Verdict::Rollback) {
+        Verdict::Rollback
+    } else if !verdicts.is_empty() && verdicts.iter().all(|v| *v == Verdict::Promote) {
+        Verdict::Promote
+    } else if verdicts.contains(&Verdict::Hold) {
+        Verdict::Hold
+    } else {
+        Verdict::Inconclusive
+    }
+}
+
+/// Decides the verdict and the action.
+pub fn decide(input: &Input<'_>) -> Decision {
+    let (verdict, mut reason) = if input.has_data {
+        let verdict = combine(input.outcomes, input.on_policy_error);
+        (verdict, explain(input.outcomes, verdict))
+    } else {
+        let verdict = fallback(input.no_data);
+        (verdict, format!("candidate {} reported no metrics (no_data = {verdict})", input.candidate))
+    };
+    let (action, suppressed) = match verdict {
+        Verdict::Rollback => match &input.rollback_target {
+            None => (Action::None, Some("no last known good revision to roll back to".to_string())),
+            Some(_) if input.mode == Mode::DryRun => (Action::None, Some("dry-run: no change made".to_string())),
+            Some(_) if input.cooldown_until_ms.is_some_and(|until| input.now_ms < until) => {
+                let until = input.cooldown_until_ms.map(crate::fixture::format_timestamp).unwrap_or_default();
+                (Action::None, Some(format!("in cooldown after the last rollback, until {until}")))
+            }
+            Some(to) => (Action::Rollback { to: to.clone() }, None),
+        },
+        Verdict::Promote if input.candidate_serves_all && !input.candidate_is_known_good => {
+            if input.mode == Mode::DryRun {
+                (Action::None, Some("dry-run: last known good not recorded".to_string()))
+            } else {
+                (Action::RecordGood { revision: input.candidate.clone() }, None)
+            }
+        }
+        _ => (Action::None, None),
+    };
+    if let Some(why) = &suppressed {
+        reason = format!("{reason}; {why}");
+    }
+    Decision { verdict, action, reason, suppressed }
+}
+
+/// The reason of the deciding policies.
+fn explain(outcomes: &[PolicyOutcome], verdict: Verdict) -> String {
+    let deciding: Vec<String> = outcomes
+        .iter()
+        .filter(|o| match &o.outcome {
+            Ok(report) => report.verdict == verdict || verdict == Verdict::Promote,
+            Err(_) => verdict != Verdict::Promote,
+        })
+        .map(|o| match &o.outcome {
+            Ok(report) => format!("{}: {}", o.plugin, report.reason),
+            Err(error) => format!("{}: failed: {error}", o.plugin),
+        })
+        .collect();
+    if deciding.is_empty() { format!("{verdict}") } else { deciding.join("; ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Report;
+
+    fn outcome(verdict: Verdict) -> PolicyOutcome {
+        PolicyOutcome {
+            plugin: format!("builtin:{verdict}"),
+            outcome: Ok(Report { verdict, reason: format!("said {verdict}"), checks: Vec::new() }),
+        }
+    }
+
+    fn failed() -> PolicyOutcome {
+        PolicyOutcome { plugin: "p.wasm".into(), outcome: Err("trapped".into()) }
+    }
+
+    fn input(outcomes: &[PolicyOutcome]) -> Input<'_> {
+        Input {
+            outcomes,
+            has_data: true,
+            mode: Mode::Enforce,
+            on_policy_error: Fallback::Inconclusive,
+            no_data: Fallback::Inconclusive,
+            now_ms: 1_000_000,
+            cooldown_until_ms: None,
+            rollback_target: Some("1".into()),
+            candidate: "2".into(),
+            candidate_serves_all: false,
+            candidate_is_known_good: false,
+        }
+    }
+
+    #[test]
+    fn verdicts_combine() {
+        use Verdict::*;
+        let cases = [
+            (vec![Promote, Rollback], Rollback),
+            (vec![Promote, Promote], Promote),
+            (vec![Promote, Hold, Inconclusive], Hold),
+            (vec![Promote, Inconclusive], Inconclusive),
+            (vec![], Inconclusive),
+        ];
+        for (verdicts, want) in cases {
+            let outcomes: Vec<_> = verdicts.into_iter().map(outcome).collect();
+            assert_eq!(combine(&outcomes, Fallback::Inconclusive), want);
+        }
+    }
+
+    #[test]
+    fn a_failed_policy_counts_as_on_policy_error() {
+        let outcomes = [outcome(Verdict::Promote), failed()];
+        assert_eq!(combine(&outcomes, Fallback::Inconclusive), Verdict::Inconclusive);
+        assert_eq!(combine(&outcomes, Fallback::Rollback), Verdict::Rollback);
+        let d = decide(&Input { on_policy_error: Fallback::Rollback, ..input(&outcomes) });
+        assert_eq!(d.action, Action::Rollback { to: "1".into() });
+        assert!(d.reason.contains("p.wasm: failed: trapped"), "{}", d.reason);
+    }
+
+    #[test]
+    fn rollback_acts_unless_dry_run_cooldown_or_no_target() {
+        let outcomes = [outcome(Verdict::Rollback)];
+        assert_eq!(decide(&input(&outcomes)).action, Action::Rollback { to: "1".into() });
+        let dry = decide(&Input { mode: Mode::DryRun, ..input(&outcomes) });
+        assert_eq!((dry.verdict, dry.action), (Verdict::Rollback, Action::None));
+        assert!(dry.reason.contains("dry-run"));
+        let cooling = decide(&Input { cooldown_until_ms: Some(2_000_000), ..input(&outcomes) });
+        assert_eq!(cooling.action, Action::None);
+        assert!(cooling.suppressed.as_deref().is_some_and(|s| s.contains("cooldown")));
+        let expired = decide(&Input { cooldown_until_ms: Some(999_999), ..input(&outcomes) });
+        assert_eq!(expired.action, Action::Rollback { to: "1".into() });
+        let nowhere = decide(&Input { rollback_target: None, ..input(&outcomes) });
+        assert_eq!(nowhere.action, Action::None);
+    }
+
+    #[test]
+    fn no_data_follows_the_setting() {
+        let outcomes = [outcome(Verdict::Inconclusive)];
+        let d = decide(&Input { has_data: false, ..input(&outcomes) });
+        assert_eq!((d.verdict, d.action.clone()), (Verdict::Inconclusive, Action::None));
+        let d = decide(&Input { has_data: false, no_data: Fallback::Rollback, ..input(&outcomes) });
+        assert_eq!(d.action, Action::Rollback { to: "1".into() });
+    }
+
+    #[test]
+    fn a_healthy_fully_promoted_candidate_becomes_known_good() {
+        let outcomes = [outcome(Verdict::Promote)];
+        assert_eq!(decide(&input(&outcomes)).action, Action::None, "mid-canary: nothing to record yet");
+        let full = Input { candidate_serves_all: true, ..input(&outcomes) };
+        assert_eq!(decide(&full).action, Action::RecordGood { revision: "2".into() });
+        assert_eq!(decide(&Input { candidate_is_known_good: true, ..full.clone() }).action, Action::None);
+        assert_eq!(decide(&Input { mode: Mode::DryRun, ..full }).action, Action::None);
+    }
+}

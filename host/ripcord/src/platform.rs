@@ -1,0 +1,166 @@
+//! Providers: the only code that talks to a cloud. Each platform answers the same questions — what does the
+//! deployment look like, what are its metrics, warm this revision, pin that one, is it pinned — through the
+//! official SDK, against the real cloud, the simulator or moto, chosen by configuration alone.
+
+pub mod aws;
+
+use crate::config::{Config, Guard, Target};
+use crate::evaluation::{Revision, Window};
+
+/// A provider call failed (after the SDK's own retries).
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} on {resource}: {message}")]
+pub struct PlatformError {
+    pub operation: &'static str,
+    pub resource: String,
+    pub message: String,
+}
+
+/// The state of a guarded deployment, read from the platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    /// The revision serving the main share of traffic (the alias's version).
+    pub primary: String,
+    /// The revision under evaluation: the canary while traffic is split, else the primary.
+    pub candidate: String,
+    /// Share of traffic the candidate serves, in [0, 1].
+    pub candidate_share: f64,
+    /// The revision to compare with and to roll back to: the primary during a canary, else the last known good.
+    pub baseline: Option<String>,
+    /// The last known good recorded on the resource.
+    pub known_good: Option<String>,
+    /// Optimistic-concurrency token of the routing (Lambda RevisionId, Cloud Run etag).
+    pub token: String,
+    /// When ripcord last rolled this deployment back (marker on the resource), ms since the epoch.
+    pub last_rollback_ms: Option<i64>,
+    /// Temporary capacity ripcord added and must release: `(revision, due ms)`.
+    pub prewarm_release: Option<(String, i64)>,
+}
+
+impl Deployment {
+    /// Whether the candidate serves all traffic (no split).
+    pub fn candidate_serves_all(&self) -> bool {
+        self.candidate == self.primary
+    }
+
+    /// The rollback target, when there is one different from the candidate.
+    pub fn rollback_target(&self) -> Option<&str> {
+        self.baseline.as_deref().filter(|b| *b != self.candidate)
+    }
+}
+
+/// Metrics of one guard's deployment over the evaluation windows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardMetrics {
+    pub baseline: Option<Revision>,
+    pub candidate: Revision,
+    /// Peak concurrent executions of the whole deployment in the last window (prewarm sizing).
+    pub peak_concurrency: Option<f64>,
+}
+
+/// What a prewarm did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Prewarm {
+    /// `provisioned-concurrency`, `tag+warm-up`, …
+    pub method: String,
+    pub revision: String,
+    /// Capacity asked for (environments or instances).
+    pub requested: u32,
+    /// Whether it was ready before the pin.
+    pub ready: bool,
+    /// Whether ripcord created it (and must release it later).
+    pub created: bool,
+    pub waited_ms: i64,
+    pub note: Option<String>,
+}
+
+/// What a pin attempt did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pin {
+    /// Traffic now goes 100% to the target.
+    Pinned { token: String },
+    /// The token was stale: someone changed the routing since it was read.
+    Conflict,
+}
+
+/// A configured platform client.
+#[derive(Debug, Clone)]
+pub enum Platform {
+    Aws(aws::Lambda),
+}
+
+impl Platform {
+    /// The client for `guard` under `config`.
+    pub async fn for_guard(config: &Config, guard: &Guard) -> Result<Self, PlatformError> {
+        match &guard.target {
+            Target::Lambda { region, .. } => {
+                let region = region.clone().or_else(|| config.aws.region.clone());
+                Ok(Self::Aws(aws::Lambda::connect(&config.aws, region).await))
+            }
+            Target::CloudRun { service, .. } => Err(PlatformError {
+                operation: "connect",
+                resource: service.clone(),
+                message: "cloud-run guards are not supported by this build yet".into(),
+            }),
+        }
+    }
+
+    pub async fn deployment(&self, guard: &Guard) -> Result<Deployment, PlatformError> {
+        match self {
+            Self::Aws(lambda) => lambda.deployment(guard).await,
+        }
+    }
+
+    /// Metrics of several guards on this platform, fetched in as few calls as the API allows.
+    pub async fn metrics(
+        &self,
+        requests: &[(&Guard, &Deployment)],
+        windows: &[Window],
+    ) -> Result<Vec<GuardMetrics>, PlatformError> {
+        match self {
+            Self::Aws(lambda) => lambda.metrics(requests, windows).await,
+        }
+    }
+
+    pub async fn prewarm(
+        &self,
+        guard: &Guard,
+        revision: &str,
+        capacity: u32,
+        clock: &crate::clock::Clock,
+    ) -> Result<Prewarm, PlatformError> {
+        match self {
+            Self::Aws(lambda) => lambda.prewarm(guard, revision, capacity, clock).await,
+        }
+    }
+
+    pub async fn pin(&self, guard: &Guard, revision: &str, token: &str) -> Result<Pin, PlatformError> {
+        match self {
+            Self::Aws(lambda) => lambda.pin(guard, revision, token).await,
+        }
+    }
+
+    /// Records markers on the resource: last known good, rollback time, capacity to release.
+    pub async fn mark(&self, guard: &Guard, marks: &[Mark]) -> Result<(), PlatformError> {
+        match self {
+            Self::Aws(lambda) => lambda.mark(guard, marks).await,
+        }
+    }
+
+    /// Releases capacity a prewarm added.
+    pub async fn release(&self, guard: &Guard, revision: &str) -> Result<(), PlatformError> {
+        match self {
+            Self::Aws(lambda) => lambda.release(guard, revision).await,
+        }
+    }
+}
+
+/// A marker ripcord keeps on the platform resource, so scheduled runs need no local state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mark {
+    KnownGood(String),
+    RolledBackAt(i64),
+    /// Capacity to release: `(revision, due ms)`.
+    PrewarmRelease(String, i64),
+    ClearPrewarmRelease,
+}

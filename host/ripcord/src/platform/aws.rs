@@ -1,0 +1,438 @@
+//! AWS Lambda through aws-sdk-lambda and aws-sdk-cloudwatch. A guard is a function alias: with weighted routing
+//! the candidate is the additional version and the baseline the alias's version; without it the candidate is
+//! the alias's version and the baseline the last known good recorded in the function's tags. Metrics come from
+//! CloudWatch `AWS/Lambda` per executed version, every guard's queries batched into as few GetMetricData calls as
+//! the 500-query limit allows. The pin is UpdateAlias with the RevisionId read and the routing cleared.
+
+use super::{Deployment, GuardMetrics, Mark, Pin, PlatformError, Prewarm};
+use crate::clock::Clock;
+use crate::config::{AwsSettings, Guard, Target};
+use crate::evaluation::{MetricKind, MetricSeries, Revision, Window};
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_lambda::types::{AliasRoutingConfiguration, ProvisionedConcurrencyStatusEnum};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// GetMetricData accepts at most this many queries per call.
+pub const MAX_QUERIES_PER_CALL: usize = 500;
+/// Metric period: CloudWatch's standard resolution for Lambda.
+const PERIOD_S: i32 = 60;
+/// How often a prewarm checks whether provisioned concurrency is READY.
+const PREWARM_POLL: Duration = Duration::from_secs(2);
+const TAG_PREFIX: &str = "ripcord";
+
+/// Canonical metric → (CloudWatch metric name, statistic).
+const CANONICAL: [(&str, &str, &str); 8] = [
+    ("requests", "Invocations", "Sum"),
+    ("errors", "Errors", "Sum"),
+    ("throttles", "Throttles", "Sum"),
+    ("latency_p50", "Duration", "p50"),
+    ("latency_p90", "Duration", "p90"),
+    ("latency_p95", "Duration", "p95"),
+    ("latency_p99", "Duration", "p99"),
+    ("instances", "ConcurrentExecutions", "Maximum"),
+];
+
+/// Clients for one region.
+#[derive(Debug, Clone)]
+pub struct Lambda {
+    lambda: aws_sdk_lambda::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+fn fail(operation: &'static str, resource: &str, error: impl std::error::Error) -> PlatformError {
+    PlatformError { operation, resource: resource.to_string(), message: DisplayErrorContext(error).to_string() }
+}
+
+fn lambda_target(guard: &Guard) -> (&str, &str) {
+    match &guard.target {
+        Target::Lambda { function, alias, .. } => (function, alias),
+        Target::CloudRun { service, .. } => (service, ""),
+    }
+}
+
+fn tag(kind: &str, alias: &str) -> String {
+    format!("{TAG_PREFIX}:{kind}:{alias}")
+}
+
+impl Lambda {
+    /// Builds the clients. With an endpoint override (the simulator, moto) static test credentials are used;
+    /// otherwise the default credential chain (environment, profile, SSO, instance/container role).
+    pub async fn connect(settings: &AwsSettings, region: Option<String>) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(endpoint) = &settings.endpoint_url {
+            loader = loader.endpoint_url(endpoint).credentials_provider(aws_credential_types::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "ripcord-endpoint-override",
+            ));
+        }
+        let region = region.or_else(|| settings.endpoint_url.as_ref().map(|_| "us-east-1".to_string()));
+        if let Some(region) = region {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .operation_timeout(Duration::from_secs(30))
+            .build();
+        let config = loader.timeout_config(timeouts).load().await;
+        Self { lambda: aws_sdk_lambda::Client::new(&config), cloudwatch: aws_sdk_cloudwatch::Client::new(&config) }
+    }
+
+    pub async fn deployment(&self, guard: &Guard) -> Result<Deployment, PlatformError> {
+        let (function, alias) = lambda_target(guard);
+        let resource = format!("{function}:{alias}");
+        let got = self
+            .lambda
+            .get_alias()
+            .function_name(function)
+            .name(alias)
+            .send()
+            .await
+            .map_err(|e| fail("GetAlias", &resource, e))?;
+        let primary = got.function_version().unwrap_or_default().to_string();
+        let routing = got
+            .routing_config()
+            .and_then(|r| r.additional_version_weights())
+            .and_then(|w| w.iter().find(|(_, weight)| **weight > 0.0).map(|(v, w)| (v.clone(), *w)));
+        let function_arn = got
+            .alias_arn()
+            .and_then(|arn| arn.rsplit_once(':').map(|(f, _)| f.to_string()))
+            .unwrap_or_else(|| function.to_string());
+        let tags = self
+            .lambda
+            .list_tags()
+            .resource(&function_arn)
+            .send()
+            .await
+            .map_err(|e| fail("ListTags", &function_arn, e))?
+            .tags
+            .unwrap_or_default();
+        let known_good = tags.get(&tag("known-good", alias)).cloned();
+        let last_rollback_ms = tags.get(&tag("rolled-back-at", alias)).and_then(|v| v.parse().ok());
+        let prewarm_release = tags.get(&tag("prewarm", alias)).and_then(|v| {
+            let (revision, due) = v.split_once('@')?;
+            Some((revision.to_string(), due.parse().ok()?))
+        });
+        let (candidate, candidate_share, baseline) = match routing {
+            Some((extra, weight)) => (extra, weight, Some(primary.clone())),
+            None => (primary.clone(), 1.0, known_good.clone()),
+        };
+        Ok(Deployment {
+            primary,
+            candidate,
+            candidate_share,
+            baseline,
+            known_good,
+            token: got.revision_id().unwrap_or_default().to_string(),
+            last_rollback_ms,
+            prewarm_release,
+        })
+    }
+
+    pub async fn metrics(
+        &self,
+        requests: &[(&Guard, &Deployment)],
+        windows: &[Window],
+    ) -> Result<Vec<GuardMetrics>, PlatformError> {
+        let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
+            return Err(PlatformError {
+                operation: "GetMetricData",
+                resource: "-".into(),
+                message: "no windows".into(),
+            });
+        };
+        // Every query of every guard, each remembering where its answer goes.
+        let mut queries: Vec<(Slot, MetricDataQuery)> = Vec::new();
+        for (index, (guard, deployment)) in requests.iter().enumerate() {
+            let (function, alias) = lambda_target(guard);
+            let resource = format!("{function}:{alias}");
+            let revisions = [
+                (Role::Baseline, deployment.baseline.as_deref()),
+                (Role::Candidate, Some(deployment.candidate.as_str())),
+            ];
+            for (role, version) in revisions {
+                let Some(version) = version else { continue };
+                let by_version =
+                    [("FunctionName", function), ("Resource", resource.as_str()), ("ExecutedVersion", version)];
+                for (name, metric, stat) in CANONICAL {
+                    let query = query(queries.len(), "AWS/Lambda", metric, stat, &by_version);
+                    queries.push((Slot { guard: index, role, metric: name.to_string() }, query));
+                }
+                for (name, custom) in &guard.metrics {
+                    let dims: Vec<(String, String)> = custom
+                        .dimensions
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                v.replace("{function}", function)
+                                    .replace("{alias}", alias)
+                                    .replace("{version}", version),
+                            )
+                        })
+                        .collect();
+                    let dims: Vec<(&str, &str)> = dims.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    let query = query(queries.len(), &custom.namespace, &custom.name, &custom.stat, &dims);
+                    queries.push((Slot { guard: index, role, metric: name.clone() }, query));
+                }
+            }
+            let whole = [("FunctionName", function), ("Resource", resource.as_str())];
+            let query = query(queries.len(), "AWS/Lambda", "ConcurrentExecutions", "Maximum", &whole);
+            queries.push((Slot { guard: index, role: Role::Deployment, metric: "peak".into() }, query));
+        }
+        let mut samples: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+        for chunk in queries.chunks(MAX_QUERIES_PER_CALL) {
+            let mut pages = self
+                .cloudwatch
+                .get_metric_data()
+                .set_metric_data_queries(Some(chunk.iter().map(|(_, q)| q.clone()).collect()))
+                .start_time(DateTime::from_millis(first.start))
+                .end_time(DateTime::from_millis(last.end))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| fail("GetMetricData", "AWS/Lambda", e))?;
+                for result in page.metric_data_results() {
+                    let points = result
+                        .timestamps()
+                        .iter()
+                        .map(|t| t.to_millis().unwrap_or(0))
+                        .zip(result.values().iter().copied());
+                    samples.entry(result.id().unwrap_or_default().to_string()).or_default().extend(points);
+                }
+            }
+        }
+        let mut out: Vec<GuardMetrics> = requests
+            .iter()
+            .map(|(_, d)| GuardMetrics {
+                baseline: d.baseline.as_ref().map(|b| revision(b, 1.0 - d.candidate_share)),
+                candidate: revision(&d.candidate, d.candidate_share),
+                peak_concurrency: None,
+            })
+            .collect();
+        for (slot, query) in &queries {
+            let Some(points) = query.id().and_then(|id| samples.remove(id)).filter(|p| !p.is_empty()) else { continue };
+            let Some(target) = out.get_mut(slot.guard) else { continue };
+            let kind = MetricKind::for_metric(&slot.metric);
+            match slot.role {
+                Role::Deployment => {
+                    let recent = last.start;
+                    target.peak_concurrency =
+                        points.iter().filter(|(at, _)| *at >= recent).map(|(_, v)| *v).reduce(f64::max);
+                }
+                Role::Candidate => {
+                    target.candidate.metrics.push(MetricSeries::split(&slot.metric, kind, points, windows))
+                }
+                Role::Baseline => {
+                    if let Some(baseline) = target.baseline.as_mut() {
+                        baseline.metrics.push(MetricSeries::split(&slot.metric, kind, points, windows));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn prewarm(
+        &self,
+        guard: &Guard,
+        version: &str,
+        capacity: u32,
+        clock: &Clock,
+    ) -> Result<Prewarm, PlatformError> {
+        let (function, _) = lambda_target(guard);
+        let resource = format!("{function}:{version}");
+        let mut outcome = Prewarm {
+            method: "provisioned-concurrency".into(),
+            revision: version.to_string(),
+            requested: capacity,
+            ready: false,
+            created: false,
+            waited_ms: 0,
+            note: None,
+        };
+        let existing =
+            self.lambda.get_provisioned_concurrency_config().function_name(function).qualifier(version).send().await;
+        match existing {
+            Ok(config) => {
+                // Capacity someone else configured is used as it is, and never released by ripcord.
+                outcome.requested = config.requested_provisioned_concurrent_executions().unwrap_or(0).max(0) as u32;
+                outcome.note = Some(format!("existing provisioned concurrency of {} kept", outcome.requested));
+            }
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_provisioned_concurrency_config_not_found_exception()) =>
+            {
+                self.lambda
+                    .put_provisioned_concurrency_config()
+                    .function_name(function)
+                    .qualifier(version)
+                    .provisioned_concurrent_executions(i32::try_from(capacity).unwrap_or(i32::MAX))
+                    .send()
+                    .await
+                    .map_err(|e| fail("PutProvisionedConcurrencyConfig", &resource, e))?;
+                outcome.created = true;
+            }
+            Err(error) => return Err(fail("GetProvisionedConcurrencyConfig", &resource, error)),
+        }
+        let started = clock.now_ms().await.map_err(|e| fail("clock", &resource, e))?;
+        loop {
+            let status = self
+                .lambda
+                .get_provisioned_concurrency_config()
+                .function_name(function)
+                .qualifier(version)
+                .send()
+                .await
+                .map_err(|e| fail("GetProvisionedConcurrencyConfig", &resource, e))?;
+            let now = clock.now_ms().await.map_err(|e| fail("clock", &resource, e))?;
+            outcome.waited_ms = now - started;
+            match status.status() {
+                Some(ProvisionedConcurrencyStatusEnum::Ready) => {
+                    outcome.ready = true;
+                    return Ok(outcome);
+                }
+                Some(ProvisionedConcurrencyStatusEnum::Failed) => {
+                    outcome.note =
+                        Some(format!("allocation failed: {}", status.status_reason().unwrap_or("no reason given")));
+                    return Ok(outcome);
+                }
+                _ if outcome.waited_ms >= guard.prewarm_timeout.as_millis() as i64 => {
+                    outcome.note = Some(format!(
+                        "not READY after {}; pinning anyway",
+                        humantime::format_duration(guard.prewarm_timeout)
+                    ));
+                    return Ok(outcome);
+                }
+                _ => clock.sleep(PREWARM_POLL).await.map_err(|e| fail("clock", &resource, e))?,
+            }
+        }
+    }
+
+    pub async fn pin(&self, guard: &Guard, version: &str, token: &str) -> Result<Pin, PlatformError> {
+        let (function, alias) = lambda_target(guard);
+        let cleared = AliasRoutingConfiguration::builder().set_additional_version_weights(Some(HashMap::new())).build();
+        let updated = self
+            .lambda
+            .update_alias()
+            .function_name(function)
+            .name(alias)
+            .function_version(version)
+            .routing_config(cleared)
+            .revision_id(token)
+            .send()
+            .await;
+        match updated {
+            Ok(alias) => Ok(Pin::Pinned { token: alias.revision_id().unwrap_or_default().to_string() }),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_precondition_failed_exception()) => {
+                Ok(Pin::Conflict)
+            }
+            Err(error) => Err(fail("UpdateAlias", &format!("{function}:{alias}"), error)),
+        }
+    }
+
+    pub async fn mark(&self, guard: &Guard, marks: &[Mark]) -> Result<(), PlatformError> {
+        let (function, alias) = lambda_target(guard);
+        let arn = self.function_arn(function).await?;
+        let mut set = HashMap::new();
+        let mut unset = Vec::new();
+        for mark in marks {
+            match mark {
+                Mark::KnownGood(version) => drop(set.insert(tag("known-good", alias), version.clone())),
+                Mark::RolledBackAt(ms) => drop(set.insert(tag("rolled-back-at", alias), ms.to_string())),
+                Mark::PrewarmRelease(version, due) => {
+                    drop(set.insert(tag("prewarm", alias), format!("{version}@{due}")))
+                }
+                Mark::ClearPrewarmRelease => unset.push(tag("prewarm", alias)),
+            }
+        }
+        if !set.is_empty() {
+            self.lambda
+                .tag_resource()
+                .resource(&arn)
+                .set_tags(Some(set))
+                .send()
+                .await
+                .map_err(|e| fail("TagResource", &arn, e))?;
+        }
+        if !unset.is_empty() {
+            self.lambda
+                .untag_resource()
+                .resource(&arn)
+                .set_tag_keys(Some(unset))
+                .send()
+                .await
+                .map_err(|e| fail("UntagResource", &arn, e))?;
+        }
+        Ok(())
+    }
+
+    pub async fn release(&self, guard: &Guard, version: &str) -> Result<(), PlatformError> {
+        let (function, _) = lambda_target(guard);
+        let deleted =
+            self.lambda.delete_provisioned_concurrency_config().function_name(function).qualifier(version).send().await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(error) if error.code() == Some("ResourceNotFoundException") => Ok(()),
+            Err(error) => Err(fail("DeleteProvisionedConcurrencyConfig", &format!("{function}:{version}"), error)),
+        }
+    }
+
+    async fn function_arn(&self, function: &str) -> Result<String, PlatformError> {
+        let config = self
+            .lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .map_err(|e| fail("GetFunctionConfiguration", function, e))?;
+        let arn = config.function_arn().unwrap_or(function);
+        // The configuration's ARN may carry a qualifier (`:$LATEST`); tags live on the unqualified ARN.
+        Ok(match arn.matches(':').count() {
+            7 => arn.rsplit_once(':').map_or(arn, |(unqualified, _)| unqualified).to_string(),
+            _ => arn.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Baseline,
+    Candidate,
+    Deployment,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    guard: usize,
+    role: Role,
+    metric: String,
+}
+
+fn revision(id: &str, share: f64) -> Revision {
+    Revision { id: id.to_string(), traffic_share: share.clamp(0.0, 1.0), metrics: Vec::new() }
+}
+
+fn query(index: usize, namespace: &str, metric: &str, stat: &str, dimensions: &[(&str, &str)]) -> MetricDataQuery {
+    let dimensions =
+        dimensions.iter().map(|(name, value)| Dimension::builder().name(*name).value(*value).build()).collect();
+    MetricDataQuery::builder()
+        .id(format!("q{index}"))
+        .metric_stat(
+            MetricStat::builder()
+                .metric(
+                    Metric::builder().namespace(namespace).metric_name(metric).set_dimensions(Some(dimensions)).build(),
+                )
+                .period(PERIOD_S)
+                .stat(stat)
+                .build(),
+        )
+        .return_data(true)
+        .build()
+}
