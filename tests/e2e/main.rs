@@ -4,6 +4,9 @@
 mod builtins;
 mod cache;
 mod cli;
+mod config;
 mod contract;
+mod demo;
 mod hostile;
+mod lambda;
 mod support;

@@ -70,3 +70,143 @@ pub fn stdout_json(output: &Output) -> serde_json::Value {
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"))
 }
+
+/// A simulator served on loopback for the `ripcord` binary, with a private directory for its guards.toml, audit
+/// log and compile cache.
+pub struct SimHarness {
+    pub sim: ripcord_sim::Simulator,
+    pub server: ripcord_sim::Server,
+    pub dir: tempfile::TempDir,
+}
+
+/// A Lambda function `checkout` with v1 and v2 (and v3 for redeploys), 100 requests a second through alias
+/// `live`; `alias` is the alias's TOML table body and `extra` is appended (faults).
+pub fn lambda_scenario(alias: &str, tags: &str, extra: &str) -> String {
+    format!(
+        r#"
+seed = 3
+start = "2026-11-26T09:00:00Z"
+[settings]
+provisioned_allocation = "30s"
+reap_after = "5m"
+[[function]]
+name = "checkout"
+traffic = {{ alias = "live", rps = 100 }}
+tags = {{ {tags} }}
+[[function.version]]
+number = 1
+latency_ms = 100
+error_rate = 0.001
+[[function.version]]
+number = 2
+latency_ms = 100
+error_rate = 0.001
+[[function.version]]
+number = 3
+latency_ms = 100
+error_rate = 0.001
+[[function.alias]]
+name = "live"
+{alias}
+{extra}
+"#
+    )
+}
+
+/// v2 fails (30% errors) from 2 minutes in.
+pub const V2_FAILS: &str = r#"
+[[fault]]
+function = "checkout"
+version = 2
+from = "2m"
+error_rate = 0.3
+"#;
+
+impl SimHarness {
+    pub fn start(scenario: &str) -> Self {
+        let sim =
+            ripcord_sim::scenario::parse(scenario, Path::new("test-scenario.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let server =
+            ripcord_sim::Server::start(sim.clone(), ([127, 0, 0, 1], 0).into()).unwrap_or_else(|e| panic!("{e}"));
+        Self { sim, server, dir: temp_dir() }
+    }
+
+    /// Writes guards.toml: the simulator's endpoint and clock, the audit log in the private directory, a guard
+    /// `checkout-api` on `checkout:live` with builtin:error-rate (1-minute windows), then `extra` settings in
+    /// `[defaults]`.
+    pub fn guards(&self, defaults: &str) -> PathBuf {
+        let text = format!(
+            r#"
+[settings]
+audit_log = "audit.jsonl"
+clock = "simulator"
+
+[aws]
+endpoint_url = "{endpoint}"
+
+[defaults]
+window = "1m"
+windows = 3
+{defaults}
+
+[[guard]]
+name = "checkout-api"
+platform = "aws-lambda"
+function = "checkout"
+alias = "live"
+policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows = 2, min_requests = 100 }} }}]
+"#,
+            endpoint = self.server.endpoint()
+        );
+        let path = self.dir.path().join("guards.toml");
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        path
+    }
+
+    /// Runs `ripcord ARGS --config guards.toml`.
+    pub fn ripcord(&self, args: &[&str]) -> Output {
+        let config = self.dir.path().join("guards.toml").display().to_string();
+        let cache = self.dir.path().join("cache");
+        ripcord(&[args, &["--config", &config]].concat(), &cache)
+    }
+
+    pub fn audit(&self) -> Vec<ripcord::audit::Record> {
+        ripcord::audit::Audit::read(&self.dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Operations the simulator served, in order.
+    pub fn operations(&self) -> Vec<String> {
+        self.sim.api_log().into_iter().map(|c| c.operation).collect()
+    }
+
+    /// Operations that change the platform.
+    pub fn mutations(&self) -> Vec<String> {
+        const MUTATING: [&str; 5] = [
+            "UpdateAlias",
+            "PutProvisionedConcurrencyConfig",
+            "DeleteProvisionedConcurrencyConfig",
+            "TagResource",
+            "UntagResource",
+        ];
+        self.operations().into_iter().filter(|o| MUTATING.contains(&o.as_str())).collect()
+    }
+
+    /// The alias `live`: (version, routing).
+    pub fn alias(&self) -> (u32, Option<(u32, f64)>) {
+        let function = self.sim.function("checkout").unwrap_or_else(|| panic!("no function"));
+        let alias = function.aliases.get("live").cloned().unwrap_or_else(|| panic!("no alias"));
+        (alias.version, alias.routing)
+    }
+
+    pub fn tags(&self) -> std::collections::BTreeMap<String, String> {
+        self.sim.function("checkout").map(|f| f.tags).unwrap_or_default()
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

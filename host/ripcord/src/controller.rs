@@ -337,6 +337,14 @@ impl Controller {
             );
             return failed(guard, error);
         };
+        match platform.revisions(guard).await {
+            Ok(revisions) if !revisions.contains(&target) => {
+                let error = format!("revision {target:?} does not exist; the revisions are {}", revisions.join(", "));
+                return failed(guard, error);
+            }
+            Ok(_) => {}
+            Err(error) => return failed(guard, error.to_string()),
+        }
         let reason = format!("manual pull to {target}");
         let decision = Decision {
             verdict: Verdict::Rollback,
@@ -373,7 +381,11 @@ impl Controller {
             return self.report(guard, &deployment, &decision, outcome, None);
         }
         let windows = guard_windows(now, guard);
-        let capacity = match platform.metrics(&[(guard, &deployment)], &windows).await {
+        let sized = match guard.prewarm {
+            PrewarmMode::Off => Ok(Vec::new()),
+            _ => platform.metrics(&[(guard, &deployment)], &windows).await,
+        };
+        let capacity = match sized {
             Ok(mut answers) if !answers.is_empty() => {
                 let metrics = answers.remove(0);
                 capacity_needed(guard, &metrics, &evaluation(guard, &deployment, &metrics, &windows, now))
@@ -479,16 +491,20 @@ impl Controller {
                 Err(error) => Outcome::Failed { error: format!("verification failed: {error}") },
             },
         };
+        let now = self.clock.now_ms().await.unwrap_or(verdict_at);
+        let mut marks = Vec::new();
         if matches!(outcome, Outcome::RolledBack { .. } | Outcome::AlreadyPinned { .. }) {
-            let now = self.clock.now_ms().await.unwrap_or(verdict_at);
-            let mut marks = vec![Mark::RolledBackAt(now)];
-            if let Some(prewarm) = record.prewarm.as_ref().filter(|p| p.created) {
-                marks.push(Mark::PrewarmRelease(prewarm.revision.clone(), now + guard.settle.as_millis() as i64));
-            }
-            if let Err(error) = platform.mark(guard, &marks).await {
-                tracing::warn!(guard = %guard.name, %error, "cannot record the rollback marker; cooldown will not apply");
-                record.error = Some(format!("marker not recorded: {error}"));
-            }
+            marks.push(Mark::RolledBackAt(now));
+        }
+        // Capacity ripcord added is released after the settle time even when the pin did not happen.
+        if let Some(prewarm) = record.prewarm.as_ref().filter(|p| p.created) {
+            marks.push(Mark::PrewarmRelease(prewarm.revision.clone(), now + guard.settle.as_millis() as i64));
+        }
+        if !marks.is_empty()
+            && let Err(error) = platform.mark(guard, &marks).await
+        {
+            tracing::warn!(guard = %guard.name, %error, "cannot record the rollback markers (cooldown, capacity release)");
+            record.error = Some(format!("markers not recorded: {error}"));
         }
         self.result(record, &outcome).await
     }

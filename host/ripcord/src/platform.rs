@@ -134,6 +134,13 @@ impl Platform {
         }
     }
 
+    /// The revisions the deployment has (published versions, ready revisions).
+    pub async fn revisions(&self, guard: &Guard) -> Result<Vec<String>, PlatformError> {
+        match self {
+            Self::Aws(lambda) => lambda.versions(guard).await,
+        }
+    }
+
     pub async fn pin(&self, guard: &Guard, revision: &str, token: &str) -> Result<Pin, PlatformError> {
         match self {
             Self::Aws(lambda) => lambda.pin(guard, revision, token).await,

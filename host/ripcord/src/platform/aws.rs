@@ -10,7 +10,7 @@ use crate::config::{AwsSettings, Guard, Target};
 use crate::evaluation::{MetricKind, MetricSeries, Revision, Window};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, ProvisionedConcurrencyStatusEnum};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -42,8 +42,24 @@ pub struct Lambda {
     cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
-fn fail(operation: &'static str, resource: &str, error: impl std::error::Error) -> PlatformError {
-    PlatformError { operation, resource: resource.to_string(), message: DisplayErrorContext(error).to_string() }
+/// A failed SDK call: the service's error code and message, or the whole chain for transport errors.
+fn fail<E, R>(operation: &'static str, resource: &str, error: SdkError<E, R>) -> PlatformError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let message = match &error {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("no message"))
+        }
+        other => DisplayErrorContext(other).to_string(),
+    };
+    PlatformError { operation, resource: resource.to_string(), message }
+}
+
+fn clock_failed(resource: &str, error: crate::clock::ClockError) -> PlatformError {
+    PlatformError { operation: "clock", resource: resource.to_string(), message: error.to_string() }
 }
 
 fn lambda_target(guard: &Guard) -> (&str, &str) {
@@ -281,7 +297,7 @@ impl Lambda {
             }
             Err(error) => return Err(fail("GetProvisionedConcurrencyConfig", &resource, error)),
         }
-        let started = clock.now_ms().await.map_err(|e| fail("clock", &resource, e))?;
+        let started = clock.now_ms().await.map_err(|e| clock_failed(&resource, e))?;
         loop {
             let status = self
                 .lambda
@@ -291,7 +307,7 @@ impl Lambda {
                 .send()
                 .await
                 .map_err(|e| fail("GetProvisionedConcurrencyConfig", &resource, e))?;
-            let now = clock.now_ms().await.map_err(|e| fail("clock", &resource, e))?;
+            let now = clock.now_ms().await.map_err(|e| clock_failed(&resource, e))?;
             outcome.waited_ms = now - started;
             match status.status() {
                 Some(ProvisionedConcurrencyStatusEnum::Ready) => {
@@ -310,9 +326,23 @@ impl Lambda {
                     ));
                     return Ok(outcome);
                 }
-                _ => clock.sleep(PREWARM_POLL).await.map_err(|e| fail("clock", &resource, e))?,
+                _ => clock.sleep(PREWARM_POLL).await.map_err(|e| clock_failed(&resource, e))?,
             }
         }
+    }
+
+    /// Published versions of the function (not `$LATEST`), following pagination.
+    pub async fn versions(&self, guard: &Guard) -> Result<Vec<String>, PlatformError> {
+        let (function, _) = lambda_target(guard);
+        let mut pages = self.lambda.list_versions_by_function().function_name(function).into_paginator().send();
+        let mut versions = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| fail("ListVersionsByFunction", function, e))?;
+            versions.extend(
+                page.versions().iter().filter_map(|v| v.version()).filter(|v| *v != "$LATEST").map(str::to_string),
+            );
+        }
+        Ok(versions)
     }
 
     pub async fn pin(&self, guard: &Guard, version: &str, token: &str) -> Result<Pin, PlatformError> {

@@ -1,0 +1,81 @@
+//! guards.toml errors, as golden files: every bad configuration in `golden/config/NAME.toml` is rejected with
+//! exactly the message in `NAME.err`, naming the file, the field and the value. `RIPCORD_BLESS=1` rewrites them.
+
+use ripcord::config::Config;
+use std::path::Path;
+
+#[test]
+fn bad_configurations_are_rejected_with_file_field_and_value() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/golden/config");
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 10, "at least 10 golden cases, found {}", cases.len());
+    let bless = std::env::var_os("RIPCORD_BLESS").is_some();
+    let mut failures = Vec::new();
+    for case in cases {
+        let name = case.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = std::fs::read_to_string(&case).unwrap_or_else(|e| panic!("{e}"));
+        let got = match Config::parse(&text, Path::new(&name)) {
+            Ok(_) => format!("{name}: accepted, but it should have been rejected"),
+            Err(error) => error.to_string(),
+        };
+        assert!(got.starts_with(&format!("{name}: ")), "the error must name the file: {got}");
+        let expected_path = case.with_extension("err");
+        if bless {
+            std::fs::write(&expected_path, format!("{got}\n")).unwrap_or_else(|e| panic!("{e}"));
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected.trim_end() != got {
+            failures.push(format!("{name}\n  expected: {}\n  got:      {got}", expected.trim_end()));
+        }
+    }
+    assert!(failures.is_empty(), "golden mismatches (RIPCORD_BLESS=1 to accept):\n{}", failures.join("\n"));
+}
+
+#[test]
+fn a_good_configuration_resolves_defaults_and_overrides() {
+    let text = r#"
+[defaults]
+window = "2m"
+cooldown = "1h"
+prewarm = "standby"
+
+[[guard]]
+name = "checkout-api"
+platform = "aws-lambda"
+function = "checkout"
+alias = "live"
+region = "eu-west-1"
+windows = 6
+mode = "dry-run"
+policies = [
+  { use = "builtin:error-rate", params = { max_rate = 0.01, windows = 2 } },
+  { use = "policies/safety.wasm" },
+]
+metrics.safety_hits = { namespace = "Checkout", name = "SafetyFilterHits", dimensions = { Version = "{version}" } }
+
+[[guard]]
+name = "search"
+platform = "cloud-run"
+project = "acme-prod"
+location = "europe-west1"
+service = "search"
+policies = [{ use = "builtin:latency" }]
+"#;
+    let config = Config::parse(text, Path::new("/etc/ripcord/guards.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let checkout = &config.guards[0];
+    assert_eq!(checkout.window, std::time::Duration::from_secs(120));
+    assert_eq!(checkout.windows, 6);
+    assert_eq!(checkout.cooldown, std::time::Duration::from_secs(3600));
+    assert_eq!(checkout.mode, ripcord::config::Mode::DryRun);
+    assert_eq!(checkout.prewarm, ripcord::config::Prewarm::Standby);
+    assert_eq!(checkout.policies[1].source.to_string(), "/etc/ripcord/policies/safety.wasm");
+    assert_eq!(checkout.metrics["safety_hits"].stat, "Sum");
+    assert_eq!(config.guards[1].mode, ripcord::config::Mode::Enforce);
+    assert_eq!(config.audit_log, Path::new("/etc/ripcord/ripcord-audit.jsonl"));
+}

@@ -1,0 +1,34 @@
+//! `ripcord demo`, as a user runs it: the last line is the JSON summary the README promises.
+
+use crate::support::{ripcord, temp_dir};
+
+fn demo(args: &[&str]) -> serde_json::Value {
+    let cache = temp_dir();
+    let output = ripcord(&[&["demo"], args].concat(), cache.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {last}"))
+}
+
+#[test]
+fn demo_prewarms_pins_the_stable_version_without_cold_starts() {
+    let summary = demo(&[]);
+    assert_eq!(summary["rolled_back"], true, "{summary}");
+    assert_eq!(summary["pinned_version"], "1");
+    assert_eq!(summary["prewarmed"], true);
+    assert_eq!(summary["cold_starts_after_rollback"], 0);
+    assert!(summary["verdict_to_pin_ms"].as_i64().is_some_and(|ms| ms >= 30_000), "{summary}");
+    let audit = summary["audit_log"].as_str().map(std::path::PathBuf::from).unwrap_or_default();
+    let records = ripcord::audit::Audit::read(&audit).unwrap_or_else(|e| panic!("{e}"));
+    let rollback: Vec<_> = records.iter().filter(|r| r.action == "rollback").map(|r| r.record).collect();
+    assert_eq!(rollback, [ripcord::audit::Kind::Decision, ripcord::audit::Kind::Intent, ripcord::audit::Kind::Result]);
+}
+
+#[test]
+fn demo_without_prewarm_hits_cold_starts() {
+    let summary = demo(&["--no-prewarm"]);
+    assert_eq!(summary["rolled_back"], true, "{summary}");
+    assert_eq!(summary["prewarmed"], false);
+    assert!(summary["cold_starts_after_rollback"].as_u64().is_some_and(|n| n > 0), "{summary}");
+}

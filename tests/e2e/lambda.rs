@@ -1,0 +1,308 @@
+//! The `ripcord` binary against the simulator over HTTP, through the official AWS SDK clients: the rollback
+//! path and every way it can go differently (healthy, dry-run, cooldown, a concurrent change, API failures).
+
+use crate::support::{SimHarness, V2_FAILS, lambda_scenario, stderr, stdout};
+use ripcord::audit::Kind;
+
+const CANARY: &str = "version = 1\nrouting = { version = 2, weight = 0.1 }";
+const KNOWN_GOOD_1: &str = r#""ripcord:known-good:live" = "1""#;
+
+fn failing_canary() -> SimHarness {
+    let harness = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, V2_FAILS));
+    harness.sim.advance(5 * 60_000);
+    harness
+}
+
+#[test]
+fn canary_error_spike_is_rolled_back_with_capacity_ready_before_the_pin() {
+    let h = failing_canary();
+    h.guards("prewarm = \"on-rollback\"");
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("ROLLED BACK to v1"), "{}", stdout(&output));
+    assert_eq!(h.alias(), (1, None), "pinned to v1 with the routing cleared");
+
+    // Order, from the simulator's request log: capacity requested, READY (30 virtual seconds), then the pin.
+    let log = h.sim.api_log();
+    let put = log
+        .iter()
+        .position(|c| c.operation == "PutProvisionedConcurrencyConfig")
+        .unwrap_or_else(|| panic!("no prewarm: {log:?}"));
+    let pin = log.iter().position(|c| c.operation == "UpdateAlias").unwrap_or_else(|| panic!("no pin: {log:?}"));
+    assert!(put < pin, "prewarm after pin: {log:?}");
+    assert!(log[put].detail.contains("Qualifier=1"), "{:?}", log[put]);
+    assert!(log[pin].at_ms >= log[put].at_ms + 30_000, "pinned before the capacity was READY: {log:?}");
+    assert!(
+        log[put..pin]
+            .iter()
+            .any(|c| c.operation == "GetProvisionedConcurrencyConfig" && c.at_ms >= log[put].at_ms + 30_000)
+    );
+    assert!(log[pin].detail.contains("\"AdditionalVersionWeights\":{}"), "routing not cleared: {}", log[pin].detail);
+
+    // Audit: a decision, an intent before the change, a result after verification, sharing one id.
+    let audit = h.audit();
+    let kinds: Vec<Kind> = audit.iter().map(|r| r.record).collect();
+    assert_eq!(kinds, [Kind::Decision, Kind::Intent, Kind::Result]);
+    assert_eq!(audit[1].id, audit[2].id);
+    let result = &audit[2];
+    assert_eq!(result.outcome.as_deref(), Some("pinned"));
+    assert_eq!(result.target.as_deref(), Some("1"));
+    assert!(result.prewarm.as_ref().is_some_and(|p| p.ready && p.created && p.requested >= 1));
+    assert!(result.timings.verdict_to_pin_ms.is_some_and(|ms| ms >= 30_000));
+    assert_eq!(result.policies[0].plugin, "builtin:error-rate");
+    assert!(!result.policies[0].checks.is_empty());
+
+    // Markers on the function: the rollback time (cooldown) and the capacity to release later.
+    let tags = h.tags();
+    assert!(tags.contains_key("ripcord:rolled-back-at:live"), "{tags:?}");
+    assert!(tags.get("ripcord:prewarm:live").is_some_and(|v| v.starts_with("1@")), "{tags:?}");
+}
+
+#[test]
+fn a_healthy_canary_changes_nothing() {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
+    h.sim.advance(5 * 60_000);
+    h.guards("");
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("promote"), "{}", stdout(&output));
+    assert_eq!(h.mutations(), Vec::<String>::new());
+    assert_eq!(h.alias(), (1, Some((2, 0.1))));
+    let kinds: Vec<Kind> = h.audit().iter().map(|r| r.record).collect();
+    assert_eq!(kinds, [Kind::Decision]);
+}
+
+#[test]
+fn an_incident_after_full_promotion_rolls_back_to_the_last_known_good_warm() {
+    // v2 took all traffic; v1 has been idle (its environments reaped) and is only known from the tag.
+    let h = SimHarness::start(&lambda_scenario("version = 2", KNOWN_GOOD_1, V2_FAILS));
+    h.sim.advance(5 * 60_000);
+    h.guards("prewarm = \"on-rollback\"");
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert_eq!(h.alias(), (1, None));
+    let pinned_at = h.sim.now_ms();
+    h.sim.advance(5 * 60_000);
+    let cold = h.sim.requests("checkout", pinned_at, pinned_at + 5 * 60_000).iter().filter(|r| r.cold_start).count();
+    assert_eq!(cold, 0, "prewarmed v1 must absorb the traffic without cold starts");
+
+    // The same incident without prewarm: users hit cold starts on the idle v1.
+    let cold_path = SimHarness::start(&lambda_scenario("version = 2", KNOWN_GOOD_1, V2_FAILS));
+    cold_path.sim.advance(5 * 60_000);
+    cold_path.guards("prewarm = \"off\"");
+    assert_eq!(cold_path.ripcord(&["check"]).status.code(), Some(2));
+    let pinned_at = cold_path.sim.now_ms();
+    cold_path.sim.advance(5 * 60_000);
+    let cold =
+        cold_path.sim.requests("checkout", pinned_at, pinned_at + 5 * 60_000).iter().filter(|r| r.cold_start).count();
+    assert!(cold >= 5, "expected cold starts without prewarm, got {cold}");
+}
+
+#[test]
+fn a_concurrent_alias_change_is_re_read_and_the_rollback_still_lands() {
+    let h = failing_canary();
+    h.guards("prewarm = \"off\"");
+    // Just before ripcord's UpdateAlias, a deploy tool moves the canary to 20%: ripcord's RevisionId is stale.
+    h.sim.interfere(ripcord_sim::Interference {
+        operation: "UpdateAlias".into(),
+        function: "checkout".into(),
+        alias: "live".into(),
+        version: 1,
+        routing: Some((2, 0.2)),
+    });
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    let statuses: Vec<u16> =
+        h.sim.api_log().iter().filter(|c| c.operation == "UpdateAlias").map(|c| c.status).collect();
+    assert_eq!(statuses, [412, 200], "stale RevisionId refused, then pinned after a re-read");
+    assert_eq!(h.alias(), (1, None));
+    let reads = h.operations().iter().filter(|o| *o == "GetAlias").count();
+    assert!(reads >= 3, "read, re-read after the conflict, verify: {:?}", h.operations());
+    assert_eq!(h.audit().last().and_then(|r| r.outcome.clone()).as_deref(), Some("pinned"));
+}
+
+#[test]
+fn a_new_deploy_during_the_rollback_is_not_overridden() {
+    let h = failing_canary();
+    h.guards("prewarm = \"off\"");
+    // Someone deploys v3 as the canary while ripcord acts on its verdict about v2.
+    h.sim.interfere(ripcord_sim::Interference {
+        operation: "UpdateAlias".into(),
+        function: "checkout".into(),
+        alias: "live".into(),
+        version: 1,
+        routing: Some((3, 0.1)),
+    });
+    let output = h.ripcord(&["check"]);
+    assert!(stdout(&output).contains("ABORTED"), "{}", stdout(&output));
+    assert_eq!(h.alias(), (1, Some((3, 0.1))), "the new deploy stays");
+    let result =
+        h.audit().into_iter().rfind(|r| r.record == Kind::Result).unwrap_or_else(|| panic!("no result record"));
+    assert_eq!(result.outcome.as_deref(), Some("aborted"));
+    assert!(result.error.as_deref().is_some_and(|e| e.contains("candidate 3")), "{:?}", result.error);
+}
+
+#[test]
+fn dry_run_reports_the_rollback_and_changes_nothing() {
+    let h = failing_canary();
+    h.guards("mode = \"dry-run\"");
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "the verdict is still rollback");
+    assert!(stdout(&output).contains("dry-run"), "{}", stdout(&output));
+    assert_eq!(h.mutations(), Vec::<String>::new());
+    assert_eq!(h.alias(), (1, Some((2, 0.1))));
+    let audit = h.audit();
+    assert_eq!(audit.iter().map(|r| r.record).collect::<Vec<_>>(), [Kind::Decision]);
+    assert_eq!(audit[0].mode, ripcord::config::Mode::DryRun);
+
+    // --dry-run on the command line overrides an enforcing configuration.
+    h.guards("");
+    assert_eq!(h.ripcord(&["check", "--dry-run"]).status.code(), Some(2));
+    assert_eq!(h.mutations(), Vec::<String>::new());
+}
+
+#[test]
+fn cooldown_prevents_flapping() {
+    let h = failing_canary();
+    h.guards("prewarm = \"off\"\ncooldown = \"30m\"");
+    assert_eq!(h.ripcord(&["check"]).status.code(), Some(2));
+    assert_eq!(h.alias(), (1, None));
+    // The same bad canary is redeployed at once; within the cooldown ripcord reports but does not act again.
+    h.sim.set_alias("checkout", "live", 1, Some((2, 0.1))).unwrap_or_else(|e| panic!("{e:?}"));
+    h.sim.advance(3 * 60_000);
+    let output = h.ripcord(&["check"]);
+    assert!(stdout(&output).contains("cooldown"), "{}", stdout(&output));
+    let pins = h.mutations().iter().filter(|o| *o == "UpdateAlias").count();
+    assert_eq!(pins, 1, "no second pin during the cooldown");
+    assert_eq!(h.alias(), (1, Some((2, 0.1))));
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried_by_the_sdk() {
+    let h = failing_canary();
+    h.guards("prewarm = \"off\"");
+    h.sim.inject_api_fault("GetMetricData", 1, ripcord_sim::ApiError::new(400, "Throttling", "Rate exceeded"));
+    h.sim.inject_api_fault("GetAlias", 1, ripcord_sim::ApiError::new(429, "TooManyRequestsException", "Rate exceeded"));
+    h.sim.inject_api_fault("UpdateAlias", 1, ripcord_sim::ApiError::new(503, "ServiceException", "unavailable"));
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert_eq!(h.alias(), (1, None));
+    let statuses =
+        |op: &str| -> Vec<u16> { h.sim.api_log().iter().filter(|c| c.operation == op).map(|c| c.status).collect() };
+    assert_eq!(statuses("UpdateAlias"), [503, 200]);
+    assert_eq!(statuses("GetMetricData")[..2], [400, 200]);
+    assert_eq!(h.audit().last().and_then(|r| r.outcome.clone()).as_deref(), Some("pinned"));
+}
+
+#[test]
+fn a_pin_that_keeps_failing_is_reported_never_left_half_done() {
+    let h = failing_canary();
+    h.guards("prewarm = \"on-rollback\"");
+    h.sim.inject_api_fault("UpdateAlias", 10, ripcord_sim::ApiError::new(500, "ServiceException", "internal error"));
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(1), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("FAILED"), "{}", stdout(&output));
+    assert_eq!(h.alias(), (1, Some((2, 0.1))), "traffic unchanged");
+    let audit = h.audit();
+    let kinds: Vec<Kind> = audit.iter().map(|r| r.record).collect();
+    assert_eq!(kinds, [Kind::Decision, Kind::Intent, Kind::Result], "the intent has its result");
+    let result = &audit[2];
+    assert_eq!(result.outcome.as_deref(), Some("failed"));
+    assert!(result.error.as_deref().is_some_and(|e| e.contains("UpdateAlias")), "{:?}", result.error);
+    // The capacity the prewarm added is scheduled for release, and the cooldown is not started.
+    let tags = h.tags();
+    assert!(tags.contains_key("ripcord:prewarm:live") && !tags.contains_key("ripcord:rolled-back-at:live"), "{tags:?}");
+}
+
+#[test]
+fn prewarm_capacity_is_released_after_the_settle_time() {
+    let h = failing_canary();
+    h.guards("prewarm = \"on-rollback\"\nsettle = \"10m\"");
+    assert_eq!(h.ripcord(&["check"]).status.code(), Some(2));
+    assert!(h.sim.function("checkout").is_some_and(|f| f.provisioned.contains_key(&1)));
+    h.sim.advance(5 * 60_000);
+    h.ripcord(&["check"]);
+    assert!(h.sim.function("checkout").is_some_and(|f| f.provisioned.contains_key(&1)), "released too early");
+    h.sim.advance(6 * 60_000);
+    h.ripcord(&["check"]);
+    assert!(h.sim.function("checkout").is_some_and(|f| !f.provisioned.contains_key(&1)), "not released");
+    assert!(!h.tags().contains_key("ripcord:prewarm:live"));
+    let release = h.audit().into_iter().rfind(|r| r.action == "release-prewarm").map(|r| r.outcome);
+    assert_eq!(release, Some(Some("released".to_string())));
+}
+
+#[test]
+fn a_fully_promoted_healthy_candidate_becomes_the_known_good() {
+    let h = SimHarness::start(&lambda_scenario("version = 2", KNOWN_GOOD_1, ""));
+    h.sim.advance(5 * 60_000);
+    h.guards("");
+    assert_eq!(h.ripcord(&["check"]).status.code(), Some(0));
+    assert_eq!(h.tags().get("ripcord:known-good:live").map(String::as_str), Some("2"));
+    assert_eq!(h.mutations(), ["TagResource"]);
+}
+
+#[test]
+fn pull_rolls_back_by_hand_and_checks_the_version_exists() {
+    let h = SimHarness::start(&lambda_scenario("version = 3", KNOWN_GOOD_1, ""));
+    h.sim.advance(3 * 60_000);
+    h.guards("prewarm = \"on-rollback\"");
+    let output = h.ripcord(&["pull", "checkout-api", "--to", "9"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("revision \"9\" does not exist; the revisions are 1, 2, 3"),
+        "{}",
+        stdout(&output)
+    );
+    let output = h.ripcord(&["pull", "checkout-api"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert_eq!(h.alias(), (1, None), "pulled to the known good");
+    let intent = h.audit().into_iter().find(|r| r.record == Kind::Intent).unwrap_or_else(|| panic!("no intent"));
+    assert_eq!(intent.actor, ripcord::audit::Actor::Manual);
+    assert!(h.operations().contains(&"PutProvisionedConcurrencyConfig".to_string()), "pull prewarms too");
+}
+
+#[test]
+fn watch_runs_cycles_in_virtual_time_until_the_rollback() {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, V2_FAILS));
+    h.sim.advance(2 * 60_000);
+    h.guards("prewarm = \"off\"");
+    let output = h.ripcord(&["watch", "--cycles", "5"]);
+    let text = stdout(&output);
+    assert_eq!(text.matches("-- 2026-11-26T09:").count(), 5, "{text}");
+    assert!(text.contains("ROLLED BACK to v1"), "{text}");
+    assert_eq!(h.alias(), (1, None));
+}
+
+#[test]
+fn status_shows_split_known_good_and_last_verdict() {
+    let h = failing_canary();
+    h.guards("prewarm = \"off\"");
+    let before = stdout(&h.ripcord(&["status"]));
+    assert!(
+        before.contains("checkout-api") && before.contains("v1 90% / v2 10%") && before.contains(" - "),
+        "{before}"
+    );
+    h.ripcord(&["check"]);
+    let after = stdout(&h.ripcord(&["status"]));
+    assert!(after.contains("v1 100%") && after.contains("v1 ") && after.contains("rollback"), "{after}");
+}
+
+#[test]
+fn recorded_cycles_replay_to_the_same_verdicts() {
+    let h = failing_canary();
+    h.guards("mode = \"dry-run\"");
+    let record = h.dir.path().join("cycles.jsonl").display().to_string();
+    for _ in 0..3 {
+        h.ripcord(&["check", "--record", &record]);
+        h.sim.advance(60_000);
+    }
+    let live: Vec<String> = h.audit().iter().map(|r| r.verdict.to_string()).collect();
+    let output = h.ripcord(&["replay", "--input", &record, "--json"]);
+    let replayed: Vec<String> = stdout(&output)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["verdict"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(replayed, live, "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(2));
+}
