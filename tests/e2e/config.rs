@@ -79,3 +79,11 @@ policies = [{ use = "builtin:latency" }]
     assert_eq!(config.guards[1].mode, ripcord::config::Mode::Enforce);
     assert_eq!(config.audit_log, Path::new("/etc/ripcord/ripcord-audit.jsonl"));
 }
+
+#[test]
+fn the_shipped_example_configuration_is_valid() {
+    let path = crate::support::repo_root().join("examples/guards.toml");
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.guards.len(), 2);
+    assert_eq!(config.guards[1].mode, ripcord::config::Mode::DryRun);
+}

@@ -9,4 +9,5 @@ mod contract;
 mod demo;
 mod hostile;
 mod lambda;
+mod moto;
 mod support;
