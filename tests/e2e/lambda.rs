@@ -306,3 +306,83 @@ fn recorded_cycles_replay_to_the_same_verdicts() {
     assert_eq!(replayed, live, "{}", stderr(&output));
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn metrics_of_all_guards_are_batched_into_as_few_calls_as_the_query_limit_allows() {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
+    h.sim.advance(5 * 60_000);
+    h.guards("mode = \"dry-run\"");
+    // 30 guards on the alias: 30 x (8 baseline + 8 candidate + 1 peak) = 510 queries -> 2 GetMetricData calls.
+    let path = h.dir.path().join("guards.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    for i in 0..29 {
+        text.push_str(&format!(
+            "\n[[guard]]\nname = \"copy-{i}\"\nplatform = \"aws-lambda\"\nfunction = \"checkout\"\nalias = \"live\"\npolicies = [{{ use = \"builtin:error-rate\" }}]\n"
+        ));
+    }
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
+    let calls: Vec<String> =
+        h.sim.api_log().into_iter().filter(|c| c.operation == "GetMetricData").map(|c| c.detail).collect();
+    assert_eq!(calls, ["500 queries", "10 queries"]);
+    assert_eq!(h.audit().len(), 30, "one decision per guard");
+}
+
+#[test]
+fn intents_and_results_are_posted_to_the_webhook() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let receiver = std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        for stream in listener.incoming().take(2) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap_or_else(|e| panic!("{e}")));
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n");
+            bodies.push(String::from_utf8_lossy(&body).into_owned());
+        }
+        bodies
+    });
+    let h = failing_canary();
+    h.guards("prewarm = \"off\"");
+    let path = h.dir.path().join("guards.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_default().replace(
+        "[settings]\n",
+        &format!("[settings]\nwebhook = \"http://127.0.0.1:{port}/ripcord\"\n"),
+    );
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(h.ripcord(&["check"]).status.code(), Some(2));
+    let bodies = receiver.join().unwrap_or_default();
+    let kinds: Vec<String> = bodies
+        .iter()
+        .filter_map(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+        .filter_map(|v| v["record"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(kinds, ["intent", "result"], "{bodies:?}");
+}
+
+#[test]
+fn every_shipped_scenario_loads() {
+    let dir = crate::support::repo_root().join("examples/scenarios");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")).filter_map(Result::ok) {
+        let sim = ripcord_sim::scenario::load(&entry.path()).unwrap_or_else(|e| panic!("{e}"));
+        sim.advance(60_000);
+        assert!(!sim.requests("checkout", 0, i64::MAX).is_empty(), "{}: no traffic", entry.path().display());
+        count += 1;
+    }
+    assert!(count >= 2);
+}
