@@ -98,18 +98,23 @@ fn an_incident_after_full_promotion_rolls_back_to_the_last_known_good_warm() {
     assert!(cold >= 5, "expected cold starts without prewarm, got {cold}");
 }
 
-#[test]
-fn a_concurrent_alias_change_is_re_read_and_the_rollback_still_lands() {
-    let h = failing_canary();
-    h.guards("prewarm = \"off\"");
-    // Just before ripcord's UpdateAlias, a deploy tool moves the canary to 20%: ripcord's RevisionId is stale.
+/// Just before ripcord's UpdateAlias, a deploy tool points `live` at v1 with `routing`: ripcord's RevisionId is stale.
+fn move_alias_before_the_pin(h: &SimHarness, routing: (u32, f64)) {
     h.sim.interfere(ripcord_sim::Interference {
         operation: "UpdateAlias".into(),
         function: "checkout".into(),
         alias: "live".into(),
         version: 1,
-        routing: Some((2, 0.2)),
+        routing: Some(routing),
     });
+}
+
+#[test]
+fn a_concurrent_alias_change_is_re_read_and_the_rollback_still_lands() {
+    let h = failing_canary();
+    h.guards("prewarm = \"off\"");
+    // Just before ripcord's UpdateAlias, a deploy tool moves the canary to 20%: ripcord's RevisionId is stale.
+    move_alias_before_the_pin(&h, (2, 0.2));
     let output = h.ripcord(&["check"]);
     assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
     let statuses: Vec<u16> =
@@ -126,13 +131,7 @@ fn a_new_deploy_during_the_rollback_is_not_overridden() {
     let h = failing_canary();
     h.guards("prewarm = \"off\"");
     // Someone deploys v3 as the canary while ripcord acts on its verdict about v2.
-    h.sim.interfere(ripcord_sim::Interference {
-        operation: "UpdateAlias".into(),
-        function: "checkout".into(),
-        alias: "live".into(),
-        version: 1,
-        routing: Some((3, 0.1)),
-    });
+    move_alias_before_the_pin(&h, (3, 0.1));
     let output = h.ripcord(&["check"]);
     assert!(stdout(&output).contains("ABORTED"), "{}", stdout(&output));
     assert_eq!(h.alias(), (1, Some((3, 0.1))), "the new deploy stays");
@@ -359,10 +358,9 @@ fn intents_and_results_are_posted_to_the_webhook() {
     let h = failing_canary();
     h.guards("prewarm = \"off\"");
     let path = h.dir.path().join("guards.toml");
-    let text = std::fs::read_to_string(&path).unwrap_or_default().replace(
-        "[settings]\n",
-        &format!("[settings]\nwebhook = \"http://127.0.0.1:{port}/ripcord\"\n"),
-    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .replace("[settings]\n", &format!("[settings]\nwebhook = \"http://127.0.0.1:{port}/ripcord\"\n"));
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(h.ripcord(&["check"]).status.code(), Some(2));
     let bodies = receiver.join().unwrap_or_default();
@@ -385,4 +383,53 @@ fn every_shipped_scenario_loads() {
         count += 1;
     }
     assert!(count >= 2);
+}
+
+#[test]
+fn standby_keeps_the_known_good_warm_while_a_candidate_bakes() {
+    // A healthy canary bakes: standby puts capacity on v1 without touching the routing.
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, V2_FAILS));
+    h.sim.advance(2 * 60_000);
+    h.guards("prewarm = \"standby\"");
+    assert_eq!(h.ripcord(&["check"]).status.code(), Some(0));
+    assert_eq!(h.mutations(), ["PutProvisionedConcurrencyConfig", "TagResource"]);
+    assert_eq!(h.tags().get("ripcord:prewarm:live").map(String::as_str), Some("1@standby"));
+    assert_eq!(h.alias(), (1, Some((2, 0.1))));
+
+    // The canary goes bad: the rollback finds v1 already warm, so it pins without waiting for capacity.
+    h.sim.advance(3 * 60_000);
+    assert_eq!(h.ripcord(&["check"]).status.code(), Some(2));
+    assert_eq!(h.alias(), (1, None));
+    let result = h
+        .audit()
+        .into_iter()
+        .rfind(|r| r.action == "rollback" && r.record == Kind::Result)
+        .unwrap_or_else(|| panic!("no result"));
+    let prewarm = result.prewarm.unwrap_or_else(|| panic!("no prewarm"));
+    assert!(prewarm.ready && !prewarm.created && prewarm.waited_ms == 0, "{prewarm:?}");
+    let puts = h.mutations().iter().filter(|o| *o == "PutProvisionedConcurrencyConfig").count();
+    assert_eq!(puts, 1, "no second allocation");
+    // The standby capacity is now temporary capacity of the rollback, released after the settle time.
+    assert!(h.tags().get("ripcord:prewarm:live").is_some_and(|v| !v.ends_with("@standby")), "{:?}", h.tags());
+}
+
+#[test]
+fn standby_capacity_is_released_when_the_candidate_is_promoted() {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
+    h.sim.advance(3 * 60_000);
+    h.guards("prewarm = \"standby\"");
+    h.ripcord(&["check"]);
+    assert!(h.sim.function("checkout").is_some_and(|f| f.provisioned.contains_key(&1)));
+    // The deploy tool finishes: v2 takes all traffic; ripcord records it as known good, then releases v1's capacity.
+    h.sim.set_alias("checkout", "live", 2, None).unwrap_or_else(|e| panic!("{e:?}"));
+    h.sim.advance(4 * 60_000);
+    h.ripcord(&["check"]);
+    assert_eq!(h.tags().get("ripcord:known-good:live").map(String::as_str), Some("2"));
+    h.sim.advance(60_000);
+    h.ripcord(&["check"]);
+    assert!(
+        h.sim.function("checkout").is_some_and(|f| !f.provisioned.contains_key(&1)),
+        "standby capacity not released"
+    );
+    assert!(!h.tags().contains_key("ripcord:prewarm:live"));
 }

@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::config::{Config, Guard, Mode, Prewarm as PrewarmMode};
 use crate::decision::{self, Action, Decision, PolicyOutcome};
 use crate::evaluation::{Evaluation, Platform as EvalPlatform, Window};
-use crate::platform::{Deployment, GuardMetrics, Mark, Pin, Platform, PlatformError, Prewarm};
+use crate::platform::{Capacity, Deployment, GuardMetrics, Mark, Pin, Platform, PlatformError, Prewarm, Release};
 use crate::report::Verdict;
 use crate::runtime::{Plugin, Runtime};
 use std::collections::BTreeMap;
@@ -237,18 +237,15 @@ impl Controller {
         actor: Actor,
     ) -> GuardReport {
         let started = Instant::now();
-        if let Some(report) = self.release_due_capacity(guard, platform, &deployment, now, actor).await {
-            return report;
-        }
+        self.release_capacity(guard, platform, &deployment, now, actor).await;
         let windows = guard_windows(now, guard);
         let evaluation = evaluation(guard, &deployment, &metrics, &windows, now);
         self.record_evaluation(&evaluation);
         let outcomes = self.policies.evaluate(guard, &evaluation);
-        let mode = self.mode(guard);
         let decision = decision::decide(&decision::Input {
             outcomes: &outcomes,
             has_data: !evaluation.candidate.metrics.is_empty(),
-            mode,
+            mode: self.mode(guard),
             on_policy_error: guard.on_policy_error,
             no_data: guard.no_data,
             now_ms: now,
@@ -258,26 +255,13 @@ impl Controller {
             candidate_serves_all: deployment.candidate_serves_all(),
             candidate_is_known_good: deployment.known_good.as_deref() == Some(deployment.candidate.as_str()),
         });
-        let policies = policy_records(&outcomes);
-        let mut record = Record {
-            record: Kind::Decision,
-            id: format!("{}-{now}", guard.name),
-            at: crate::fixture::format_timestamp(now),
-            at_ms: now,
-            guard: guard.name.clone(),
-            actor,
-            mode,
-            deployment: Some(DeploymentRecord::from(&deployment)),
-            verdict: decision.verdict,
-            reason: decision.reason.clone(),
-            policies,
-            action: action_name(&decision.action).to_string(),
-            target: action_target(&decision.action),
-            outcome: None,
-            error: None,
-            prewarm: None,
-            timings: Timings { cycle_real_ms: Some(started.elapsed().as_millis() as u64), ..Timings::default() },
-        };
+        let mut record = self.record(guard, &deployment, now, actor, "");
+        record.verdict = decision.verdict;
+        record.reason = decision.reason.clone();
+        record.policies = policy_records(&outcomes);
+        record.action = action_name(&decision.action).to_string();
+        record.target = action_target(&decision.action);
+        record.timings.cycle_real_ms = Some(started.elapsed().as_millis() as u64);
         if let Err(error) = self.audit.write(&record).await {
             return self.report(
                 guard,
@@ -288,7 +272,11 @@ impl Controller {
             );
         }
         let outcome = match &decision.action {
-            Action::None => Outcome::NoAction,
+            Action::None => {
+                let capacity = capacity_needed(guard, &metrics, &evaluation);
+                self.keep_standby(guard, platform, &deployment, capacity, now, actor).await;
+                Outcome::NoAction
+            }
             Action::RecordGood { revision } => self.record_known_good(guard, platform, revision, &mut record).await,
             Action::Rollback { to } => {
                 let peak = capacity_needed(guard, &metrics, &evaluation);
@@ -352,27 +340,12 @@ impl Controller {
             reason: reason.clone(),
             suppressed: None,
         };
-        let mode = self.mode(guard);
-        let mut record = Record {
-            record: Kind::Decision,
-            id: format!("{}-{now}-pull", guard.name),
-            at: crate::fixture::format_timestamp(now),
-            at_ms: now,
-            guard: guard.name.clone(),
-            actor: Actor::Manual,
-            mode,
-            deployment: Some(DeploymentRecord::from(&deployment)),
-            verdict: Verdict::Rollback,
-            reason,
-            policies: Vec::new(),
-            action: "rollback".into(),
-            target: Some(target.clone()),
-            outcome: None,
-            error: None,
-            prewarm: None,
-            timings: Timings::default(),
-        };
-        if mode == Mode::DryRun {
+        let mut record = self.record(guard, &deployment, now, Actor::Manual, "pull");
+        record.verdict = Verdict::Rollback;
+        record.reason = reason;
+        record.action = "rollback".into();
+        record.target = Some(target.clone());
+        if record.mode == Mode::DryRun {
             record.reason = format!("{}; dry-run: no change made", record.reason);
             let outcome = match self.audit.write(&record).await {
                 Ok(()) => Outcome::NoAction,
@@ -416,7 +389,7 @@ impl Controller {
         let evaluated_candidate = deployment.candidate.clone();
         let mut outcome = None;
         if guard.prewarm != PrewarmMode::Off {
-            match platform.prewarm(guard, target, capacity, &self.clock).await {
+            match platform.prewarm(guard, target, capacity, true, &self.clock).await {
                 Ok(prewarm) => {
                     record.timings.prewarm_ms = Some(prewarm.waited_ms);
                     record.prewarm = Some(prewarm);
@@ -496,9 +469,12 @@ impl Controller {
         if matches!(outcome, Outcome::RolledBack { .. } | Outcome::AlreadyPinned { .. }) {
             marks.push(Mark::RolledBackAt(now));
         }
-        // Capacity ripcord added is released after the settle time even when the pin did not happen.
-        if let Some(prewarm) = record.prewarm.as_ref().filter(|p| p.created) {
-            marks.push(Mark::PrewarmRelease(prewarm.revision.clone(), now + guard.settle.as_millis() as i64));
+        // Capacity ripcord added (now, or as standby before) is released after the settle time, even when the pin
+        // did not happen.
+        let standby_on_target = deployment.capacity.as_ref().is_some_and(|c| c.revision == target);
+        if record.prewarm.as_ref().is_some_and(|p| p.created) || standby_on_target {
+            let release = Release::At(now + guard.settle.as_millis() as i64);
+            marks.push(Mark::Capacity(Capacity { revision: target.to_string(), release }));
         }
         if !marks.is_empty()
             && let Err(error) = platform.mark(guard, &marks).await
@@ -527,57 +503,120 @@ impl Controller {
         self.result(record, &outcome).await
     }
 
-    /// Releases temporary capacity whose settle time has passed; audited like any change.
-    async fn release_due_capacity(
+    /// Releases capacity ripcord added once it is no longer needed: after the settle time following a rollback,
+    /// or, for standby capacity, once its revision is no longer the rollback target. Audited like any change.
+    async fn release_capacity(
         &self,
         guard: &Guard,
         platform: &Platform,
         deployment: &Deployment,
         now: i64,
         actor: Actor,
-    ) -> Option<GuardReport> {
-        let (revision, due) = deployment.prewarm_release.clone()?;
-        if now < due || self.mode(guard) == Mode::DryRun {
-            return None;
+    ) {
+        let Some(capacity) = &deployment.capacity else { return };
+        let (due, why) = match capacity.release {
+            Release::At(due) => (now >= due, "the settle time after the rollback is over"),
+            Release::WhenPromoted => (
+                deployment.rollback_target() != Some(capacity.revision.as_str()),
+                "the bake is over: the revision is no longer the rollback target",
+            ),
+        };
+        if !due || self.mode(guard) == Mode::DryRun {
+            return;
         }
-        let mut record = Record {
-            record: Kind::Intent,
-            id: format!("{}-{now}-release", guard.name),
+        let mut record = self.record(guard, deployment, now, actor, "release");
+        record.reason = format!("{why}; releasing the capacity added to {}", capacity.revision);
+        record.action = "release-prewarm".into();
+        record.target = Some(capacity.revision.clone());
+        let released = async {
+            platform.release(guard, &capacity.revision).await?;
+            platform.mark(guard, &[Mark::ClearCapacity]).await.map(|()| None)
+        };
+        self.change(&mut record, "released", released).await;
+    }
+
+    /// `prewarm = "standby"`: while a candidate bakes, keeps the rollback target warm (without waiting for it).
+    async fn keep_standby(
+        &self,
+        guard: &Guard,
+        platform: &Platform,
+        deployment: &Deployment,
+        capacity: u32,
+        now: i64,
+        actor: Actor,
+    ) {
+        let Some(target) = deployment.rollback_target() else { return };
+        if guard.prewarm != PrewarmMode::Standby || self.mode(guard) == Mode::DryRun || deployment.capacity.is_some() {
+            return;
+        }
+        let mut record = self.record(guard, deployment, now, actor, "standby");
+        record.reason = format!("candidate {} is baking: keeping {target} warm", deployment.candidate);
+        record.action = "standby-prewarm".into();
+        record.target = Some(target.to_string());
+        let added = async {
+            let prewarm = platform.prewarm(guard, target, capacity, false, &self.clock).await?;
+            if prewarm.created {
+                let capacity = Capacity { revision: target.to_string(), release: Release::WhenPromoted };
+                platform.mark(guard, &[Mark::Capacity(capacity)]).await?;
+            }
+            Ok(Some(prewarm))
+        };
+        self.change(&mut record, "warming", added).await;
+    }
+
+    /// Runs a small change between an intent and a result record (`done` names the result's outcome).
+    async fn change(
+        &self,
+        record: &mut Record,
+        done: &str,
+        change: impl std::future::Future<Output = Result<Option<Prewarm>, PlatformError>>,
+    ) {
+        record.record = Kind::Intent;
+        if let Err(error) = self.audit.write(record).await {
+            tracing::error!(%error, action = %record.action, "cannot audit the change; not making it");
+            return;
+        }
+        record.record = Kind::Result;
+        match change.await {
+            Ok(prewarm) => {
+                record.outcome = Some(done.into());
+                record.prewarm = prewarm;
+            }
+            Err(error) => {
+                record.outcome = Some("failed".into());
+                record.error = Some(error.to_string());
+            }
+        }
+        if let Err(error) = self.audit.write(record).await {
+            tracing::error!(%error, "cannot audit the result of {}", record.action);
+        }
+    }
+
+    /// A record about `guard` with the deployment as read; the caller fills in the rest.
+    fn record(&self, guard: &Guard, deployment: &Deployment, now: i64, actor: Actor, suffix: &str) -> Record {
+        Record {
+            record: Kind::Decision,
+            id: if suffix.is_empty() {
+                format!("{}-{now}", guard.name)
+            } else {
+                format!("{}-{now}-{suffix}", guard.name)
+            },
             at: crate::fixture::format_timestamp(now),
             at_ms: now,
             guard: guard.name.clone(),
             actor,
-            mode: guard.mode,
+            mode: self.mode(guard),
             deployment: Some(DeploymentRecord::from(deployment)),
             verdict: Verdict::Hold,
-            reason: format!("settle time over: releasing the capacity added to {revision}"),
+            reason: String::new(),
             policies: Vec::new(),
-            action: "release-prewarm".into(),
-            target: Some(revision.clone()),
+            action: "none".into(),
+            target: None,
             outcome: None,
             error: None,
             prewarm: None,
             timings: Timings::default(),
-        };
-        if let Err(error) = self.audit.write(&record).await {
-            tracing::error!(%error, "cannot audit the capacity release; not releasing");
-            return None;
         }
-        let released = async {
-            platform.release(guard, &revision).await?;
-            platform.mark(guard, &[Mark::ClearPrewarmRelease]).await
-        };
-        let outcome = match released.await {
-            Ok(()) => "released".to_string(),
-            Err(error) => {
-                record.error = Some(error.to_string());
-                "failed".to_string()
-            }
-        };
-        record.record = Kind::Result;
-        record.outcome = Some(outcome);
-        let _ = self.audit.write(&record).await;
-        None
     }
 
     async fn result(&self, record: &mut Record, outcome: &Outcome) -> Outcome {

@@ -33,8 +33,24 @@ pub struct Deployment {
     pub token: String,
     /// When ripcord last rolled this deployment back (marker on the resource), ms since the epoch.
     pub last_rollback_ms: Option<i64>,
-    /// Temporary capacity ripcord added and must release: `(revision, due ms)`.
-    pub prewarm_release: Option<(String, i64)>,
+    /// Capacity ripcord added and must release, as recorded on the resource.
+    pub capacity: Option<Capacity>,
+}
+
+/// Warm capacity ripcord added to a revision (provisioned concurrency, min instances).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capacity {
+    pub revision: String,
+    pub release: Release,
+}
+
+/// When ripcord releases capacity it added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// After a rollback: at this time (ms since the epoch), once the traffic has settled.
+    At(i64),
+    /// Standby during a bake: when the revision is no longer the rollback target (the candidate was promoted).
+    WhenPromoted,
 }
 
 impl Deployment {
@@ -122,15 +138,18 @@ impl Platform {
         }
     }
 
+    /// Adds warm capacity to `revision`; with `wait`, waits (bounded by the guard's `prewarm_timeout`) until it
+    /// is ready.
     pub async fn prewarm(
         &self,
         guard: &Guard,
         revision: &str,
         capacity: u32,
+        wait: bool,
         clock: &crate::clock::Clock,
     ) -> Result<Prewarm, PlatformError> {
         match self {
-            Self::Aws(lambda) => lambda.prewarm(guard, revision, capacity, clock).await,
+            Self::Aws(lambda) => lambda.prewarm(guard, revision, capacity, wait, clock).await,
         }
     }
 
@@ -167,7 +186,7 @@ impl Platform {
 pub enum Mark {
     KnownGood(String),
     RolledBackAt(i64),
-    /// Capacity to release: `(revision, due ms)`.
-    PrewarmRelease(String, i64),
-    ClearPrewarmRelease,
+    /// Capacity ripcord added, and when to release it.
+    Capacity(Capacity),
+    ClearCapacity,
 }

@@ -59,24 +59,21 @@ pub(crate) fn exit_code(reports: &[GuardReport]) -> u8 {
     }
 }
 
+/// The traffic split, e.g. `v1 90% / v2 10%`.
+fn traffic(primary: &str, candidate: &str, candidate_share: f64) -> String {
+    if candidate == primary {
+        format!("v{primary} 100%")
+    } else {
+        format!("v{primary} {:.0}% / v{candidate} {:.0}%", (1.0 - candidate_share) * 100.0, candidate_share * 100.0)
+    }
+}
+
 /// One line per guard, for people.
 pub(crate) fn describe(report: &GuardReport) -> String {
     let split = report
         .deployment
         .as_ref()
-        .map(|d| {
-            if d.candidate == d.primary {
-                format!("v{} 100%", d.primary)
-            } else {
-                format!(
-                    "v{} {:.0}% / v{} {:.0}%",
-                    d.primary,
-                    (1.0 - d.candidate_share) * 100.0,
-                    d.candidate,
-                    d.candidate_share * 100.0
-                )
-            }
-        })
+        .map(|d| traffic(&d.primary, &d.candidate, d.candidate_share))
         .unwrap_or_else(|| "-".into());
     let action = match &report.outcome {
         Outcome::NoAction => "no action".to_string(),
@@ -204,17 +201,7 @@ pub(crate) fn status(config_path: &Path, runtime_args: &RuntimeArgs) -> anyhow::
     let mut code = exit::HEALTHY;
     for (name, deployment, last) in rows {
         let (traffic, known_good) = match &deployment {
-            Ok(d) if d.candidate_serves_all() => (format!("v{} 100%", d.primary), d.known_good.clone()),
-            Ok(d) => (
-                format!(
-                    "v{} {:.0}% / v{} {:.0}%",
-                    d.primary,
-                    (1.0 - d.candidate_share) * 100.0,
-                    d.candidate,
-                    d.candidate_share * 100.0
-                ),
-                d.known_good.clone(),
-            ),
+            Ok(d) => (traffic(&d.primary, &d.candidate, d.candidate_share), d.known_good.clone()),
             Err(error) => {
                 code = exit::ERROR;
                 (format!("error: {error}"), None)

@@ -4,7 +4,7 @@
 //! CloudWatch `AWS/Lambda` per executed version, every guard's queries batched into as few GetMetricData calls as
 //! the 500-query limit allows. The pin is UpdateAlias with the RevisionId read and the routing cleared.
 
-use super::{Deployment, GuardMetrics, Mark, Pin, PlatformError, Prewarm};
+use super::{Capacity, Deployment, GuardMetrics, Mark, Pin, PlatformError, Prewarm, Release};
 use crate::clock::Clock;
 use crate::config::{AwsSettings, Guard, Target};
 use crate::evaluation::{MetricKind, MetricSeries, Revision, Window};
@@ -130,9 +130,13 @@ impl Lambda {
             .unwrap_or_default();
         let known_good = tags.get(&tag("known-good", alias)).cloned();
         let last_rollback_ms = tags.get(&tag("rolled-back-at", alias)).and_then(|v| v.parse().ok());
-        let prewarm_release = tags.get(&tag("prewarm", alias)).and_then(|v| {
-            let (revision, due) = v.split_once('@')?;
-            Some((revision.to_string(), due.parse().ok()?))
+        let capacity = tags.get(&tag("prewarm", alias)).and_then(|v| {
+            let (revision, release) = v.split_once('@')?;
+            let release = match release {
+                "standby" => Release::WhenPromoted,
+                due => Release::At(due.parse().ok()?),
+            };
+            Some(Capacity { revision: revision.to_string(), release })
         });
         let (candidate, candidate_share, baseline) = match routing {
             Some((extra, weight)) => (extra, weight, Some(primary.clone())),
@@ -146,7 +150,7 @@ impl Lambda {
             known_good,
             token: got.revision_id().unwrap_or_default().to_string(),
             last_rollback_ms,
-            prewarm_release,
+            capacity,
         })
     }
 
@@ -259,6 +263,7 @@ impl Lambda {
         guard: &Guard,
         version: &str,
         capacity: u32,
+        wait: bool,
         clock: &Clock,
     ) -> Result<Prewarm, PlatformError> {
         let (function, _) = lambda_target(guard);
@@ -314,6 +319,7 @@ impl Lambda {
                     outcome.ready = true;
                     return Ok(outcome);
                 }
+                _ if !wait => return Ok(outcome),
                 Some(ProvisionedConcurrencyStatusEnum::Failed) => {
                     outcome.note =
                         Some(format!("allocation failed: {}", status.status_reason().unwrap_or("no reason given")));
@@ -376,10 +382,14 @@ impl Lambda {
             match mark {
                 Mark::KnownGood(version) => drop(set.insert(tag("known-good", alias), version.clone())),
                 Mark::RolledBackAt(ms) => drop(set.insert(tag("rolled-back-at", alias), ms.to_string())),
-                Mark::PrewarmRelease(version, due) => {
-                    drop(set.insert(tag("prewarm", alias), format!("{version}@{due}")))
+                Mark::Capacity(Capacity { revision, release }) => {
+                    let when = match release {
+                        Release::At(due) => due.to_string(),
+                        Release::WhenPromoted => "standby".to_string(),
+                    };
+                    drop(set.insert(tag("prewarm", alias), format!("{revision}@{when}")))
                 }
-                Mark::ClearPrewarmRelease => unset.push(tag("prewarm", alias)),
+                Mark::ClearCapacity => unset.push(tag("prewarm", alias)),
             }
         }
         if !set.is_empty() {
