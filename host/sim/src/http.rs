@@ -72,12 +72,13 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
+            // Form encoding: `+` is a space (google-cloud-rust sends filters this way).
+            (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")))
         })
         .collect()
 }
 
-/// Decodes `%XX` escapes (and `+` as space in queries is not used by the AWS SDKs).
+/// Decodes `%XX` escapes.
 pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

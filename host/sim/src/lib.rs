@@ -5,12 +5,15 @@
 //! Time moves only when a caller advances it ([`Simulator::advance`], or `POST /_sim/advance`); every request
 //! and allocation in between is simulated in order, so a scenario replays identically from its seed.
 
+pub mod cloudrun;
+mod cloudrun_api;
 mod cloudwatch_api;
 mod control_api;
 mod http;
 pub mod lambda;
 mod lambda_api;
 pub mod metrics;
+mod monitoring_api;
 mod rng;
 pub mod scenario;
 mod server;

@@ -1,6 +1,7 @@
 //! Scenario files: a TOML description of a simulated account — functions, versions and how their code behaves,
 //! aliases, traffic, and faults from a time on — loaded into a [`Simulator`]. Documented in the README.
 
+use crate::cloudrun::{RunRevision, RunService, TrafficTarget};
 use crate::lambda::{Alias, Fault, Function, Traffic, Version};
 use crate::simulator::{Settings, Simulator};
 use serde::Deserialize;
@@ -27,7 +28,58 @@ struct ScenarioFile {
     #[serde(default)]
     function: Vec<FunctionFile>,
     #[serde(default)]
+    service: Vec<ServiceFile>,
+    #[serde(default)]
     fault: Vec<FaultFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceFile {
+    name: String,
+    project: String,
+    location: String,
+    #[serde(default)]
+    rps: f64,
+    #[serde(default)]
+    min_instances: u32,
+    #[serde(default = "default_max_instances")]
+    max_instances: u32,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    revision: Vec<RevisionFile>,
+    #[serde(default)]
+    traffic: Vec<TrafficFile2>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevisionFile {
+    name: String,
+    #[serde(default = "default_latency")]
+    latency_ms: f64,
+    #[serde(default = "default_jitter")]
+    jitter: f64,
+    #[serde(default = "default_cold_start")]
+    cold_start_ms: f64,
+    #[serde(default)]
+    error_rate: f64,
+    #[serde(default = "default_concurrency")]
+    concurrency: u32,
+    #[serde(default)]
+    min_instances: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrafficFile2 {
+    revision: Option<String>,
+    #[serde(default)]
+    latest: bool,
+    percent: u32,
+    #[serde(default)]
+    tag: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +90,9 @@ struct SettingsFile {
     reap_after: Option<String>,
     provisioned_allocation: Option<String>,
     max_datapoints: Option<usize>,
+    operation_polls: Option<u32>,
+    reconcile: Option<String>,
+    max_series_per_page: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,8 +155,12 @@ struct RoutingFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FaultFile {
-    function: String,
-    version: u32,
+    /// Lambda: function and version.
+    function: Option<String>,
+    version: Option<u32>,
+    /// Cloud Run: service and revision.
+    service: Option<String>,
+    revision: Option<String>,
     /// Offset from the scenario start, e.g. "4m".
     from: String,
     until: Option<String>,
@@ -110,6 +169,12 @@ struct FaultFile {
     cold_start_ms: Option<f64>,
 }
 
+fn default_max_instances() -> u32 {
+    100
+}
+fn default_concurrency() -> u32 {
+    80
+}
 fn default_memory() -> u32 {
     512
 }
@@ -152,6 +217,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
             defaults.provisioned_allocation_ms,
         )?,
         max_datapoints: file.settings.max_datapoints.unwrap_or(defaults.max_datapoints),
+        operation_polls: file.settings.operation_polls.unwrap_or(defaults.operation_polls),
+        reconcile_ms: duration("settings.reconcile", &file.settings.reconcile, defaults.reconcile_ms)?,
+        max_series_per_page: file.settings.max_series_per_page.unwrap_or(defaults.max_series_per_page),
     };
     let mut functions = BTreeMap::new();
     for (i, f) in file.function.into_iter().enumerate() {
@@ -219,6 +287,54 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
         }
         functions.insert(function.name.clone(), function);
     }
+    let mut services = BTreeMap::new();
+    for (i, f) in file.service.into_iter().enumerate() {
+        let mut service = RunService::new(&f.project, &f.location, &f.name, start);
+        service.rps = f.rps.max(0.0);
+        service.min_instances = f.min_instances;
+        service.max_instances = f.max_instances;
+        service.annotations = f.annotations;
+        let count = f.revision.len() as i64;
+        for (j, r) in f.revision.into_iter().enumerate() {
+            if !(0.0..=1.0).contains(&r.error_rate) {
+                return Err(invalid(format!(
+                    "service[{i}].revision {}: error_rate must be in [0, 1], got {}",
+                    r.name, r.error_rate
+                )));
+            }
+            // Revisions are created in file order, a minute apart, the last one just before `start`.
+            let created_ms = start - (count - j as i64) * 60_000;
+            service.revisions.insert(
+                r.name.clone(),
+                RunRevision {
+                    name: r.name,
+                    created_ms,
+                    latency_ms: r.latency_ms,
+                    jitter: r.jitter,
+                    cold_start_ms: r.cold_start_ms,
+                    error_rate: r.error_rate,
+                    concurrency: r.concurrency.max(1),
+                    min_instances: r.min_instances,
+                    faults: Vec::new(),
+                },
+            );
+        }
+        for t in f.traffic {
+            let revision = t.revision.unwrap_or_default();
+            if !t.latest && !service.revisions.contains_key(&revision) {
+                return Err(invalid(format!(
+                    "service `{}`: traffic names revision {revision:?}, which is not defined",
+                    f.name
+                )));
+            }
+            service.traffic.push(TrafficTarget { latest: t.latest, revision, percent: t.percent, tag: t.tag });
+        }
+        let total: u32 = service.traffic.iter().map(|t| t.percent).sum();
+        if total != 100 {
+            return Err(invalid(format!("service `{}`: traffic percentages add up to {total}, not 100", f.name)));
+        }
+        services.insert(f.name.clone(), service);
+    }
     for (i, fault) in file.fault.into_iter().enumerate() {
         let from_ms =
             start + crate::parse_duration_ms(&fault.from).map_err(|m| invalid(format!("fault[{i}].from: {m}")))?;
@@ -228,21 +344,34 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
             }
             None => None,
         };
-        let version =
-            functions.get_mut(&fault.function).and_then(|f| f.versions.get_mut(&fault.version)).ok_or_else(|| {
-                invalid(format!("fault[{i}]: no version {} of function `{}`", fault.version, fault.function))
-            })?;
-        version.faults.push(Fault {
+        let spec = Fault {
             from_ms,
             until_ms,
             error_rate: fault.error_rate,
             latency_shift_ms: fault.latency_shift_ms,
             cold_start_ms: fault.cold_start_ms,
-        });
+        };
+        let faults = match (&fault.function, fault.version, &fault.service, &fault.revision) {
+            (Some(function), Some(version), None, None) => {
+                functions.get_mut(function).and_then(|f| f.versions.get_mut(&version)).map(|v| &mut v.faults)
+            }
+            (None, None, Some(service), Some(revision)) => {
+                services.get_mut(service).and_then(|s| s.revisions.get_mut(revision)).map(|r| &mut r.faults)
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "fault[{i}]: give `function` and `version` (Lambda) or `service` and `revision` (Cloud Run)"
+                )));
+            }
+        };
+        faults.ok_or_else(|| invalid(format!("fault[{i}]: no such function version or service revision")))?.push(spec);
     }
     let sim = Simulator::new(start, file.seed, settings);
     for function in functions.into_values() {
         sim.add_function(function);
+    }
+    for service in services.into_values() {
+        sim.add_service(service);
     }
     Ok(sim)
 }

@@ -25,6 +25,7 @@ impl Server {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        sim.lock().endpoint = Some(format!("http://{addr}"));
         let (stop, stopped) = oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let thread = std::thread::Builder::new().name("ripcord-sim-http".into()).spawn(move || {
@@ -106,6 +107,8 @@ async fn respond(sim: &Simulator, request: hyper::Request<hyper::body::Incoming>
 fn route(sim: &Simulator, request: &Request) -> Response {
     crate::control_api::handle(sim, request)
         .or_else(|| crate::lambda_api::handle(sim, request))
+        .or_else(|| crate::cloudrun_api::handle(sim, request))
+        .or_else(|| crate::monitoring_api::handle(sim, request))
         .or_else(|| crate::cloudwatch_api::handle(sim, request))
         .unwrap_or_else(|| {
             Response::json(

@@ -1,6 +1,7 @@
 //! The simulator: platform state behind a lock, a virtual clock, the request generator, and the record of every
 //! simulated request and every API call. The HTTP server and in-process callers (the demo, tests) both drive it.
 
+use crate::cloudrun::{RunRequest, RunService, Startup};
 use crate::lambda::{Alias, Function, PcStatus, Provisioned, RequestRecord};
 use crate::rng::Rng;
 use std::collections::BTreeMap;
@@ -67,6 +68,12 @@ pub struct Settings {
     pub provisioned_allocation_ms: i64,
     /// Most datapoints one GetMetricData response carries before paging with NextToken.
     pub max_datapoints: usize,
+    /// Cloud Run: how many times an operation reports `done: false` before completing.
+    pub operation_polls: u32,
+    /// Cloud Run: virtual time after which a reconciliation completes even if nobody polls its operation.
+    pub reconcile_ms: i64,
+    /// Cloud Monitoring: most time series one ListTimeSeries page carries.
+    pub max_series_per_page: usize,
 }
 
 impl Default for Settings {
@@ -77,6 +84,9 @@ impl Default for Settings {
             reap_after_ms: 5 * 60_000,
             provisioned_allocation_ms: 30_000,
             max_datapoints: 100_800,
+            operation_polls: 2,
+            reconcile_ms: 10_000,
+            max_series_per_page: 1000,
         }
     }
 }
@@ -90,7 +100,19 @@ pub(crate) struct State {
     pub(crate) api_log: Vec<ApiCall>,
     pub(crate) api_faults: Vec<ApiFault>,
     pub(crate) interference: Vec<Interference>,
-    /// Next arrival time of each function's traffic.
+    /// Cloud Run services by full name (`projects/P/locations/L/services/S`).
+    pub(crate) services: BTreeMap<String, RunService>,
+    pub(crate) run_requests: Vec<RunRequest>,
+    pub(crate) startups: Vec<Startup>,
+    /// `(minute, service, revision, instances)` samples for `container/instance_count`.
+    pub(crate) instance_samples: Vec<(i64, String, String, usize)>,
+    /// Operations that ended, by name: `Ok(service name)` or `Err(message)`.
+    pub(crate) finished_operations: BTreeMap<String, Result<String, String>>,
+    /// Cloud Run: fail the next N reconciliations with this message.
+    pub(crate) failing_operations: Vec<(u32, String)>,
+    /// The server's own endpoint, for the URLs the APIs hand out (tag URLs).
+    pub(crate) endpoint: Option<String>,
+    /// Next arrival time of each function's and service's traffic.
     next_arrival: BTreeMap<String, f64>,
     revision_counter: u64,
 }
@@ -119,6 +141,13 @@ impl Simulator {
             api_log: Vec::new(),
             api_faults: Vec::new(),
             interference: Vec::new(),
+            services: BTreeMap::new(),
+            run_requests: Vec::new(),
+            startups: Vec::new(),
+            instance_samples: Vec::new(),
+            finished_operations: BTreeMap::new(),
+            failing_operations: Vec::new(),
+            endpoint: None,
             next_arrival: BTreeMap::new(),
             revision_counter: 0,
         };
@@ -147,6 +176,56 @@ impl Simulator {
             alias.revision_id = state.next_revision_id();
         }
         state.functions.insert(function.name.clone(), function);
+    }
+
+    /// Adds a Cloud Run service (replacing one of the same name); its split serves at once.
+    pub fn add_service(&self, mut service: RunService) {
+        let mut state = self.lock();
+        let now = state.now_ms;
+        service.statuses = service.traffic.clone();
+        service.etag = state.next_etag();
+        let mut startups = Vec::new();
+        service.keep_min_instances(now, &mut startups);
+        state.startups.extend(startups);
+        state.services.insert(service.full_name(), service);
+    }
+
+    /// A copy of a service's state, by short or full name.
+    pub fn service(&self, name: &str) -> Option<RunService> {
+        let state = self.lock();
+        state.services.get(name).or_else(|| state.services.values().find(|s| s.name == name)).cloned()
+    }
+
+    /// Every Cloud Run request to `service` in `[from_ms, until_ms)`.
+    pub fn run_requests(&self, service: &str, from_ms: i64, until_ms: i64) -> Vec<RunRequest> {
+        self.lock()
+            .run_requests
+            .iter()
+            .filter(|r| r.service == service && r.at_ms >= from_ms && r.at_ms < until_ms)
+            .cloned()
+            .collect()
+    }
+
+    /// Makes the next `count` Cloud Run reconciliations end in an error with `message`.
+    pub fn fail_operations(&self, count: u32, message: &str) {
+        self.lock().failing_operations.push((count, message.to_string()));
+    }
+
+    /// Sets a service's serving split directly, as a deploy would (new generation and etag).
+    pub fn set_traffic(&self, service: &str, traffic: Vec<crate::cloudrun::TrafficTarget>) -> Result<(), ApiError> {
+        let mut state = self.lock();
+        let etag = state.next_etag();
+        let s = state
+            .services
+            .values_mut()
+            .find(|s| s.name == service || s.full_name() == service)
+            .ok_or_else(|| ApiError::not_found(format!("service {service}")))?;
+        s.traffic = traffic.clone();
+        s.statuses = traffic;
+        s.generation += 1;
+        s.observed_generation = s.generation;
+        s.etag = etag;
+        Ok(())
     }
 
     /// A copy of a function's state.
@@ -200,6 +279,11 @@ impl Simulator {
 }
 
 impl State {
+    pub(crate) fn next_etag(&mut self) -> String {
+        self.revision_counter += 1;
+        format!("\"{:016x}\"", self.revision_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5bd1_e995)
+    }
+
     pub(crate) fn next_revision_id(&mut self) -> String {
         self.revision_counter += 1;
         let n = self.revision_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.rng.next_u64();
@@ -232,40 +316,89 @@ impl State {
         Ok(())
     }
 
-    /// Simulates everything up to `target`.
+    /// Simulates everything up to `target`: user requests in arrival order, provisioned-concurrency allocations,
+    /// reconciliations that are due, min instances, and a per-minute sample of Cloud Run instance counts.
     pub(crate) fn run_until(&mut self, target: i64) {
         let reap = self.settings.reap_after_ms;
         loop {
-            // The earliest pending arrival across functions with traffic.
-            let next = self
-                .functions
-                .values()
-                .filter_map(|f| f.traffic.as_ref().map(|t| (f.name.clone(), t.rps)))
-                .filter(|(_, rps)| *rps > 0.0)
-                .map(|(name, rps)| {
-                    let at = *self.next_arrival.entry(name.clone()).or_insert(self.now_ms as f64 + 1000.0 / rps / 2.0);
-                    (at, name, rps)
-                })
-                .min_by(|a, b| a.0.total_cmp(&b.0));
-            let Some((at, name, rps)) = next.filter(|(at, _, _)| (*at as i64) < target) else {
-                break;
-            };
-            let at_ms = at as i64;
-            self.now_ms = self.now_ms.max(at_ms);
-            let gap = self.rng.exponential(1000.0 / rps);
-            self.next_arrival.insert(name.clone(), at + gap);
-            let Some(function) = self.functions.get_mut(&name) else { continue };
-            function.settle_provisioned(at_ms);
-            let Some(alias) = function.traffic.as_ref().map(|t| t.alias.clone()) else { continue };
-            if let Some(version) = function.route(&alias, &mut self.rng) {
-                let record = function.execute(at_ms, Some(&alias), version, &mut self.rng, reap);
-                self.requests.push(record);
+            let next_minute = (self.now_ms.div_euclid(60_000) + 1) * 60_000;
+            match self.next_arrival_before(next_minute.min(target)) {
+                Some((at, source, rps)) => self.arrive(at, &source, rps, reap),
+                None if next_minute < target => {
+                    self.now_ms = next_minute;
+                    self.settle_services();
+                    self.sample_instances();
+                }
+                None => break,
             }
         }
         self.now_ms = target.max(self.now_ms);
         let now = self.now_ms;
         for function in self.functions.values_mut() {
             function.settle_provisioned(now);
+        }
+        self.settle_services();
+    }
+
+    /// The earliest pending arrival before `target` across functions and services with traffic.
+    fn next_arrival_before(&mut self, target: i64) -> Option<(f64, String, f64)> {
+        let sources: Vec<(String, f64)> = self
+            .functions
+            .values()
+            .filter_map(|f| f.traffic.as_ref().map(|t| (format!("function:{}", f.name), t.rps)))
+            .chain(self.services.values().map(|s| (format!("service:{}", s.full_name()), s.rps)))
+            .filter(|(_, rps)| *rps > 0.0)
+            .collect();
+        let now = self.now_ms as f64;
+        sources
+            .into_iter()
+            .map(|(name, rps)| (*self.next_arrival.entry(name.clone()).or_insert(now + 1000.0 / rps / 2.0), name, rps))
+            .filter(|(at, _, _)| (*at as i64) < target)
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+    }
+
+    fn arrive(&mut self, at: f64, source: &str, rps: f64, reap: i64) {
+        let at_ms = at as i64;
+        self.now_ms = self.now_ms.max(at_ms);
+        let gap = self.rng.exponential(1000.0 / rps);
+        self.next_arrival.insert(source.to_string(), at + gap);
+        if let Some(name) = source.strip_prefix("function:") {
+            let Some(function) = self.functions.get_mut(name) else { return };
+            function.settle_provisioned(at_ms);
+            let Some(alias) = function.traffic.as_ref().map(|t| t.alias.clone()) else { return };
+            if let Some(version) = function.route(&alias, &mut self.rng) {
+                let record = function.execute(at_ms, Some(&alias), version, &mut self.rng, reap);
+                self.requests.push(record);
+            }
+        } else if let Some(name) = source.strip_prefix("service:") {
+            let Some(service) = self.services.get_mut(name) else { return };
+            if let Some(revision) = service.route(&mut self.rng) {
+                let record = service.execute(at_ms, &revision, None, &mut self.rng, reap, &mut self.startups);
+                self.run_requests.push(record);
+            }
+        }
+    }
+
+    /// Completes reconciliations that are due and keeps min instances running.
+    pub(crate) fn settle_services(&mut self) {
+        let now = self.now_ms;
+        let mut finished = Vec::new();
+        for service in self.services.values_mut() {
+            let operation = service.pending.as_ref().map(|p| p.operation.clone());
+            if let (Some(operation), Some(outcome)) = (operation, service.settle(now, false)) {
+                finished.push((operation, outcome.map(|()| service.full_name())));
+            }
+            service.keep_min_instances(now, &mut self.startups);
+        }
+        self.finished_operations.extend(finished);
+    }
+
+    fn sample_instances(&mut self) {
+        let now = self.now_ms;
+        for service in self.services.values() {
+            for (revision, count) in service.instance_counts() {
+                self.instance_samples.push((now, service.name.clone(), revision, count));
+            }
         }
     }
 

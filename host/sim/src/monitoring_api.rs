@@ -1,0 +1,453 @@
+//! Cloud Monitoring v3 `projects.timeSeries.list` as google-cloud-monitoring-v3 calls it (REST JSON, enums as
+//! integers): a filter on `metric.type`, `resource.type`, `resource.labels.*` and `metric.labels.*` (`=` and
+//! `one_of`), an interval, `aggregation` with an alignment period, a per-series aligner (ALIGN_DELTA, ALIGN_RATE,
+//! ALIGN_SUM, ALIGN_COUNT, ALIGN_MIN/MAX/MEAN, ALIGN_PERCENTILE_05/50/95/99), a cross-series reducer (REDUCE_SUM,
+//! MEAN, MIN, MAX, COUNT, PERCENTILE_05/50/95/99) with `groupByFields`, and paging. Metrics of `cloud_run_revision`:
+//! `run.googleapis.com/request_count` (label `response_code_class`), `request_latencies` (distribution, ms),
+//! `container/instance_count` and `container/startup_latencies` (distribution, ms).
+
+use crate::cloudrun_api::error_response;
+use crate::http::{Request, Response};
+use crate::simulator::{ApiError, Simulator, State};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+const REQUEST_COUNT: &str = "run.googleapis.com/request_count";
+const REQUEST_LATENCIES: &str = "run.googleapis.com/request_latencies";
+const INSTANCE_COUNT: &str = "run.googleapis.com/container/instance_count";
+const STARTUP_LATENCIES: &str = "run.googleapis.com/container/startup_latencies";
+const RESOURCE_TYPE: &str = "cloud_run_revision";
+
+pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
+    let path = request.path();
+    let ["v3", "projects", project, "timeSeries"] = path.as_slice() else { return None };
+    let mut state = sim.lock();
+    let result = match state.take_api_fault("ListTimeSeries") {
+        Some(error) => Err(error),
+        None => list(&state, project, request),
+    };
+    let (response, detail) = match result {
+        Ok(value) => (Response::json(200, &value), request.query("filter").unwrap_or_default().to_string()),
+        Err(error) => (error_response(&error), error.message.clone()),
+    };
+    state.log_call("ListTimeSeries", project, detail, response.status);
+    Some(response)
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(400, "INVALID_ARGUMENT", message)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shape {
+    /// INT64 DELTA (counts).
+    Count,
+    /// DISTRIBUTION DELTA (latencies).
+    Distribution,
+    /// INT64 GAUGE (instance counts).
+    Gauge,
+}
+
+/// A value after alignment or reduction.
+#[derive(Debug, Clone, PartialEq)]
+enum Val {
+    Int(i64),
+    Double(f64),
+    Dist(Vec<f64>),
+}
+
+impl Val {
+    fn number(&self) -> f64 {
+        match self {
+            Val::Int(i) => *i as f64,
+            Val::Double(d) => *d,
+            Val::Dist(v) => v.len() as f64,
+        }
+    }
+}
+
+type Labels = BTreeMap<String, String>;
+/// A raw observation: the series' labels, when, and the value.
+type RawPoint = (Labels, i64, f64);
+
+fn list(state: &State, project: &str, request: &Request) -> Result<Value, ApiError> {
+    let filter =
+        Filter::parse(request.query("filter").ok_or_else(|| invalid("Field filter had an invalid value: empty"))?)?;
+    let start = crate::parse_time(
+        request.query("interval.startTime").ok_or_else(|| invalid("interval.startTime is required"))?,
+    )
+    .map_err(invalid)?;
+    let end =
+        crate::parse_time(request.query("interval.endTime").ok_or_else(|| invalid("interval.endTime is required"))?)
+            .map_err(invalid)?;
+    let period_ms = match request.query("aggregation.alignmentPeriod") {
+        Some(p) => p
+            .strip_suffix('s')
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(|s| (s * 1000.0) as i64)
+            .filter(|p| *p >= 60_000)
+            .ok_or_else(|| invalid(format!("The alignment period must be at least 60s, got {p:?}")))?,
+        None => 60_000,
+    };
+    let aligner = enum_param(request.query("aggregation.perSeriesAligner"), ALIGNERS)?;
+    let reducer = enum_param(request.query("aggregation.crossSeriesReducer"), REDUCERS)?;
+    let group_by: Vec<String> = request.query_all("aggregation.groupByFields").into_iter().map(canonical_key).collect();
+    let metric = filter.metric_type().ok_or_else(|| invalid("The filter must specify metric.type"))?;
+    let (shape, raw) = raw_points(state, project, &metric, start, end, &filter)?;
+    // Per-series alignment.
+    let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+    for (labels, at, value) in raw {
+        series.entry(labels).or_default().push((at, value));
+    }
+    let aligned: Vec<(Labels, BTreeMap<i64, Val>)> = series
+        .into_iter()
+        .map(|(labels, points)| Ok((labels, align(shape, aligner, &points, period_ms)?)))
+        .collect::<Result<_, ApiError>>()?;
+    // Cross-series reduction.
+    let output: Vec<(Labels, BTreeMap<i64, Val>)> = if reducer == "REDUCE_NONE" {
+        aligned
+    } else {
+        let mut groups: BTreeMap<Labels, Vec<BTreeMap<i64, Val>>> = BTreeMap::new();
+        for (labels, points) in aligned {
+            let key: Labels = group_by.iter().filter_map(|f| labels.get(f).map(|v| (f.clone(), v.clone()))).collect();
+            groups.entry(key).or_default().push(points);
+        }
+        groups
+            .into_iter()
+            .map(|(labels, members)| Ok((labels, reduce(reducer, &members)?)))
+            .collect::<Result<_, ApiError>>()?
+    };
+    let page_size = request
+        .query("pageSize")
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(usize::MAX)
+        .min(state.settings.max_series_per_page);
+    let offset = request
+        .query("pageToken")
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<usize>().map_err(|_| invalid("invalid page token")))
+        .transpose()?
+        .unwrap_or(0);
+    let (kind, value_type) = kinds(shape, aligner, reducer);
+    let page: Vec<Value> = output
+        .iter()
+        .skip(offset)
+        .take(page_size)
+        .map(|(labels, points)| series_json(&metric, labels, points, period_ms, kind, value_type))
+        .collect();
+    let mut out = json!({"timeSeries": page});
+    if offset + page_size < output.len() {
+        out["nextPageToken"] = json!((offset + page_size).to_string());
+    }
+    Ok(out)
+}
+
+const ALIGNERS: &[(&str, i64)] = &[
+    ("ALIGN_NONE", 0),
+    ("ALIGN_DELTA", 1),
+    ("ALIGN_RATE", 2),
+    ("ALIGN_MIN", 10),
+    ("ALIGN_MAX", 11),
+    ("ALIGN_MEAN", 12),
+    ("ALIGN_COUNT", 13),
+    ("ALIGN_SUM", 14),
+    ("ALIGN_PERCENTILE_99", 18),
+    ("ALIGN_PERCENTILE_95", 19),
+    ("ALIGN_PERCENTILE_50", 20),
+    ("ALIGN_PERCENTILE_05", 21),
+];
+const REDUCERS: &[(&str, i64)] = &[
+    ("REDUCE_NONE", 0),
+    ("REDUCE_MEAN", 1),
+    ("REDUCE_MIN", 2),
+    ("REDUCE_MAX", 3),
+    ("REDUCE_SUM", 4),
+    ("REDUCE_COUNT", 6),
+    ("REDUCE_PERCENTILE_99", 9),
+    ("REDUCE_PERCENTILE_95", 10),
+    ("REDUCE_PERCENTILE_50", 11),
+    ("REDUCE_PERCENTILE_05", 12),
+];
+
+/// Reads an enum given as its name or its number; absent means the zero value.
+fn enum_param(value: Option<&str>, table: &[(&'static str, i64)]) -> Result<&'static str, ApiError> {
+    let Some(value) = value else { return Ok(table[0].0) };
+    table
+        .iter()
+        .find(|(name, number)| *name == value || value.parse::<i64>().ok() == Some(*number))
+        .map(|(name, _)| *name)
+        .ok_or_else(|| invalid(format!("unsupported aggregation value {value:?}")))
+}
+
+/// `resource.label.x` and `resource.labels.x` name the same field.
+fn canonical_key(key: &str) -> String {
+    key.trim().replacen("resource.label.", "resource.labels.", 1).replacen("metric.label.", "metric.labels.", 1)
+}
+
+fn raw_points(
+    state: &State,
+    project: &str,
+    metric: &str,
+    start: i64,
+    end: i64,
+    filter: &Filter,
+) -> Result<(Shape, Vec<RawPoint>), ApiError> {
+    let location = |service: &str| {
+        state.services.values().find(|s| s.name == service && s.project == project).map(|s| s.location.clone())
+    };
+    let labels = |service: &str, revision: &str, extra: &[(&str, String)]| -> Option<Labels> {
+        let location = location(service)?;
+        let mut l: Labels = [
+            ("resource.type", RESOURCE_TYPE.to_string()),
+            ("resource.labels.project_id", project.to_string()),
+            ("resource.labels.location", location),
+            ("resource.labels.service_name", service.to_string()),
+            ("resource.labels.revision_name", revision.to_string()),
+            ("resource.labels.configuration_name", service.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        filter.matches(&l).then_some(l)
+    };
+    let in_range = |at: i64| at >= start && at < end;
+    let (shape, points): (Shape, Vec<RawPoint>) = match metric {
+        REQUEST_COUNT | REQUEST_LATENCIES => {
+            let points = state
+                .run_requests
+                .iter()
+                .filter(|r| in_range(r.at_ms))
+                .filter_map(|r| {
+                    let class = format!("{}xx", r.status / 100);
+                    let l = labels(
+                        &r.service,
+                        &r.revision,
+                        &[
+                            ("metric.labels.response_code_class", class),
+                            ("metric.labels.response_code", r.status.to_string()),
+                        ],
+                    )?;
+                    Some((l, r.at_ms, if metric == REQUEST_COUNT { 1.0 } else { r.latency_ms }))
+                })
+                .collect();
+            (if metric == REQUEST_COUNT { Shape::Count } else { Shape::Distribution }, points)
+        }
+        STARTUP_LATENCIES => (
+            Shape::Distribution,
+            state
+                .startups
+                .iter()
+                .filter(|s| in_range(s.at_ms))
+                .filter_map(|s| Some((labels(&s.service, &s.revision, &[])?, s.at_ms, s.latency_ms)))
+                .collect(),
+        ),
+        INSTANCE_COUNT => (
+            Shape::Gauge,
+            state
+                .instance_samples
+                .iter()
+                .filter(|(at, _, _, _)| in_range(*at))
+                .filter_map(|(at, service, revision, count)| {
+                    Some((
+                        labels(service, revision, &[("metric.labels.state", "active".to_string())])?,
+                        *at,
+                        *count as f64,
+                    ))
+                })
+                .collect(),
+        ),
+        other => return Err(invalid(format!("metric type {other:?} is not simulated"))),
+    };
+    Ok((shape, points))
+}
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * values.len() as f64).ceil().max(1.0) as usize;
+    values[rank.min(values.len()) - 1]
+}
+
+fn percentile_of(name: &str) -> Option<f64> {
+    name.rsplit('_').next().and_then(|p| p.parse::<f64>().ok())
+}
+
+fn align(shape: Shape, aligner: &str, points: &[(i64, f64)], period_ms: i64) -> Result<BTreeMap<i64, Val>, ApiError> {
+    let mut buckets: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for (at, value) in points {
+        buckets.entry(at.div_euclid(period_ms) * period_ms).or_default().push(*value);
+    }
+    buckets
+        .into_iter()
+        .map(|(bucket, mut values)| {
+            let sum: f64 = values.iter().sum();
+            let value = match (shape, aligner) {
+                (Shape::Gauge, "ALIGN_DELTA" | "ALIGN_RATE") => {
+                    return Err(invalid(format!("{aligner} is not valid for a GAUGE metric")));
+                }
+                (Shape::Count, "ALIGN_DELTA" | "ALIGN_SUM" | "ALIGN_NONE") => Val::Int(sum as i64),
+                (Shape::Count, "ALIGN_RATE") => Val::Double(sum / (period_ms as f64 / 1000.0)),
+                (Shape::Distribution, "ALIGN_DELTA" | "ALIGN_SUM" | "ALIGN_NONE") => Val::Dist(values),
+                (Shape::Distribution, "ALIGN_RATE") => Val::Double(values.len() as f64 / (period_ms as f64 / 1000.0)),
+                (_, "ALIGN_COUNT") => Val::Int(values.len() as i64),
+                (_, "ALIGN_MIN") => Val::Double(values.iter().copied().fold(f64::INFINITY, f64::min)),
+                (_, "ALIGN_MAX") | (Shape::Gauge, "ALIGN_NONE") => {
+                    Val::Double(values.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+                }
+                (_, "ALIGN_MEAN") => Val::Double(sum / values.len() as f64),
+                (Shape::Distribution, p) if p.starts_with("ALIGN_PERCENTILE") => {
+                    Val::Double(percentile(&mut values, percentile_of(p).unwrap_or(50.0)))
+                }
+                (_, other) => return Err(invalid(format!("{other} is not valid for this metric"))),
+            };
+            Ok((bucket, value))
+        })
+        .collect()
+}
+
+fn reduce(reducer: &str, members: &[BTreeMap<i64, Val>]) -> Result<BTreeMap<i64, Val>, ApiError> {
+    let mut by_period: BTreeMap<i64, Vec<&Val>> = BTreeMap::new();
+    for member in members {
+        for (at, value) in member {
+            by_period.entry(*at).or_default().push(value);
+        }
+    }
+    by_period
+        .into_iter()
+        .map(|(at, values)| {
+            let numbers: Vec<f64> = values.iter().map(|v| v.number()).collect();
+            let merged = || {
+                values
+                    .iter()
+                    .flat_map(|v| if let Val::Dist(d) = v { d.clone() } else { Vec::new() })
+                    .collect::<Vec<f64>>()
+            };
+            let distributions = values.iter().all(|v| matches!(v, Val::Dist(_)));
+            let value = match reducer {
+                "REDUCE_SUM" if distributions => Val::Dist(merged()),
+                "REDUCE_SUM" if values.iter().all(|v| matches!(v, Val::Int(_))) => {
+                    Val::Int(numbers.iter().sum::<f64>() as i64)
+                }
+                "REDUCE_SUM" => Val::Double(numbers.iter().sum()),
+                "REDUCE_COUNT" => Val::Int(values.len() as i64),
+                "REDUCE_MEAN" => Val::Double(numbers.iter().sum::<f64>() / numbers.len() as f64),
+                "REDUCE_MIN" => Val::Double(numbers.iter().copied().fold(f64::INFINITY, f64::min)),
+                "REDUCE_MAX" => Val::Double(numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+                p if p.starts_with("REDUCE_PERCENTILE") => {
+                    let mut sample = if distributions { merged() } else { numbers };
+                    Val::Double(percentile(&mut sample, percentile_of(p).unwrap_or(50.0)))
+                }
+                other => return Err(invalid(format!("{other} is not supported"))),
+            };
+            Ok((at, value))
+        })
+        .collect()
+}
+
+/// (metricKind, valueType) of the output: GAUGE = 1, DELTA = 2; INT64 = 2, DOUBLE = 3, DISTRIBUTION = 5.
+fn kinds(shape: Shape, aligner: &str, reducer: &str) -> (i64, i64) {
+    let ratio = aligner.starts_with("ALIGN_PERCENTILE")
+        || matches!(aligner, "ALIGN_RATE" | "ALIGN_MEAN" | "ALIGN_MIN" | "ALIGN_MAX")
+        || matches!(reducer, "REDUCE_MEAN" | "REDUCE_MIN" | "REDUCE_MAX")
+        || reducer.starts_with("REDUCE_PERCENTILE");
+    match shape {
+        _ if ratio => (1, 3),
+        Shape::Gauge => (1, 2),
+        Shape::Count => (2, 2),
+        Shape::Distribution if aligner == "ALIGN_COUNT" || reducer == "REDUCE_COUNT" => (2, 2),
+        Shape::Distribution => (2, 5),
+    }
+}
+
+fn series_json(
+    metric: &str,
+    labels: &Labels,
+    points: &BTreeMap<i64, Val>,
+    period_ms: i64,
+    kind: i64,
+    value_type: i64,
+) -> Value {
+    let pick = |prefix: &str| -> BTreeMap<String, String> {
+        labels.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone()))).collect()
+    };
+    let points: Vec<Value> = points
+        .iter()
+        .rev()
+        .map(|(at, value)| {
+            let end = crate::format_time(at + period_ms);
+            let start = if kind == 1 { end.clone() } else { crate::format_time(*at) };
+            let value = match value {
+                Val::Int(i) => json!({"int64Value": i.to_string()}),
+                Val::Double(d) => json!({"doubleValue": d}),
+                Val::Dist(values) => {
+                    let count = values.len();
+                    let mean = if count == 0 { 0.0 } else { values.iter().sum::<f64>() / count as f64 };
+                    json!({"distributionValue": {"count": count.to_string(), "mean": mean}})
+                }
+            };
+            json!({"interval": {"startTime": start, "endTime": end}, "value": value})
+        })
+        .collect();
+    json!({
+        "metric": {"type": metric, "labels": pick("metric.labels.")},
+        "resource": {"type": RESOURCE_TYPE, "labels": pick("resource.labels.")},
+        "metricKind": kind,
+        "valueType": value_type,
+        "points": points,
+        "unit": if metric.contains("latencies") { "ms" } else { "1" },
+    })
+}
+
+/// A Monitoring filter: clauses joined by AND, each `key = "value"`, `key = one_of("a", "b")` or
+/// `key = starts_with("a")`.
+#[derive(Debug)]
+struct Filter(Vec<(String, Vec<String>, bool)>);
+
+impl Filter {
+    fn parse(text: &str) -> Result<Self, ApiError> {
+        let mut clauses = Vec::new();
+        for clause in text.split(" AND ").map(str::trim).filter(|c| !c.is_empty()) {
+            let (key, value) =
+                clause.split_once('=').ok_or_else(|| invalid(format!("cannot parse filter clause {clause:?}")))?;
+            let (key, value) = (canonical_key(key), value.trim());
+            let quoted = |s: &str| -> Vec<String> {
+                s.split(',').map(|v| v.trim().trim_matches('"').to_string()).filter(|v| !v.is_empty()).collect()
+            };
+            let (values, prefix) = if let Some(inner) = value.strip_prefix("one_of(").and_then(|v| v.strip_suffix(')'))
+            {
+                (quoted(inner), false)
+            } else if let Some(inner) = value.strip_prefix("starts_with(").and_then(|v| v.strip_suffix(')')) {
+                (quoted(inner), true)
+            } else if value.starts_with('"') && value.ends_with('"') && value.len() >= 2 {
+                (vec![value[1..value.len() - 1].to_string()], false)
+            } else {
+                return Err(invalid(format!("cannot parse filter value {value:?} of {key}")));
+            };
+            let known = key == "metric.type"
+                || key == "resource.type"
+                || key.starts_with("resource.labels.")
+                || key.starts_with("metric.labels.");
+            if !known {
+                return Err(invalid(format!("unsupported filter key {key:?}")));
+            }
+            clauses.push((key, values, prefix));
+        }
+        Ok(Self(clauses))
+    }
+
+    fn metric_type(&self) -> Option<String> {
+        self.0.iter().find(|(k, _, _)| k == "metric.type").and_then(|(_, v, _)| v.first().cloned())
+    }
+
+    fn matches(&self, labels: &Labels) -> bool {
+        self.0.iter().filter(|(k, _, _)| k != "metric.type").all(|(key, values, prefix)| {
+            labels.get(key).is_some_and(|v| {
+                values.iter().any(|want| if *prefix { v.starts_with(want.as_str()) } else { v == want })
+            })
+        })
+    }
+}
