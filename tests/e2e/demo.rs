@@ -32,3 +32,14 @@ fn demo_without_prewarm_hits_cold_starts() {
     assert_eq!(summary["prewarmed"], false);
     assert!(summary["cold_starts_after_rollback"].as_u64().is_some_and(|n| n > 0), "{summary}");
 }
+
+#[test]
+fn cloud_run_demo_pins_the_stable_revision_warm() {
+    let summary = demo(&["--platform", "cloud-run"]);
+    assert_eq!(summary["rolled_back"], true, "{summary}");
+    assert_eq!(summary["pinned_version"], "checkout-00001-stable");
+    assert_eq!(summary["prewarmed"], true);
+    assert_eq!(summary["cold_starts_after_rollback"], 0);
+    let cold = demo(&["--platform", "cloud-run", "--no-prewarm"]);
+    assert!(cold["cold_starts_after_rollback"].as_u64().is_some_and(|n| n > 0), "{cold}");
+}

@@ -4,6 +4,7 @@
 mod builtins;
 mod cache;
 mod cli;
+mod cloudrun;
 mod config;
 mod contract;
 mod demo;

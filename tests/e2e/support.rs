@@ -163,6 +163,45 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
         path
     }
 
+    /// Writes guards.toml for Cloud Run: the simulator as `[gcp] endpoint_url`, a guard `search-api` on service
+    /// `search` (project `acme`, `europe-west1`) with builtin:error-rate, then `defaults` and `extra` guards.
+    pub fn cloud_run_guards(&self, defaults: &str, extra: &str) -> PathBuf {
+        let text = format!(
+            r#"
+[settings]
+audit_log = "audit.jsonl"
+clock = "simulator"
+
+[gcp]
+endpoint_url = "{endpoint}"
+
+[defaults]
+window = "1m"
+windows = 3
+{defaults}
+
+[[guard]]
+name = "search-api"
+platform = "cloud-run"
+project = "acme"
+location = "europe-west1"
+service = "search"
+policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows = 2, min_requests = 100 }} }}]
+{extra}
+"#,
+            endpoint = self.server.endpoint()
+        );
+        let path = self.dir.path().join("guards.toml");
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        path
+    }
+
+    /// The serving split of Cloud Run service `name`: (revision, percent, tag).
+    pub fn split(&self, name: &str) -> Vec<(String, u32, String)> {
+        let service = self.sim.service(name).unwrap_or_else(|| panic!("no service {name}"));
+        service.statuses.iter().map(|t| (service.resolve(t).unwrap_or_default(), t.percent, t.tag.clone())).collect()
+    }
+
     /// Runs `ripcord ARGS --config guards.toml`.
     pub fn ripcord(&self, args: &[&str]) -> Output {
         let config = self.dir.path().join("guards.toml").display().to_string();
@@ -181,12 +220,13 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
 
     /// Operations that change the platform.
     pub fn mutations(&self) -> Vec<String> {
-        const MUTATING: [&str; 5] = [
+        const MUTATING: [&str; 6] = [
             "UpdateAlias",
             "PutProvisionedConcurrencyConfig",
             "DeleteProvisionedConcurrencyConfig",
             "TagResource",
             "UntagResource",
+            "UpdateService",
         ];
         self.operations().into_iter().filter(|o| MUTATING.contains(&o.as_str())).collect()
     }
@@ -210,3 +250,64 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// A Cloud Run service `search` (project `acme`, `europe-west1`) with revisions search-00001-aaa, -00002-bbb and
+/// -00003-ccc at 100 requests a second; `traffic` is TOML `[[service.traffic]]` tables, `extra` is appended.
+pub fn run_scenario(traffic: &str, annotations: &str, extra: &str) -> String {
+    format!(
+        r#"
+seed = 9
+start = "2026-11-26T09:00:00Z"
+[settings]
+reap_after = "5m"
+operation_polls = 2
+[[service]]
+name = "search"
+project = "acme"
+location = "europe-west1"
+rps = 100
+annotations = {{ {annotations} }}
+[[service.revision]]
+name = "search-00001-aaa"
+latency_ms = 100
+cold_start_ms = 1200
+concurrency = 2
+error_rate = 0.001
+[[service.revision]]
+name = "search-00002-bbb"
+latency_ms = 100
+cold_start_ms = 1200
+concurrency = 2
+error_rate = 0.001
+[[service.revision]]
+name = "search-00003-ccc"
+latency_ms = 100
+cold_start_ms = 1200
+concurrency = 2
+error_rate = 0.001
+{traffic}
+{extra}
+"#
+    )
+}
+
+/// search-00002-bbb fails (30% errors) from 2 minutes in.
+pub const BBB_FAILS: &str = r#"
+[[fault]]
+service = "search"
+revision = "search-00002-bbb"
+from = "2m"
+error_rate = 0.3
+"#;
+
+/// 90% on search-00001-aaa, 10% on search-00002-bbb.
+pub const RUN_CANARY: &str = r#"
+[[service.traffic]]
+revision = "search-00001-aaa"
+percent = 90
+[[service.traffic]]
+revision = "search-00002-bbb"
+percent = 10
+"#;
+
+pub const RUN_KNOWN_GOOD: &str = r#""ripcord.dev/known-good" = "search-00001-aaa""#;

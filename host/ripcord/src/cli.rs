@@ -39,6 +39,9 @@ enum Command {
         /// Pin without prewarming, to compare the cold starts users hit.
         #[arg(long)]
         no_prewarm: bool,
+        /// The platform to simulate.
+        #[arg(long, value_enum, default_value = "aws-lambda")]
+        platform: demo::DemoPlatform,
         #[command(flatten)]
         runtime: RuntimeArgs,
     },
@@ -171,7 +174,7 @@ pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
     let result = match cli.command {
-        Command::Demo { no_prewarm, runtime } => demo::run(!no_prewarm, &runtime),
+        Command::Demo { no_prewarm, platform, runtime } => demo::run(platform, !no_prewarm, &runtime),
         Command::Check { guards: g, only, record } => {
             guards::check(&g.config, &only, g.dry_run, g.json, record, &g.runtime)
         }

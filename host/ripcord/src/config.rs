@@ -60,7 +60,7 @@ pub enum PlatformKind {
 pub enum ClockKind {
     /// The system clock (production).
     System,
-    /// The simulator's virtual clock, read from `[aws] endpoint_url` (`ripcord sim serve`).
+    /// The simulator's virtual clock, read from the `endpoint_url` of `[aws]` or `[gcp]` (`ripcord sim serve`).
     Simulator,
 }
 
@@ -71,6 +71,8 @@ struct File {
     settings: SettingsFile,
     #[serde(default)]
     aws: AwsFile,
+    #[serde(default)]
+    gcp: GcpFile,
     #[serde(default)]
     defaults: DefaultsFile,
     #[serde(default)]
@@ -90,6 +92,13 @@ struct SettingsFile {
 struct AwsFile {
     region: Option<String>,
     endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GcpFile {
+    endpoint_url: Option<String>,
+    warmup_path: Option<String>,
 }
 
 /// Settings a guard inherits from `[defaults]` unless it sets them.
@@ -161,7 +170,17 @@ pub struct Config {
     pub webhook: Option<String>,
     pub clock: ClockKind,
     pub aws: AwsSettings,
+    pub gcp: GcpSettings,
     pub guards: Vec<Guard>,
+}
+
+/// How to reach Google Cloud.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GcpSettings {
+    /// An endpoint override for Cloud Run and Cloud Monitoring (the simulator); with it, anonymous credentials.
+    pub endpoint_url: Option<String>,
+    /// Path the warm-up requests ask for on a revision's tag URL.
+    pub warmup_path: String,
 }
 
 /// How to reach AWS.
@@ -318,14 +337,22 @@ impl Config {
         {
             return Err(invalid("settings.webhook", format!("must be an http(s) URL, got {url:?}")));
         }
-        if let Some(url) = &file.aws.endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+        for (field, url) in [("aws.endpoint_url", &file.aws.endpoint_url), ("gcp.endpoint_url", &file.gcp.endpoint_url)]
         {
-            return Err(invalid("aws.endpoint_url", format!("must be an http(s) URL, got {url:?}")));
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(invalid(field, format!("must be an http(s) URL, got {url:?}")));
+            }
+        }
+        let warmup_path = file.gcp.warmup_path.unwrap_or_else(|| "/".to_string());
+        if !warmup_path.starts_with('/') {
+            return Err(invalid("gcp.warmup_path", format!("must start with '/', got {warmup_path:?}")));
         }
         let clock = file.settings.clock.unwrap_or(ClockKind::System);
-        if clock == ClockKind::Simulator && file.aws.endpoint_url.is_none() {
-            return Err(invalid("settings.clock", "\"simulator\" needs [aws] endpoint_url (the simulator)".into()));
+        if clock == ClockKind::Simulator && file.aws.endpoint_url.is_none() && file.gcp.endpoint_url.is_none() {
+            let message = "\"simulator\" needs an endpoint_url in [aws] or [gcp] (the simulator)".into();
+            return Err(invalid("settings.clock", message));
         }
         Ok(Config {
             path: path.into(),
@@ -333,6 +360,7 @@ impl Config {
             webhook: file.settings.webhook,
             clock,
             aws: AwsSettings { region: file.aws.region, endpoint_url: file.aws.endpoint_url },
+            gcp: GcpSettings { endpoint_url: file.gcp.endpoint_url, warmup_path },
             guards,
         })
     }

@@ -387,6 +387,10 @@ impl Controller {
             return Outcome::Failed { error: error.to_string() };
         }
         let evaluated_candidate = deployment.candidate.clone();
+        // The deployment the decision was about; a re-read that still shows it lets the change go ahead.
+        let judged = (deployment.primary.clone(), deployment.candidate.clone());
+        let same =
+            |d: &Deployment| (d.primary.as_str(), d.candidate.as_str()) == (judged.0.as_str(), judged.1.as_str());
         let mut outcome = None;
         if guard.prewarm != PrewarmMode::Off {
             match platform.prewarm(guard, target, capacity, true, &self.clock).await {
@@ -400,10 +404,17 @@ impl Controller {
                     record.error = Some(format!("prewarm failed: {error}"));
                 }
             }
+            // A prewarm may itself change the routing resource (Cloud Run tags change the etag): pin with a fresh
+            // token, as long as the deployment is still the one judged.
+            if let Ok(fresh) = platform.deployment(guard).await
+                && same(&fresh)
+            {
+                deployment = fresh;
+            }
         }
         let mut pinned_at = None;
         for attempt in 1..=MAX_PIN_ATTEMPTS {
-            match platform.pin(guard, target, &deployment.token).await {
+            match platform.pin(guard, target, &deployment.token, &evaluated_candidate, &self.clock).await {
                 Ok(Pin::Pinned { .. }) => {
                     pinned_at = Some(self.clock.now_ms().await.unwrap_or(verdict_at));
                     break;

@@ -3,6 +3,7 @@
 //! official SDK, against the real cloud, the simulator or moto, chosen by configuration alone.
 
 pub mod aws;
+pub mod gcp;
 
 use crate::config::{Config, Guard, Target};
 use crate::evaluation::{Revision, Window};
@@ -103,6 +104,7 @@ pub enum Pin {
 #[derive(Debug, Clone)]
 pub enum Platform {
     Aws(aws::Lambda),
+    Gcp(gcp::CloudRun),
 }
 
 impl Platform {
@@ -113,17 +115,14 @@ impl Platform {
                 let region = region.clone().or_else(|| config.aws.region.clone());
                 Ok(Self::Aws(aws::Lambda::connect(&config.aws, region).await))
             }
-            Target::CloudRun { service, .. } => Err(PlatformError {
-                operation: "connect",
-                resource: service.clone(),
-                message: "cloud-run guards are not supported by this build yet".into(),
-            }),
+            Target::CloudRun { .. } => Ok(Self::Gcp(gcp::CloudRun::connect(&config.gcp).await?)),
         }
     }
 
     pub async fn deployment(&self, guard: &Guard) -> Result<Deployment, PlatformError> {
         match self {
             Self::Aws(lambda) => lambda.deployment(guard).await,
+            Self::Gcp(run) => run.deployment(guard).await,
         }
     }
 
@@ -135,6 +134,7 @@ impl Platform {
     ) -> Result<Vec<GuardMetrics>, PlatformError> {
         match self {
             Self::Aws(lambda) => lambda.metrics(requests, windows).await,
+            Self::Gcp(run) => run.metrics(requests, windows).await,
         }
     }
 
@@ -150,6 +150,7 @@ impl Platform {
     ) -> Result<Prewarm, PlatformError> {
         match self {
             Self::Aws(lambda) => lambda.prewarm(guard, revision, capacity, wait, clock).await,
+            Self::Gcp(run) => run.prewarm(guard, revision, capacity, wait, clock).await,
         }
     }
 
@@ -157,12 +158,23 @@ impl Platform {
     pub async fn revisions(&self, guard: &Guard) -> Result<Vec<String>, PlatformError> {
         match self {
             Self::Aws(lambda) => lambda.versions(guard).await,
+            Self::Gcp(run) => run.versions(guard).await,
         }
     }
 
-    pub async fn pin(&self, guard: &Guard, revision: &str, token: &str) -> Result<Pin, PlatformError> {
+    /// Sends all traffic to `revision`, with the optimistic-concurrency `token` read; `from` is the revision
+    /// rolled back from. Returns once the change serves (or the platform's bound ran out).
+    pub async fn pin(
+        &self,
+        guard: &Guard,
+        revision: &str,
+        token: &str,
+        from: &str,
+        clock: &crate::clock::Clock,
+    ) -> Result<Pin, PlatformError> {
         match self {
             Self::Aws(lambda) => lambda.pin(guard, revision, token).await,
+            Self::Gcp(run) => run.pin(guard, revision, token, from, clock).await,
         }
     }
 
@@ -170,6 +182,7 @@ impl Platform {
     pub async fn mark(&self, guard: &Guard, marks: &[Mark]) -> Result<(), PlatformError> {
         match self {
             Self::Aws(lambda) => lambda.mark(guard, marks).await,
+            Self::Gcp(run) => run.mark(guard, marks).await,
         }
     }
 
@@ -177,6 +190,7 @@ impl Platform {
     pub async fn release(&self, guard: &Guard, revision: &str) -> Result<(), PlatformError> {
         match self {
             Self::Aws(lambda) => lambda.release(guard, revision).await,
+            Self::Gcp(run) => run.release(guard, revision).await,
         }
     }
 }

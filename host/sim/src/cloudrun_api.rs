@@ -17,9 +17,13 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
     let path = request.path();
     let mut state = sim.lock();
     let (operation, result) = match (request.method.as_str(), path.as_slice()) {
-        ("GET", ["v2", "projects", p, "locations", l, "services", s]) => {
-            ("GetService", find(&state, p, l, s).map(|svc| Response::json(200, &service_json(&state, svc))))
-        }
+        ("GET", ["v2", "projects", p, "locations", l, "services", s]) => (
+            "GetService",
+            match state.take_api_fault("GetService") {
+                Some(error) => Err(error),
+                None => find(&state, p, l, s).map(|svc| Response::json(200, &service_json(&state, svc))),
+            },
+        ),
         ("PATCH", ["v2", "projects", p, "locations", l, "services", s]) => {
             ("UpdateService", update(&mut state, p, l, s, request))
         }
@@ -180,6 +184,7 @@ fn parse_traffic(service: &RunService, value: &Value) -> Result<Vec<TrafficTarge
 }
 
 fn update(state: &mut State, p: &str, l: &str, s: &str, request: &Request) -> Result<Response, ApiError> {
+    state.apply_service_interference("UpdateService");
     if let Some(error) = state.take_api_fault("UpdateService") {
         return Err(error);
     }

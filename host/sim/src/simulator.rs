@@ -108,6 +108,8 @@ pub(crate) struct State {
     pub(crate) instance_samples: Vec<(i64, String, String, usize)>,
     /// Operations that ended, by name: `Ok(service name)` or `Err(message)`.
     pub(crate) finished_operations: BTreeMap<String, Result<String, String>>,
+    /// Cloud Run: external traffic changes applied just before the next call of an operation.
+    pub(crate) service_interference: Vec<(String, String, Vec<crate::cloudrun::TrafficTarget>)>,
     /// Cloud Run: fail the next N reconciliations with this message.
     pub(crate) failing_operations: Vec<(u32, String)>,
     /// The server's own endpoint, for the URLs the APIs hand out (tag URLs).
@@ -147,6 +149,7 @@ impl Simulator {
             instance_samples: Vec::new(),
             finished_operations: BTreeMap::new(),
             failing_operations: Vec::new(),
+            service_interference: Vec::new(),
             endpoint: None,
             next_arrival: BTreeMap::new(),
             revision_counter: 0,
@@ -211,21 +214,15 @@ impl Simulator {
         self.lock().failing_operations.push((count, message.to_string()));
     }
 
+    /// Changes `service`'s split (as a deploy tool would) just before the next call of `operation`, so a caller's
+    /// etag goes stale.
+    pub fn interfere_service(&self, operation: &str, service: &str, traffic: Vec<crate::cloudrun::TrafficTarget>) {
+        self.lock().service_interference.push((operation.to_string(), service.to_string(), traffic));
+    }
+
     /// Sets a service's serving split directly, as a deploy would (new generation and etag).
     pub fn set_traffic(&self, service: &str, traffic: Vec<crate::cloudrun::TrafficTarget>) -> Result<(), ApiError> {
-        let mut state = self.lock();
-        let etag = state.next_etag();
-        let s = state
-            .services
-            .values_mut()
-            .find(|s| s.name == service || s.full_name() == service)
-            .ok_or_else(|| ApiError::not_found(format!("service {service}")))?;
-        s.traffic = traffic.clone();
-        s.statuses = traffic;
-        s.generation += 1;
-        s.observed_generation = s.generation;
-        s.etag = etag;
-        Ok(())
+        self.lock().set_traffic(service, traffic)
     }
 
     /// A copy of a function's state.
@@ -279,6 +276,33 @@ impl Simulator {
 }
 
 impl State {
+    pub(crate) fn set_traffic(
+        &mut self,
+        service: &str,
+        traffic: Vec<crate::cloudrun::TrafficTarget>,
+    ) -> Result<(), ApiError> {
+        let etag = self.next_etag();
+        let s = self
+            .services
+            .values_mut()
+            .find(|s| s.name == service || s.full_name() == service)
+            .ok_or_else(|| ApiError::not_found(format!("service {service}")))?;
+        s.traffic = traffic.clone();
+        s.statuses = traffic;
+        s.generation += 1;
+        s.observed_generation = s.generation;
+        s.etag = etag;
+        Ok(())
+    }
+
+    /// Applies a pending external traffic change scheduled before `operation` on a service.
+    pub(crate) fn apply_service_interference(&mut self, operation: &str) {
+        if let Some(index) = self.service_interference.iter().position(|(op, _, _)| op == operation) {
+            let (_, service, traffic) = self.service_interference.remove(index);
+            let _ = self.set_traffic(&service, traffic);
+        }
+    }
+
     pub(crate) fn next_etag(&mut self) -> String {
         self.revision_counter += 1;
         format!("\"{:016x}\"", self.revision_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5bd1_e995)

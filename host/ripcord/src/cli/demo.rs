@@ -16,8 +16,10 @@ use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
 
-const SCENARIO: &str = include_str!("../../../../examples/scenarios/canary-failure.toml");
-const FUNCTION: &str = "checkout";
+const LAMBDA_SCENARIO: &str = include_str!("../../../../examples/scenarios/canary-failure.toml");
+const CLOUD_RUN_SCENARIO: &str = include_str!("../../../../examples/scenarios/cloud-run-canary.toml");
+/// The function (Lambda) or service (Cloud Run) of both scenarios.
+const WORKLOAD: &str = "checkout";
 /// Let traffic build up before the first check.
 const WARM_UP_MS: i64 = 3 * 60_000;
 /// Give up if no rollback happened by then.
@@ -25,12 +27,29 @@ const MAX_CYCLES: usize = 15;
 /// The window after the pin in which cold starts are counted.
 const AFTER_PIN_MS: i64 = 5 * 60_000;
 
-pub(crate) fn run(prewarm: bool, runtime_args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
-    let sim = ripcord_sim::scenario::parse(SCENARIO, Path::new("examples/scenarios/canary-failure.toml"))?;
+/// The platform the demo runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DemoPlatform {
+    AwsLambda,
+    CloudRun,
+}
+
+pub(crate) fn run(platform: DemoPlatform, prewarm: bool, runtime_args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
+    let (scenario, file) = match platform {
+        DemoPlatform::AwsLambda => (LAMBDA_SCENARIO, "examples/scenarios/canary-failure.toml"),
+        DemoPlatform::CloudRun => (CLOUD_RUN_SCENARIO, "examples/scenarios/cloud-run-canary.toml"),
+    };
+    let sim = ripcord_sim::scenario::parse(scenario, Path::new(file))?;
     let server = ripcord_sim::Server::start(sim.clone(), ([127, 0, 0, 1], 0).into())?;
     let dir = std::env::temp_dir().join(format!("ripcord-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let audit_log = dir.join("audit.jsonl");
+    let target = match platform {
+        DemoPlatform::AwsLambda => format!("platform = \"aws-lambda\"\nfunction = \"{WORKLOAD}\"\nalias = \"live\""),
+        DemoPlatform::CloudRun => format!(
+            "platform = \"cloud-run\"\nproject = \"acme-prod\"\nlocation = \"europe-west1\"\nservice = \"{WORKLOAD}\""
+        ),
+    };
     let guards = format!(
         r#"
 [settings]
@@ -41,6 +60,9 @@ clock = "simulator"
 region = "us-east-1"
 endpoint_url = "{endpoint}"
 
+[gcp]
+endpoint_url = "{endpoint}"
+
 [defaults]
 window = "1m"
 windows = 3
@@ -48,9 +70,7 @@ prewarm = "{prewarm}"
 
 [[guard]]
 name = "checkout-api"
-platform = "aws-lambda"
-function = "{FUNCTION}"
-alias = "live"
+{target}
 policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows = 2, min_requests = 100 }} }}]
 "#,
         audit = audit_log.display(),
@@ -63,12 +83,30 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
         Controller::new(config, Runtime::new(runtime_args.settings())?, Clock::Simulator(sim.clone()), audit);
     let time = |ms: i64| ripcord_sim::format_time(ms).get(11..19).unwrap_or_default().to_string();
 
-    println!("ripcord demo: AWS Lambda function `{FUNCTION}`, alias `live` -> v1 (stable) with v2 as a 10% canary;");
-    println!(
-        "v2 starts failing at 09:04. Simulator at {} (virtual time; the official AWS SDK clients talk to it).",
-        server.endpoint()
-    );
-    println!("prewarm: {}", if prewarm { "on-rollback (provisioned concurrency on v1 before the pin)" } else { "off" });
+    match platform {
+        DemoPlatform::AwsLambda => {
+            println!("ripcord demo: AWS Lambda function `{WORKLOAD}`, alias `live` -> v1 (stable), v2 a 10% canary;");
+            println!(
+                "v2 starts failing at 09:04. Simulator at {} (virtual time; aws-sdk-lambda and",
+                server.endpoint()
+            );
+            println!("aws-sdk-cloudwatch talk to it).");
+            let how = "on-rollback (provisioned concurrency on v1 before the pin)";
+            println!("prewarm: {}", if prewarm { how } else { "off" });
+        }
+        DemoPlatform::CloudRun => {
+            println!(
+                "ripcord demo: Cloud Run service `{WORKLOAD}`: checkout-00001-stable 90%, checkout-00002-canary 10%;"
+            );
+            println!(
+                "the canary starts failing at 09:04. Simulator at {} (virtual time; google-cloud-run-v2",
+                server.endpoint()
+            );
+            println!("and google-cloud-monitoring-v3 talk to it).");
+            let how = "on-rollback (tag the stable revision, warm-up requests to its tag URL, then pin)";
+            println!("prewarm: {}", if prewarm { how } else { "off" });
+        }
+    }
     sim.advance(WARM_UP_MS);
 
     let runtime = super::guards::runtime()?;
@@ -97,17 +135,38 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
     };
     let pinned_at = sim.now_ms();
     sim.advance(AFTER_PIN_MS);
-    let after = sim.requests(FUNCTION, pinned_at, pinned_at + AFTER_PIN_MS);
-    let cold = after.iter().filter(|r| r.cold_start).count();
-    let errors = after.iter().filter(|r| r.error).count();
-    let versions: std::collections::BTreeSet<u32> = after.iter().map(|r| r.version).collect();
+    // (requests, cold starts, errors, revisions served) of the users' requests in the 5 minutes after the pin.
+    let (requests, cold, errors, revisions) = match platform {
+        DemoPlatform::AwsLambda => {
+            let after = sim.requests(WORKLOAD, pinned_at, pinned_at + AFTER_PIN_MS);
+            let revisions: std::collections::BTreeSet<String> =
+                after.iter().map(|r| format!("v{}", r.version)).collect();
+            (
+                after.len(),
+                after.iter().filter(|r| r.cold_start).count(),
+                after.iter().filter(|r| r.error).count(),
+                revisions,
+            )
+        }
+        DemoPlatform::CloudRun => {
+            let after: Vec<_> = sim
+                .run_requests(WORKLOAD, pinned_at, pinned_at + AFTER_PIN_MS)
+                .into_iter()
+                .filter(|r| r.tag.is_none())
+                .collect();
+            let revisions: std::collections::BTreeSet<String> = after.iter().map(|r| r.revision.clone()).collect();
+            (
+                after.len(),
+                after.iter().filter(|r| r.cold_start).count(),
+                after.iter().filter(|r| r.status >= 500).count(),
+                revisions,
+            )
+        }
+    };
     println!(
-        "{}  5 minutes after the pin: {} requests, all on {:?}, {} cold starts, {} errors",
+        "{}  5 minutes after the pin: {requests} requests, all on {:?}, {cold} cold starts, {errors} errors",
         time(pinned_at + AFTER_PIN_MS),
-        after.len(),
-        versions.iter().map(|v| format!("v{v}")).collect::<Vec<_>>(),
-        cold,
-        errors
+        revisions,
     );
     let records = Audit::read(&audit_log)?;
     let kinds: Vec<String> =
@@ -122,7 +181,8 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
             "prewarmed": prewarmed,
             "prewarm_capacity": warmed.as_ref().map(|p| p.requested),
             "cold_starts_after_rollback": cold,
-            "requests_after_rollback": after.len(),
+            "requests_after_rollback": requests,
+            "platform": match platform { DemoPlatform::AwsLambda => "aws-lambda", DemoPlatform::CloudRun => "cloud-run" },
             "verdict_to_pin_ms": verdict_to_pin_ms,
             "verdict_to_pin_real_ms": verdict_to_pin_real_ms,
             "audit_log": audit_log.display().to_string(),

@@ -34,7 +34,8 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Builds the controller for `config_path`.
 pub(crate) fn controller(config_path: &Path, runtime_args: &RuntimeArgs, dry_run: bool) -> anyhow::Result<Controller> {
     let config = Config::load(config_path)?;
-    let clock = match (config.clock, &config.aws.endpoint_url) {
+    let simulator = config.aws.endpoint_url.as_ref().or(config.gcp.endpoint_url.as_ref());
+    let clock = match (config.clock, simulator) {
         (ClockKind::Simulator, Some(endpoint)) => Clock::remote(endpoint),
         _ => Clock::System,
     };
@@ -59,12 +60,18 @@ pub(crate) fn exit_code(reports: &[GuardReport]) -> u8 {
     }
 }
 
+/// A revision for people: Lambda versions as `v7`, Cloud Run revisions by name.
+fn label(revision: &str) -> String {
+    if revision.chars().all(|c| c.is_ascii_digit()) { format!("v{revision}") } else { revision.to_string() }
+}
+
 /// The traffic split, e.g. `v1 90% / v2 10%`.
 fn traffic(primary: &str, candidate: &str, candidate_share: f64) -> String {
     if candidate == primary {
-        format!("v{primary} 100%")
+        format!("{} 100%", label(primary))
     } else {
-        format!("v{primary} {:.0}% / v{candidate} {:.0}%", (1.0 - candidate_share) * 100.0, candidate_share * 100.0)
+        let (p, c) = ((1.0 - candidate_share) * 100.0, candidate_share * 100.0);
+        format!("{} {p:.0}% / {} {c:.0}%", label(primary), label(candidate))
     }
 }
 
@@ -89,11 +96,12 @@ pub(crate) fn describe(report: &GuardReport) -> String {
                 None => String::new(),
             };
             format!(
-                "ROLLED BACK to v{to}{warm}; verdict-to-pin {verdict_to_pin_ms} ms ({verdict_to_pin_real_ms} ms real)"
+                "ROLLED BACK to {}{warm}; verdict-to-pin {verdict_to_pin_ms} ms ({verdict_to_pin_real_ms} ms real)",
+                label(to)
             )
         }
-        Outcome::AlreadyPinned { to } => format!("already pinned to v{to} by someone else"),
-        Outcome::RecordedKnownGood { revision } => format!("recorded v{revision} as known good"),
+        Outcome::AlreadyPinned { to } => format!("already pinned to {} by someone else", label(to)),
+        Outcome::RecordedKnownGood { revision } => format!("recorded {} as known good", label(revision)),
         Outcome::Aborted { reason } => format!("ABORTED: {reason}"),
         Outcome::Failed { error } => format!("FAILED: {error}"),
     };
@@ -210,7 +218,7 @@ pub(crate) fn status(config_path: &Path, runtime_args: &RuntimeArgs) -> anyhow::
         let (verdict, at) = last.map(|r| (r.verdict.to_string(), r.at)).unwrap_or_else(|| ("-".into(), "-".into()));
         println!(
             "{name:<16} {traffic:<24} {:<10} {verdict:<13} {at}",
-            known_good.map(|v| format!("v{v}")).unwrap_or_else(|| "-".into())
+            known_good.map(|v| label(&v)).unwrap_or_else(|| "-".into())
         );
     }
     Ok(ExitCode::from(code))

@@ -1,0 +1,254 @@
+//! The `ripcord` binary against the simulated Cloud Run and Cloud Monitoring over HTTP, through
+//! google-cloud-run-v2 and google-cloud-monitoring-v3: the same cases as for Lambda, plus the tag warm-up before
+//! the traffic PATCH, a failed operation, and one ListTimeSeries call per metric per project.
+
+use crate::support::{BBB_FAILS, RUN_CANARY, RUN_KNOWN_GOOD, SimHarness, run_scenario, stderr, stdout};
+use ripcord::audit::Kind;
+use ripcord_sim::cloudrun::TrafficTarget;
+
+const AAA: &str = "search-00001-aaa";
+const BBB: &str = "search-00002-bbb";
+
+fn failing_canary() -> SimHarness {
+    let h = SimHarness::start(&run_scenario(RUN_CANARY, RUN_KNOWN_GOOD, BBB_FAILS));
+    h.sim.advance(5 * 60_000);
+    h
+}
+
+fn all_on(revision: &str) -> Vec<TrafficTarget> {
+    vec![TrafficTarget { latest: false, revision: revision.into(), percent: 100, tag: String::new() }]
+}
+
+#[test]
+fn canary_error_spike_is_rolled_back_after_a_tag_warm_up() {
+    let h = failing_canary();
+    h.cloud_run_guards("prewarm = \"on-rollback\"", "");
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains(&format!("ROLLED BACK to {AAA}")), "{}", stdout(&output));
+    // All traffic on the stable revision; the bad one keeps a tag for debugging; the warm-up tag is gone.
+    let split = h.split("search");
+    assert_eq!(split[0], (AAA.to_string(), 100, String::new()), "{split:?}");
+    assert!(split.contains(&(BBB.to_string(), 0, "ripcord-rolled-back".to_string())), "{split:?}");
+    assert!(!split.iter().any(|(_, _, tag)| tag == "ripcord-warm"), "{split:?}");
+
+    // Order, from the simulator's request log: tag the target, warm it through the tag URL, then move the traffic.
+    let log = h.sim.api_log();
+    let updates: Vec<usize> =
+        log.iter().enumerate().filter(|(_, c)| c.operation == "UpdateService").map(|(i, _)| i).collect();
+    assert!(updates.len() >= 2, "{log:?}");
+    assert!(
+        log[updates[0]].detail.contains("ripcord-warm"),
+        "first update tags the target: {}",
+        log[updates[0]].detail
+    );
+    let warmups: Vec<usize> =
+        log.iter().enumerate().filter(|(_, c)| c.operation == "TagRequest").map(|(i, _)| i).collect();
+    assert!(!warmups.is_empty(), "no warm-up requests: {log:?}");
+    let pin = updates
+        .iter()
+        .copied()
+        .find(|i| log[*i].detail.contains(r#""percent":100"#))
+        .unwrap_or_else(|| panic!("no pin: {log:?}"));
+    assert!(
+        warmups.iter().all(|w| *w > updates[0] && *w < pin),
+        "warm-ups between tag and pin: {warmups:?} {updates:?}"
+    );
+    assert!(log[pin].detail.starts_with("updateMask=traffic"), "{}", log[pin].detail);
+    assert!(log[pin + 1..].iter().any(|c| c.operation == "GetOperation"), "the pin's operation is polled");
+
+    let audit = h.audit();
+    let kinds: Vec<Kind> = audit.iter().filter(|r| r.action == "rollback").map(|r| r.record).collect();
+    assert_eq!(kinds, [Kind::Decision, Kind::Intent, Kind::Result]);
+    let result = audit.iter().rfind(|r| r.record == Kind::Result).unwrap_or_else(|| panic!("no result"));
+    assert_eq!(result.outcome.as_deref(), Some("pinned"));
+    let prewarm = result.prewarm.clone().unwrap_or_else(|| panic!("no prewarm"));
+    assert!(prewarm.ready && prewarm.method == "tag+warm-up", "{prewarm:?}");
+    let annotations = h.sim.service("search").map(|s| s.annotations).unwrap_or_default();
+    assert!(annotations.contains_key("ripcord.dev/rolled-back-at"), "{annotations:?}");
+
+    // Users see no cold start after the pin: the warmed instances take the traffic.
+    let pinned_at = h.sim.now_ms();
+    h.sim.advance(5 * 60_000);
+    let cold = h
+        .sim
+        .run_requests("search", pinned_at, pinned_at + 5 * 60_000)
+        .iter()
+        .filter(|r| r.cold_start && r.tag.is_none())
+        .count();
+    assert_eq!(cold, 0);
+}
+
+#[test]
+fn a_healthy_canary_changes_nothing() {
+    let h = SimHarness::start(&run_scenario(RUN_CANARY, RUN_KNOWN_GOOD, ""));
+    h.sim.advance(5 * 60_000);
+    h.cloud_run_guards("", "");
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
+    assert_eq!(h.mutations(), Vec::<String>::new());
+    assert_eq!(h.split("search").len(), 2);
+}
+
+#[test]
+fn an_incident_after_full_promotion_rolls_back_to_the_known_good_annotation() {
+    let traffic = format!("[[service.traffic]]\nrevision = \"{BBB}\"\npercent = 100\n");
+    let h = SimHarness::start(&run_scenario(&traffic, RUN_KNOWN_GOOD, BBB_FAILS));
+    h.sim.advance(5 * 60_000);
+    h.cloud_run_guards("prewarm = \"on-rollback\"", "");
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert_eq!(h.split("search")[0], (AAA.to_string(), 100, String::new()));
+    let pinned_at = h.sim.now_ms();
+    h.sim.advance(5 * 60_000);
+    let cold = h
+        .sim
+        .run_requests("search", pinned_at, pinned_at + 5 * 60_000)
+        .iter()
+        .filter(|r| r.cold_start && r.tag.is_none())
+        .count();
+    assert_eq!(cold, 0, "the idle known good was warmed before the pin");
+}
+
+#[test]
+fn a_stale_etag_mid_rollback_is_re_read_and_the_rollback_lands() {
+    let h = failing_canary();
+    h.cloud_run_guards("prewarm = \"off\"", "");
+    // A deploy tool shifts the canary to 20% just before ripcord's PATCH: the etag ripcord read is stale.
+    let shifted = vec![
+        TrafficTarget { latest: false, revision: AAA.into(), percent: 80, tag: String::new() },
+        TrafficTarget { latest: false, revision: BBB.into(), percent: 20, tag: String::new() },
+    ];
+    h.sim.interfere_service("UpdateService", "search", shifted);
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    let statuses: Vec<u16> =
+        h.sim.api_log().iter().filter(|c| c.operation == "UpdateService").map(|c| c.status).collect();
+    assert_eq!(statuses[..2], [409, 200], "ABORTED on the stale etag, then pinned after a re-read: {statuses:?}");
+    assert_eq!(h.split("search")[0], (AAA.to_string(), 100, String::new()));
+}
+
+#[test]
+fn dry_run_and_cooldown_change_nothing_more() {
+    let h = failing_canary();
+    h.cloud_run_guards("prewarm = \"off\"\nmode = \"dry-run\"", "");
+    assert_eq!(h.ripcord(&["check"]).status.code(), Some(2));
+    assert_eq!(h.mutations(), Vec::<String>::new(), "dry-run");
+
+    h.cloud_run_guards("prewarm = \"off\"\ncooldown = \"30m\"", "");
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("ROLLED BACK"), "{}\n{}", stdout(&output), stderr(&output));
+    let pins = || h.mutations().iter().filter(|o| *o == "UpdateService").count();
+    let after_rollback = pins();
+    assert!(after_rollback >= 1);
+    // The bad canary comes back at once; within the cooldown ripcord does not act again.
+    let canary = vec![
+        TrafficTarget { latest: false, revision: AAA.into(), percent: 90, tag: String::new() },
+        TrafficTarget { latest: false, revision: BBB.into(), percent: 10, tag: String::new() },
+    ];
+    h.sim.set_traffic("search", canary).unwrap_or_else(|e| panic!("{e:?}"));
+    h.sim.advance(3 * 60_000);
+    let output = h.ripcord(&["check"]);
+    assert!(stdout(&output).contains("cooldown"), "{}", stdout(&output));
+    assert_eq!(pins(), after_rollback, "no second pin during the cooldown");
+}
+
+#[test]
+fn unavailable_reads_are_retried_by_the_client() {
+    let h = failing_canary();
+    h.cloud_run_guards("prewarm = \"off\"", "");
+    h.sim.inject_api_fault("GetService", 2, ripcord_sim::ApiError::new(503, "UNAVAILABLE", "try again"));
+    h.sim.inject_api_fault("ListTimeSeries", 1, ripcord_sim::ApiError::new(503, "UNAVAILABLE", "try again"));
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert_eq!(h.split("search")[0], (AAA.to_string(), 100, String::new()));
+    let statuses: Vec<u16> = h.sim.api_log().iter().filter(|c| c.operation == "GetService").map(|c| c.status).collect();
+    assert_eq!(statuses[..3], [503, 503, 200]);
+}
+
+#[test]
+fn an_operation_that_ends_in_error_is_reported_and_nothing_is_left_half_done() {
+    let h = failing_canary();
+    h.cloud_run_guards("prewarm = \"off\"", "");
+    h.sim.fail_operations(1, "revision search-00001-aaa is not ready");
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(1), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("is not ready"), "{}", stdout(&output));
+    assert_eq!(h.split("search").len(), 2, "the split stays as it was");
+    let result = h.audit().into_iter().rfind(|r| r.record == Kind::Result).unwrap_or_else(|| panic!("no result"));
+    assert_eq!(result.outcome.as_deref(), Some("failed"));
+    assert!(result.error.as_deref().is_some_and(|e| e.contains("the operation failed")), "{:?}", result.error);
+}
+
+#[test]
+fn one_list_time_series_call_per_metric_serves_every_service_of_a_project() {
+    // Three services in one project, each guarded.
+    let extra_services: String = ["orders", "users"]
+        .iter()
+        .map(|name| {
+            format!(
+                "[[service]]\nname = \"{name}\"\nproject = \"acme\"\nlocation = \"europe-west1\"\nrps = 20\n[[service.revision]]\nname = \"{name}-00001-aaa\"\n[[service.traffic]]\nrevision = \"{name}-00001-aaa\"\npercent = 100\n"
+            )
+        })
+        .collect();
+    let h = SimHarness::start(&run_scenario(RUN_CANARY, RUN_KNOWN_GOOD, &extra_services));
+    h.sim.advance(4 * 60_000);
+    let guards: String = ["orders", "users"]
+        .iter()
+        .map(|name| {
+            format!(
+                "[[guard]]\nname = \"{name}-api\"\nplatform = \"cloud-run\"\nproject = \"acme\"\nlocation = \"europe-west1\"\nservice = \"{name}\"\npolicies = [{{ use = \"builtin:error-rate\" }}]\n"
+            )
+        })
+        .collect();
+    h.cloud_run_guards("mode = \"dry-run\"", &guards);
+    let output = h.ripcord(&["check"]);
+    assert!(output.status.code().is_some_and(|c| c != 1), "{}\n{}", stdout(&output), stderr(&output));
+    let calls: Vec<String> =
+        h.sim.api_log().into_iter().filter(|c| c.operation == "ListTimeSeries").map(|c| c.detail).collect();
+    assert_eq!(calls.len(), 6, "one call per metric: {calls:#?}");
+    for call in &calls {
+        assert!(call.contains(r#"one_of("search","orders","users")"#), "{call}");
+    }
+    assert_eq!(h.audit().len(), 3, "a decision per guard");
+}
+
+#[test]
+fn pull_to_a_named_revision() {
+    let h = SimHarness::start(&run_scenario(
+        &format!("[[service.traffic]]\nrevision = \"{BBB}\"\npercent = 100\n"),
+        "",
+        "",
+    ));
+    h.sim.advance(2 * 60_000);
+    h.cloud_run_guards("prewarm = \"on-rollback\"", "");
+    let missing = h.ripcord(&["pull", "search-api"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stdout(&missing).contains("no revision to pull to"), "{}", stdout(&missing));
+    let pulled = h.ripcord(&["pull", "search-api", "--to", "search-00003-ccc"]);
+    assert_eq!(pulled.status.code(), Some(2), "{}\n{}", stdout(&pulled), stderr(&pulled));
+    assert_eq!(h.split("search")[0], ("search-00003-ccc".to_string(), 100, String::new()));
+    let _ = all_on;
+}
+
+#[test]
+fn standby_tags_and_warms_the_known_good_during_the_bake_then_releases_it() {
+    let h = SimHarness::start(&run_scenario(RUN_CANARY, RUN_KNOWN_GOOD, ""));
+    h.sim.advance(3 * 60_000);
+    h.cloud_run_guards("prewarm = \"standby\"", "");
+    assert_eq!(h.ripcord(&["check"]).status.code(), Some(0));
+    assert!(h.split("search").contains(&(AAA.to_string(), 90, String::new())), "{:?}", h.split("search"));
+    let tagged =
+        h.sim.service("search").is_some_and(|s| s.traffic.iter().any(|t| t.tag == "ripcord-warm" && t.revision == AAA));
+    assert!(tagged, "standby tags the known good");
+    // The canary is promoted to 100% and found healthy: recorded as known good, the standby tag released.
+    h.sim.set_traffic("search", all_on(BBB)).unwrap_or_else(|e| panic!("{e:?}"));
+    h.sim.advance(4 * 60_000);
+    h.ripcord(&["check"]);
+    h.sim.advance(60_000);
+    h.ripcord(&["check"]);
+    let service = h.sim.service("search").unwrap_or_else(|| panic!("no service"));
+    assert_eq!(service.annotations.get("ripcord.dev/known-good").map(String::as_str), Some(BBB));
+    assert!(!service.traffic.iter().any(|t| t.tag == "ripcord-warm"), "{:?}", service.traffic);
+}
