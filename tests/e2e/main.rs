@@ -11,4 +11,5 @@ mod demo;
 mod hostile;
 mod lambda;
 mod moto;
+mod polyglot;
 mod support;

@@ -5,6 +5,7 @@
 //! Errors name the file, the field (a JSON path) and the offending value.
 
 use crate::evaluation::{Evaluation, MetricKind, MetricSeries, ParamValue, Params, Platform, Revision, Window};
+use crate::report::Verdict;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ struct FixtureFile {
     candidate: RevisionFile,
     #[serde(default)]
     params: BTreeMap<String, serde_json::Value>,
+    /// The verdict a plugin test expects (fixtures of `ripcord plugin test`).
+    expect: Option<Verdict>,
 }
 
 #[derive(Deserialize)]
@@ -66,14 +69,45 @@ fn default_platform() -> Platform {
     Platform::AwsLambda
 }
 
+/// A fixture: an evaluation, and the verdict a plugin test expects from it (if it says).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fixture {
+    pub evaluation: Evaluation,
+    pub expect: Option<Verdict>,
+}
+
+/// The fixtures (`*.json`) of a folder, sorted by name.
+pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, FixtureError> {
+    let read = |source| FixtureError::Read { path: dir.into(), source };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read)? {
+        let path = entry.map_err(read)?.path();
+        if path.extension().is_some_and(|x| x == "json") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// Reads an evaluation fixture.
 pub fn load(path: &Path) -> Result<Evaluation, FixtureError> {
+    read(path).map(|f| f.evaluation)
+}
+
+/// Reads a fixture with its expected verdict.
+pub fn read(path: &Path) -> Result<Fixture, FixtureError> {
     let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Read { path: path.into(), source })?;
-    parse(&text, path)
+    parse_fixture(&text, path)
 }
 
 /// Parses an evaluation fixture; `path` only names the source in errors.
 pub fn parse(text: &str, path: &Path) -> Result<Evaluation, FixtureError> {
+    parse_fixture(text, path).map(|f| f.evaluation)
+}
+
+/// Parses a fixture with its expected verdict; `path` only names the source in errors.
+pub fn parse_fixture(text: &str, path: &Path) -> Result<Fixture, FixtureError> {
     let invalid = |field: String, message: String| FixtureError::Invalid { path: path.into(), field, message };
     let de = &mut serde_json::Deserializer::from_str(text);
     let file: FixtureFile = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -110,7 +144,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Evaluation, FixtureError> {
             Ok((name, value))
         })
         .collect::<Result<Params, FixtureError>>()?;
-    Ok(Evaluation {
+    let evaluation = Evaluation {
         guard: file.guard,
         platform: file.platform,
         now,
@@ -119,7 +153,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Evaluation, FixtureError> {
         baseline,
         candidate,
         params,
-    })
+    };
+    Ok(Fixture { evaluation, expect: file.expect })
 }
 
 fn series(name: &str, file: SeriesFile, windows: &[Window]) -> Result<MetricSeries, String> {

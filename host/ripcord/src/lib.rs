@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod decision;
+pub mod devkit;
 pub mod evaluation;
 pub mod fixture;
 pub mod platform;

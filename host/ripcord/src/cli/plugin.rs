@@ -3,16 +3,37 @@
 use super::RuntimeArgs;
 use anyhow::Context;
 use clap::Subcommand;
+use ripcord::devkit::{self, Lang, Project};
 use ripcord::evaluation::ParamValue;
 use ripcord::report::Report;
 use ripcord::runtime::{Plugin, PluginSource, Runtime};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum PluginCommand {
+    /// Create a policy project: the WIT, the build recipe, a sample policy and fixtures with expected verdicts.
+    New {
+        /// The policy's name (lowercase letters, digits, '-').
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// Where to create the project folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build the policy project in this folder (or --project) with its language's toolchain.
+    Build {
+        /// The project folder.
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        /// Where to write the component (default: the manifest's `output`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Show a policy's name, version, contract, metrics and parameters.
     Inspect {
         /// `builtin:NAME` or a path to a `.wasm` component.
@@ -23,13 +44,20 @@ pub(crate) enum PluginCommand {
         #[command(flatten)]
         runtime: RuntimeArgs,
     },
-    /// Run a policy on an evaluation JSON file and print one JSON object with its verdict, reason and checks.
+    /// Run a policy on one evaluation (`--input`: prints one JSON object with its verdict, reason and checks), or
+    /// on every fixture of a folder (prints a table; exits non-zero if a verdict differs from the expected one).
     Test {
-        /// `builtin:NAME` or a path to a `.wasm` component.
-        plugin: PluginSource,
-        /// Evaluation JSON file (see the README for the format).
+        /// `builtin:NAME` or a path to a `.wasm` component (default: the component of the project in this folder).
+        plugin: Option<PluginSource>,
+        /// One evaluation JSON file (see the README for the format).
+        #[arg(long, conflicts_with = "fixtures")]
+        input: Option<PathBuf>,
+        /// A folder of fixtures: evaluation JSON files with their expected verdict (default: ./fixtures).
         #[arg(long)]
-        input: PathBuf,
+        fixtures: Option<PathBuf>,
+        /// With fixtures: print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
         /// Set a parameter, overriding the file's: `--param max_rate=0.02` (repeatable).
         #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
         params: Vec<(String, ParamValue)>,
@@ -58,7 +86,46 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PluginCommand::Test { plugin, input, params, runtime } => {
+        PluginCommand::New { name, lang, dir } => {
+            let created = devkit::scaffold(&name, lang, &dir)?;
+            println!("created {} ({} policy)", created.display(), lang.as_str());
+            println!("next: cd {} && ripcord plugin build && ripcord plugin test", created.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::Build { project, out } => {
+            let project = Project::open(&project)?;
+            let built = devkit::build(&project, out.as_deref())?;
+            println!(
+                "built {} ({} bytes) in {:.1} s with {}",
+                built.path.display(),
+                built.bytes,
+                built.seconds,
+                built.tool
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::Test { plugin, input: None, fixtures, params, json, runtime } => {
+            // Defaults come from the project in this folder: its component and its fixtures.
+            let here = Project::open(Path::new("."));
+            let (plugin, project) = match plugin {
+                Some(plugin) => (plugin, here.ok()),
+                None => {
+                    let project = here?;
+                    let output = project.output();
+                    anyhow::ensure!(
+                        output.is_file(),
+                        "{} is not built yet: run `ripcord plugin build`",
+                        output.display()
+                    );
+                    (PluginSource::File(output), Some(project))
+                }
+            };
+            let fixtures =
+                fixtures.or_else(|| project.map(|p| p.fixtures())).unwrap_or_else(|| PathBuf::from("fixtures"));
+            run_fixtures(&plugin, &fixtures, params, json, &runtime)
+        }
+        PluginCommand::Test { plugin, input: Some(input), params, runtime, .. } => {
+            let plugin = plugin.context("name the plugin to run on --input")?;
             let mut evaluation = ripcord::fixture::load(&input)?;
             evaluation.params.extend(params);
             let runtime = Runtime::new(runtime.settings())?;
@@ -120,4 +187,51 @@ fn describe_text(plugin: &Plugin) -> String {
         out += &format!("    {:width$}  {:7}  {:8}  {}\n", p.name, p.default.type_name(), default, p.description);
     }
     out
+}
+
+/// Runs every fixture of `dir` against `plugin`: a table (or one JSON object), and a failure exit if any verdict
+/// differs from the fixture's `expect`.
+fn run_fixtures(
+    plugin: &PluginSource,
+    dir: &Path,
+    params: Vec<(String, ParamValue)>,
+    json: bool,
+    runtime: &RuntimeArgs,
+) -> anyhow::Result<ExitCode> {
+    let files = ripcord::fixture::files_in(dir).context("cannot read the fixtures folder")?;
+    anyhow::ensure!(!files.is_empty(), "no fixtures (*.json) in {}", dir.display());
+    let runtime = Runtime::new(runtime.settings())?;
+    let plugin = runtime.load(plugin)?;
+    let mut rows = Vec::new();
+    for file in &files {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let fixture = ripcord::fixture::read(file)?;
+        let mut evaluation = fixture.evaluation;
+        evaluation.params.extend(params.iter().cloned());
+        let report = runtime.evaluate(&plugin, &evaluation).unwrap_or_else(|e| Report::inconclusive(e.to_string()));
+        let passed = fixture.expect == Some(report.verdict);
+        rows.push((name, fixture.expect, report, passed));
+    }
+    let failed = rows.iter().filter(|r| !r.3).count();
+    if json {
+        let fixtures: Vec<_> = rows
+            .iter()
+            .map(|(name, expect, report, passed)| {
+                json!({"fixture": name, "expected": expect, "got": report.verdict, "passed": passed, "reason": report.reason})
+            })
+            .collect();
+        let summary =
+            json!({"plugin": plugin.source(), "fixtures": fixtures, "passed": rows.len() - failed, "failed": failed});
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(7).max(7);
+        println!("{:width$}  {:13} {:13} RESULT", "FIXTURE", "EXPECTED", "GOT");
+        for (name, expect, report, passed) in &rows {
+            let expected = expect.map_or("(none)", |v| v.as_str());
+            let result = if *passed { "pass".to_string() } else { format!("FAIL: {}", report.reason) };
+            println!("{name:width$}  {expected:13} {:13} {result}", report.verdict.as_str());
+        }
+        println!("{} fixtures: {} passed, {failed} failed ({})", rows.len(), rows.len() - failed, plugin.identity());
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
