@@ -19,7 +19,8 @@ pub struct Built {
 
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 const COMPONENTIZE_QJS: &str = "componentize-qjs@0.4.5";
-const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
+/// componentize-js loads the preview2 shim at run time without depending on it.
+const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0 @bytecodealliance/preview2-shim@0.25.0";
 
 /// Builds `project` into `out` (default: the manifest's output).
 pub fn build(project: &Project, out: Option<&Path>) -> Result<Built, DevkitError> {
