@@ -286,3 +286,61 @@ fn plugin_test_fails_on_a_fixture_whose_verdict_differs() {
     let summary: serde_json::Value = serde_json::from_str(stdout(&json).trim()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((summary["passed"].as_u64(), summary["failed"].as_u64()), (Some(1), Some(1)), "{summary}");
 }
+
+/// A scaffolded `lang` project whose policy misbehaves when the guard is named `loop` (spins forever) or `hog`
+/// (allocates without end), built; None when the toolchain is missing and not required.
+fn misbehaving(lang: &str, dir: &Path, marker: &str, injected: &str) -> Option<PathBuf> {
+    let name = format!("wild-{lang}");
+    let created = ripcord_in(dir, &["plugin", "new", &name, "--lang", lang], &dir.join("cache"));
+    assert!(created.status.success(), "plugin new: {}", stderr(&created));
+    let source = dir.join(&name).join(if lang == "js" { "policy.js" } else { "app.py" });
+    let text = std::fs::read_to_string(&source).unwrap_or_else(|e| panic!("{e}"));
+    assert!(text.contains(marker), "{} no longer contains {marker:?}", source.display());
+    std::fs::write(&source, text.replacen(marker, &format!("{injected}{marker}"), 1)).unwrap_or_else(|e| panic!("{e}"));
+    build(lang, &dir.join(&name), &dir.join(format!("{name}.wasm")), &dir.join("cache"))
+}
+
+/// JavaScript and Python guests embed a whole interpreter; the deadline and the memory cap still hold them, the
+/// error names the plugin, and the same plugin then answers normally.
+#[test]
+fn interpreted_policies_that_loop_or_hog_memory_are_contained() {
+    let dir = temp_dir();
+    let guests = [
+        misbehaving(
+            "js",
+            dir.path(),
+            "    const maxError = ",
+            "    if (evaluation.guard === \"loop\") for (;;) {}\n    if (evaluation.guard === \"hog\") { const hog = []; for (;;) hog.push(new Float64Array(1 << 17).fill(1)); }\n",
+        ),
+        misbehaving(
+            "python",
+            dir.path(),
+            "        max_error, max_safety = ",
+            "        if evaluation.guard == \"loop\":\n            while True:\n                pass\n        if evaluation.guard == \"hog\":\n            hog = []\n            while True:\n                hog.append(bytearray(1 << 20))\n",
+        ),
+    ];
+    let runtime = cached_runtime();
+    let (_, healthy) = fixtures().into_iter().find(|f| f.0 == "healthy.json").unwrap_or_else(|| panic!("fixture"));
+    for component in guests.into_iter().flatten() {
+        let plugin = runtime.load(&PluginSource::File(component.clone())).unwrap_or_else(|e| panic!("{e}"));
+        for (guard, cause) in [("loop", "exceeded its deadline"), ("hog", "exceeded its memory limit")] {
+            let mut evaluation = healthy.evaluation.clone();
+            evaluation.guard = guard.into();
+            let started = std::time::Instant::now();
+            let error = runtime.evaluate(&plugin, &evaluation).err().unwrap_or_else(|| panic!("{guard}: no error"));
+            let elapsed = started.elapsed();
+            let message = error.to_string();
+            assert!(
+                message.contains(cause) && message.contains("wild-"),
+                "{}: {guard}: {message}",
+                component.display()
+            );
+            if guard == "loop" {
+                let bound = TEST_DEADLINE + std::time::Duration::from_millis(50);
+                assert!(elapsed <= bound, "{}: stopped after {elapsed:?}", component.display());
+            }
+            let after = runtime.evaluate(&plugin, &healthy.evaluation).map(|r| r.verdict.as_str());
+            assert_eq!(after.ok(), Some("promote"), "{} after {guard}", component.display());
+        }
+    }
+}
