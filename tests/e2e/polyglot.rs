@@ -344,3 +344,44 @@ fn interpreted_policies_that_loop_or_hog_memory_are_contained() {
         }
     }
 }
+
+/// The folder holding `program` on PATH.
+fn dir_of(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find(|d| d.join(program).is_file())
+}
+
+/// `plugin build` in a fresh JavaScript or Python project installs the project's own toolchain (npm install,
+/// a .venv with pip) from the registries when it is nowhere else, then builds; `plugin test` passes.
+#[test]
+fn plugin_build_installs_a_missing_project_toolchain_from_the_registries() {
+    let dir = temp_dir();
+    let cache = dir.path().join("cache");
+    for (lang, manager, installed) in
+        [("js", "npm", "node_modules/.bin/componentize-qjs"), ("python", "python3", ".venv/bin/componentize-py")]
+    {
+        let Some(manager_dir) = dir_of(manager) else {
+            let message = format!("{manager} is not on PATH");
+            assert!(std::env::var_os("RIPCORD_REQUIRE_TOOLS").is_none(), "{message}");
+            eprintln!("SKIPPED {lang} toolchain install: {message}");
+            continue;
+        };
+        let name = format!("fresh-{lang}");
+        assert!(ripcord_in(dir.path(), &["plugin", "new", &name, "--lang", lang], &cache).status.success());
+        let project = dir.path().join(&name);
+        // Only the package manager's folder (and the system's) on PATH: no componentizer anywhere.
+        let path = std::env::join_paths([manager_dir, PathBuf::from("/usr/bin"), PathBuf::from("/bin")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let run = |args: &[&str]| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_ripcord"));
+            command.args(args).current_dir(&project).env("PATH", &path).env_remove("VIRTUAL_ENV");
+            command.env("RIPCORD_CACHE_DIR", &cache).output().unwrap_or_else(|e| panic!("{e}"))
+        };
+        let built = run(&["plugin", "build"]);
+        assert!(built.status.success(), "{lang}: {}", stderr(&built));
+        assert!(stderr(&built).contains("installing componentize-"), "{lang}: {}", stderr(&built));
+        assert!(project.join(installed).is_file(), "{lang}: {installed} was not installed");
+        let tested = run(&["plugin", "test"]);
+        assert!(stdout(&tested).contains("6 fixtures: 6 passed, 0 failed"), "{lang}: {}", stdout(&tested));
+    }
+}

@@ -3,10 +3,12 @@
 //! it), and runs a folder of fixtures against a plugin, comparing each verdict with the one the fixture expects.
 
 mod c;
+mod install;
 mod project;
 mod scaffold;
 mod toolchain;
 
+pub use install::{Install, plan as install_plan};
 pub use project::{JsEngine, Lang, MANIFEST, Manifest, Project};
 pub use scaffold::scaffold;
 pub use toolchain::{Built, build};

@@ -94,6 +94,10 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
         }
         PluginCommand::Build { project, out } => {
             let project = Project::open(&project)?;
+            if let Some(install) = devkit::install_plan(&project) {
+                eprintln!("installing {install}");
+                install.run(&project)?;
+            }
             let built = devkit::build(&project, out.as_deref())?;
             println!(
                 "built {} ({} bytes) in {:.1} s with {}",

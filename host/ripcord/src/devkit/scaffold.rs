@@ -3,6 +3,7 @@
 //! `ripcord plugin build && ripcord plugin test` pass right away.
 
 use super::project::{Lang, MANIFEST, Manifest};
+use super::toolchain::{COMPONENTIZE_PY, COMPONENTIZE_QJS_VERSION};
 use super::{DevkitError, io};
 use std::path::{Path, PathBuf};
 
@@ -65,7 +66,7 @@ pub fn scaffold(name: &str, lang: Lang, parent: &Path) -> Result<PathBuf, Devkit
         }
         Lang::Python => {
             files.push(("app.py".into(), renamed(PYTHON)));
-            files.push(("requirements.txt".into(), "componentize-py==0.25.1\n".into()));
+            files.push(("requirements.txt".into(), format!("{COMPONENTIZE_PY}\n")));
             files.push((".gitignore".into(), ".venv/\n__pycache__/\n*.wasm\n".into()));
         }
         Lang::C => {
@@ -121,7 +122,7 @@ fn package_json(name: &str) -> String {
     "test": "ripcord plugin test"
   }},
   "devDependencies": {{
-    "componentize-qjs": "0.4.5"
+    "componentize-qjs": "{COMPONENTIZE_QJS_VERSION}"
   }}
 }}
 "#
@@ -131,8 +132,10 @@ fn package_json(name: &str) -> String {
 fn readme(name: &str, lang: Lang) -> String {
     let setup = match lang {
         Lang::Rust => "rustup target add wasm32-wasip2",
-        Lang::Js => "npm install                      # componentize-qjs, pinned in package.json",
-        Lang::Python => "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
+        Lang::Js => {
+            "# needs Node.js and npm: the first build runs `npm install` (componentize-qjs, pinned in package.json)"
+        }
+        Lang::Python => "# needs Python 3: the first build makes .venv and installs requirements.txt (componentize-py)",
         Lang::C => "apt install clang lld wasi-libc libclang-rt-dev-wasm32",
     };
     format!(

@@ -17,8 +17,9 @@ pub struct Built {
     pub tool: String,
 }
 
-const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
-const COMPONENTIZE_QJS: &str = "componentize-qjs@0.4.5";
+pub(crate) const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+/// The componentize-qjs version scaffolded projects pin.
+pub(crate) const COMPONENTIZE_QJS_VERSION: &str = "0.4.5";
 /// componentize-js loads the preview2 shim at run time without depending on it.
 const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0 @bytecodealliance/preview2-shim@0.25.0";
 
@@ -105,10 +106,7 @@ fn rust(project: &Project, output: &Path) -> Result<String, DevkitError> {
 fn js(project: &Project, wit: &Path, output: &Path) -> Result<String, DevkitError> {
     let source = project.source("policy.js");
     let engine = project.manifest.js_engine.unwrap_or_default();
-    let (name, package) = match engine {
-        JsEngine::Quickjs => ("componentize-qjs", COMPONENTIZE_QJS),
-        JsEngine::Spidermonkey => ("componentize-js", COMPONENTIZE_JS),
-    };
+    let (name, package) = js_tool(engine);
     let hint = format!(
         "run `npm install` in {} (its package.json pins it), or `npm install -g {package}`",
         project.dir.display()
@@ -136,6 +134,14 @@ fn js(project: &Project, wit: &Path, output: &Path) -> Result<String, DevkitErro
     command.arg(output);
     run(command, &project.dir)?;
     Ok(format!("{name} {flags}"))
+}
+
+/// The componentizer of a JavaScript engine: its command and its npm package(s).
+pub(crate) fn js_tool(engine: JsEngine) -> (&'static str, String) {
+    match engine {
+        JsEngine::Quickjs => ("componentize-qjs", format!("componentize-qjs@{COMPONENTIZE_QJS_VERSION}")),
+        JsEngine::Spidermonkey => ("componentize-js", COMPONENTIZE_JS.to_string()),
+    }
 }
 
 fn python(project: &Project, wit: &Path, output: &Path) -> Result<String, DevkitError> {
