@@ -252,3 +252,36 @@ fn standby_tags_and_warms_the_known_good_during_the_bake_then_releases_it() {
     assert_eq!(service.annotations.get("ripcord.dev/known-good").map(String::as_str), Some(BBB));
     assert!(!service.traffic.iter().any(|t| t.tag == "ripcord-warm"), "{:?}", service.traffic);
 }
+
+#[test]
+fn a_rollback_killed_after_the_warm_up_tag_is_closed_and_finished_by_the_next_run() {
+    let h = failing_canary();
+    h.cloud_run_guards("prewarm = \"on-rollback\"\nsettle = \"10m\"", "");
+    // The first PATCH of the rollback tags the target; ripcord dies before it hears back.
+    h.kill_check_during("UpdateService");
+    let service = h.sim.service("search").unwrap_or_else(|| panic!("no service"));
+    assert!(service.traffic.iter().any(|t| t.tag == "ripcord-warm" && t.revision == AAA), "{:?}", service.traffic);
+    // The marker was written in the same PATCH as the tag.
+    assert!(
+        service.annotations.get("ripcord.dev/prewarm").is_some_and(|v| v.starts_with(AAA)),
+        "{:?}",
+        service.annotations
+    );
+    let kinds: Vec<Kind> = h.audit().iter().map(|r| r.record).collect();
+    assert_eq!(kinds, [Kind::Decision, Kind::Intent]);
+
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    let audit = h.audit();
+    let closed = &audit[2];
+    assert_eq!((closed.record, closed.id.as_str()), (Kind::Result, audit[1].id.as_str()));
+    assert_eq!(closed.outcome.as_deref(), Some("interrupted"));
+    assert_eq!(audit.last().and_then(|r| r.outcome.clone()).as_deref(), Some("pinned"));
+    let split = h.split("search");
+    assert_eq!(split[0], (AAA.to_string(), 100, String::new()), "{split:?}");
+    assert!(!split.iter().any(|(_, _, tag)| tag == "ripcord-warm"), "{split:?}");
+    h.sim.advance(11 * 60_000);
+    h.ripcord(&["check"]);
+    let annotations = h.sim.service("search").map(|s| s.annotations).unwrap_or_default();
+    assert!(!annotations.contains_key("ripcord.dev/prewarm"), "{annotations:?}");
+}

@@ -393,7 +393,8 @@ fn standby_keeps_the_known_good_warm_while_a_candidate_bakes() {
     h.sim.advance(2 * 60_000);
     h.guards("prewarm = \"standby\"");
     assert_eq!(h.ripcord(&["check"]).status.code(), Some(0));
-    assert_eq!(h.mutations(), ["PutProvisionedConcurrencyConfig", "TagResource"]);
+    // The marker first (write-ahead), then the capacity: no crash can leave capacity nobody releases.
+    assert_eq!(h.mutations(), ["TagResource", "PutProvisionedConcurrencyConfig"]);
     assert_eq!(h.tags().get("ripcord:prewarm:live").map(String::as_str), Some("1@standby"));
     assert_eq!(h.alias(), (1, Some((2, 0.1))));
 
@@ -433,4 +434,67 @@ fn standby_capacity_is_released_when_the_candidate_is_promoted() {
         "standby capacity not released"
     );
     assert!(!h.tags().contains_key("ripcord:prewarm:live"));
+}
+
+#[test]
+fn a_rollback_killed_after_adding_capacity_is_closed_and_finished_by_the_next_run() {
+    let h = failing_canary();
+    h.guards("prewarm = \"on-rollback\"\nsettle = \"10m\"");
+    h.kill_check_during("PutProvisionedConcurrencyConfig");
+
+    // The dead process left an intent without a result, capacity on v1, and the write-ahead marker for it.
+    let kinds: Vec<Kind> = h.audit().iter().map(|r| r.record).collect();
+    assert_eq!(kinds, [Kind::Decision, Kind::Intent]);
+    assert!(h.sim.function("checkout").is_some_and(|f| f.provisioned.contains_key(&1)));
+    let marker = h.tags().get("ripcord:prewarm:live").cloned().unwrap_or_else(|| panic!("{:?}", h.tags()));
+    assert!(marker.starts_with("1@"), "{marker}");
+    assert_eq!(h.alias(), (1, Some((2, 0.1))), "not pinned yet");
+
+    // The next run closes the interrupted intent with what it finds, then decides again and rolls back.
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert_eq!(h.alias(), (1, None));
+    let audit = h.audit();
+    let kinds: Vec<Kind> = audit.iter().map(|r| r.record).collect();
+    assert_eq!(kinds, [Kind::Decision, Kind::Intent, Kind::Result, Kind::Decision, Kind::Intent, Kind::Result]);
+    assert_eq!(audit[2].id, audit[1].id, "the interrupted intent gets its result");
+    assert_eq!(audit[2].outcome.as_deref(), Some("interrupted"));
+    let why = audit[2].error.clone().unwrap_or_default();
+    assert!(why.contains("stopped before writing its result") && why.contains("had not taken effect"), "{why}");
+    assert_eq!(audit[5].outcome.as_deref(), Some("pinned"));
+    // The capacity the dead run added is reused, not allocated twice, and is released after the settle time.
+    let prewarm = audit[5].prewarm.clone().unwrap_or_else(|| panic!("no prewarm"));
+    assert!(!prewarm.created, "{prewarm:?}");
+    let puts = h.mutations().iter().filter(|o| *o == "PutProvisionedConcurrencyConfig").count();
+    assert_eq!(puts, 1, "{:?}", h.mutations());
+    h.sim.advance(11 * 60_000);
+    h.ripcord(&["check"]);
+    assert!(h.sim.function("checkout").is_some_and(|f| !f.provisioned.contains_key(&1)), "capacity leaked");
+}
+
+#[test]
+fn a_rollback_killed_after_the_pin_took_effect_is_closed_without_a_second_pin() {
+    let h = failing_canary();
+    h.guards("prewarm = \"on-rollback\"\nsettle = \"10m\"\nprewarm_timeout = \"2m\"");
+    h.kill_check_during("UpdateAlias");
+    assert_eq!(h.alias(), (1, None), "the pin took effect");
+    assert!(!h.tags().contains_key("ripcord:rolled-back-at:live"), "the dead run never marked the cooldown");
+
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
+    let audit = h.audit();
+    let closed = audit.iter().find(|r| r.record == Kind::Result).unwrap_or_else(|| panic!("no result: {audit:?}"));
+    assert_eq!(closed.outcome.as_deref(), Some("interrupted"));
+    assert_eq!(closed.id, audit[1].id);
+    assert!(closed.error.as_deref().is_some_and(|e| e.contains("had taken effect")), "{:?}", closed.error);
+    assert_eq!(h.mutations().iter().filter(|o| *o == "UpdateAlias").count(), 1, "no second pin");
+    assert!(h.tags().contains_key("ripcord:rolled-back-at:live"), "cooldown marker: {:?}", h.tags());
+
+    // Nobody said when to release the capacity the dead run added: the write-ahead deadline does.
+    h.sim.advance(5 * 60_000);
+    h.ripcord(&["check"]);
+    assert!(h.sim.function("checkout").is_some_and(|f| f.provisioned.contains_key(&1)), "released too early");
+    h.sim.advance(20 * 60_000);
+    h.ripcord(&["check"]);
+    assert!(h.sim.function("checkout").is_some_and(|f| !f.provisioned.contains_key(&1)), "capacity leaked");
 }

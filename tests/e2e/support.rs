@@ -209,6 +209,37 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
         ripcord(&[args, &["--config", &config]].concat(), &cache)
     }
 
+    /// Starts `ripcord check` with `operation`'s answer held back, and kills it (SIGKILL) once the simulator has
+    /// served that operation: the change took effect, ripcord never heard.
+    pub fn kill_check_during(&self, operation: &str) {
+        self.sim.inject_api_stall(operation, 1, 120_000);
+        let mut child = self.spawn(&["check"]);
+        let started = std::time::Instant::now();
+        while !self.operations().iter().any(|o| o == operation) {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("ripcord ended ({status}) before calling {operation}: {:?}", self.operations());
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "{operation} never called");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.kill().unwrap_or_else(|e| panic!("cannot kill ripcord: {e}"));
+        let _ = child.wait();
+    }
+
+    /// Starts `ripcord ARGS --config guards.toml` without waiting for it.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let config = self.dir.path().join("guards.toml").display().to_string();
+        Command::new(env!("CARGO_BIN_EXE_ripcord"))
+            .args(args)
+            .args(["--config", &config])
+            .env("RIPCORD_CACHE_DIR", self.dir.path().join("cache"))
+            .current_dir(repo_root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run ripcord: {e}"))
+    }
+
     pub fn audit(&self) -> Vec<ripcord::audit::Record> {
         ripcord::audit::Audit::read(&self.dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"))
     }

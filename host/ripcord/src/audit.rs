@@ -108,6 +108,39 @@ pub struct Record {
     pub prewarm: Option<Prewarm>,
     #[serde(default)]
     pub timings: Timings,
+    /// The process that wrote the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<Writer>,
+}
+
+/// The process that wrote a record: how a later run tells a change still in flight in another process from one
+/// whose process died between its intent and its result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Writer {
+    pub host: String,
+    pub pid: u32,
+}
+
+impl Writer {
+    pub fn this_process() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown".into());
+        Self { host, pid: std::process::id() }
+    }
+
+    /// Whether the writer is known to have stopped: it ran on this host and no process has its pid now. `false`
+    /// when that cannot be told (another host, no `/proc`).
+    pub fn has_stopped(&self) -> bool {
+        let here = Self::this_process();
+        self.host == here.host
+            && self.pid != here.pid
+            && Path::new("/proc/self").exists()
+            && !Path::new("/proc").join(self.pid.to_string()).exists()
+    }
 }
 
 /// The audit file could not be written.
@@ -173,6 +206,35 @@ impl Audit {
         Ok(())
     }
 
+    /// Intents without a result, oldest first: changes still in flight in another process, or interrupted
+    /// (the process died between the intent and the result). Streams the file and parses only intents and
+    /// results, so a long log of decisions costs a scan, not a parse.
+    pub fn open_intents(path: &Path) -> std::io::Result<Vec<Record>> {
+        use std::io::BufRead;
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut open: Vec<Record> = Vec::new();
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line?;
+            let kind = if line.contains(r#""record":"intent""#) {
+                Kind::Intent
+            } else if line.contains(r#""record":"result""#) {
+                Kind::Result
+            } else {
+                continue;
+            };
+            let Ok(record) = serde_json::from_str::<Record>(&line) else { continue };
+            match kind {
+                Kind::Intent => open.push(record),
+                _ => open.retain(|intent| intent.id != record.id),
+            }
+        }
+        Ok(open)
+    }
+
     /// Every record in an audit file, skipping lines that are not records (a torn last line after a crash).
     pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
         let text = match std::fs::read_to_string(path) {
@@ -181,5 +243,65 @@ impl Audit {
             Err(e) => return Err(e),
         };
         Ok(text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: Kind, id: &str) -> Record {
+        Record {
+            record: kind,
+            id: id.into(),
+            at: "2026-11-26T09:00:00Z".into(),
+            at_ms: 0,
+            guard: "g".into(),
+            actor: Actor::Schedule,
+            mode: Mode::Enforce,
+            deployment: None,
+            verdict: Verdict::Rollback,
+            reason: String::new(),
+            policies: Vec::new(),
+            action: "rollback".into(),
+            target: Some("1".into()),
+            outcome: None,
+            error: None,
+            prewarm: None,
+            timings: Timings::default(),
+            writer: Some(Writer::this_process()),
+        }
+    }
+
+    #[test]
+    fn open_intents_are_the_intents_without_a_result() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("audit.jsonl");
+        let lines: Vec<String> = [
+            record(Kind::Decision, "a"),
+            record(Kind::Intent, "a"),
+            record(Kind::Result, "a"),
+            record(Kind::Decision, "b"),
+            record(Kind::Intent, "b"),
+        ]
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap_or_default())
+        .collect();
+        // A torn last line (the process died mid-write) is not a record.
+        let text = format!("{}\n{{\"record\":\"intent\",\"id\":\"c", lines.join("\n"));
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        let open = Audit::open_intents(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(open.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert!(Audit::open_intents(&dir.path().join("none.jsonl")).is_ok_and(|o| o.is_empty()));
+    }
+
+    #[test]
+    fn a_writer_is_stopped_only_when_known_gone() {
+        let me = Writer::this_process();
+        assert!(!me.has_stopped(), "this process is running");
+        let elsewhere = Writer { host: format!("{}-elsewhere", me.host), pid: u32::MAX };
+        assert!(!elsewhere.has_stopped(), "another host cannot be told");
+        let gone = Writer { host: me.host.clone(), pid: u32::MAX };
+        assert_eq!(gone.has_stopped(), Path::new("/proc/self").exists());
     }
 }

@@ -2,7 +2,7 @@
 //! policies, decide, act — prewarm, pin with optimistic concurrency, verify — and audit every step. Also the
 //! manual pull. This is the only place the pieces meet; each piece is plain code tested on its own.
 
-use crate::audit::{Actor, Audit, DeploymentRecord, Kind, PolicyRecord, Record, Timings};
+use crate::audit::{Actor, Audit, DeploymentRecord, Kind, PolicyRecord, Record, Timings, Writer};
 use crate::clock::Clock;
 use crate::config::{Config, Guard, Mode, Prewarm as PrewarmMode};
 use crate::decision::{self, Action, Decision, PolicyOutcome};
@@ -17,6 +17,8 @@ use std::time::Instant;
 
 /// Attempts at pinning when the routing keeps changing under us.
 const MAX_PIN_ATTEMPTS: usize = 3;
+/// Slack added to a change's bounded waits before it is taken to be no longer running (SDK retries, reconciles).
+const CHANGE_MARGIN_MS: i64 = 10 * 60_000;
 /// Metric period the windows are aligned to.
 const PERIOD_MS: i64 = 60_000;
 
@@ -124,11 +126,20 @@ pub struct Controller {
     pub record: Option<PathBuf>,
     /// Overrides every guard's mode (`--dry-run`).
     pub force_dry_run: bool,
+    /// This process, named in every record it writes.
+    writer: Writer,
+    /// Intents without a result found in the audit log at start: each is closed once its process is known to be
+    /// gone (see [`Controller::close_interrupted`]).
+    open_intents: std::sync::Mutex<Vec<Record>>,
 }
 
 impl Controller {
     pub fn new(config: Config, runtime: Runtime, clock: Clock, audit: Audit) -> Self {
         let policies = PolicySet::load(&config, runtime);
+        let open_intents = Audit::open_intents(audit.path()).unwrap_or_else(|error| {
+            tracing::warn!(path = %audit.path().display(), %error, "cannot scan the audit log for interrupted changes");
+            Vec::new()
+        });
         Self {
             config,
             policies,
@@ -137,6 +148,8 @@ impl Controller {
             platforms: tokio::sync::Mutex::new(BTreeMap::new()),
             record: None,
             force_dry_run: false,
+            writer: Writer::this_process(),
+            open_intents: std::sync::Mutex::new(open_intents),
         }
     }
 
@@ -237,6 +250,7 @@ impl Controller {
         actor: Actor,
     ) -> GuardReport {
         let started = Instant::now();
+        self.close_interrupted(guard, platform, &deployment, now).await;
         self.release_capacity(guard, platform, &deployment, now, actor).await;
         let windows = guard_windows(now, guard);
         let evaluation = evaluation(guard, &deployment, &metrics, &windows, now);
@@ -317,6 +331,7 @@ impl Controller {
             Ok(now) => now,
             Err(error) => return failed(guard, error.to_string()),
         };
+        self.close_interrupted(guard, &platform, &deployment, now).await;
         let target = to.map(str::to_string).or_else(|| deployment.rollback_target().map(str::to_string));
         let Some(target) = target else {
             let error = format!(
@@ -393,7 +408,10 @@ impl Controller {
             |d: &Deployment| (d.primary.as_str(), d.candidate.as_str()) == (judged.0.as_str(), judged.1.as_str());
         let mut outcome = None;
         if guard.prewarm != PrewarmMode::Off {
-            match platform.prewarm(guard, target, capacity, true, &self.clock).await {
+            // Should this process die mid-change, capacity it added is released once the change could no longer be
+            // running.
+            let deadline = verdict_at + (guard.prewarm_timeout + guard.settle).as_millis() as i64 + CHANGE_MARGIN_MS;
+            match platform.prewarm(guard, target, capacity, true, Release::At(deadline), &self.clock).await {
                 Ok(prewarm) => {
                     record.timings.prewarm_ms = Some(prewarm.waited_ms);
                     record.prewarm = Some(prewarm);
@@ -514,6 +532,58 @@ impl Controller {
         self.result(record, &outcome).await
     }
 
+    /// Closes the guard's interrupted changes: intents whose process died before writing the result (or that are
+    /// older than any change can take). Each gets a `result` with outcome `interrupted` that says what the platform
+    /// shows now, so the log pairs every intent with a result; a rollback found in effect gets its cooldown
+    /// marker. Capacity the change may have added carries its own write-ahead marker and is released by
+    /// [`Controller::release_capacity`]. The cycle then decides afresh from what it read.
+    async fn close_interrupted(&self, guard: &Guard, platform: &Platform, deployment: &Deployment, now: i64) {
+        let bound = guard.prewarm_timeout.as_millis() as i64 + CHANGE_MARGIN_MS;
+        let interrupted: Vec<Record> = {
+            let mut open = self.open_intents.lock().unwrap_or_else(|p| p.into_inner());
+            let (gone, kept) = std::mem::take(&mut *open).into_iter().partition(|intent: &Record| {
+                intent.guard == guard.name
+                    && (intent.writer.as_ref().is_some_and(Writer::has_stopped) || now - intent.at_ms > bound)
+            });
+            *open = kept;
+            gone
+        };
+        for intent in interrupted {
+            let target = intent.target.clone().unwrap_or_default();
+            let pinned = deployment.primary == target && deployment.candidate_serves_all();
+            let effect = match intent.action.as_str() {
+                "rollback" if pinned => format!("the pin to {target} had taken effect"),
+                "rollback" => format!("the pin to {target} had not taken effect; this cycle decides again"),
+                _ => "this cycle decides again".to_string(),
+            };
+            let by = intent.writer.as_ref().map_or_else(String::new, |w| format!(" (pid {} on {})", w.pid, w.host));
+            let mut record = intent;
+            record.record = Kind::Result;
+            record.outcome = Some("interrupted".into());
+            record.error = Some(format!(
+                "the ripcord process that wrote the intent{by} stopped before writing its result; found at {}: the deployment serves {} (candidate {} at {:.0}%); {effect}",
+                crate::fixture::format_timestamp(now),
+                deployment.primary,
+                deployment.candidate,
+                deployment.candidate_share * 100.0
+            ));
+            record.deployment = Some(DeploymentRecord::from(deployment));
+            tracing::warn!(guard = %guard.name, id = %record.id, action = %record.action, "closing an interrupted change");
+            if record.action == "rollback"
+                && pinned
+                && record.mode == Mode::Enforce
+                && deployment.last_rollback_ms.is_none_or(|at| at < record.at_ms)
+                && let Err(error) = platform.mark(guard, &[Mark::RolledBackAt(now)]).await
+            {
+                record.error =
+                    Some(format!("{}; cooldown marker not recorded: {error}", record.error.unwrap_or_default()));
+            }
+            if let Err(error) = self.audit.write(&record).await {
+                tracing::error!(%error, id = %record.id, "cannot close the interrupted change in the audit log");
+            }
+        }
+    }
+
     /// Releases capacity ripcord added once it is no longer needed: after the settle time following a rollback,
     /// or, for standby capacity, once its revision is no longer the rollback target. Audited like any change.
     async fn release_capacity(
@@ -565,12 +635,7 @@ impl Controller {
         record.action = "standby-prewarm".into();
         record.target = Some(target.to_string());
         let added = async {
-            let prewarm = platform.prewarm(guard, target, capacity, false, &self.clock).await?;
-            if prewarm.created {
-                let capacity = Capacity { revision: target.to_string(), release: Release::WhenPromoted };
-                platform.mark(guard, &[Mark::Capacity(capacity)]).await?;
-            }
-            Ok(Some(prewarm))
+            Ok(Some(platform.prewarm(guard, target, capacity, false, Release::WhenPromoted, &self.clock).await?))
         };
         self.change(&mut record, "warming", added).await;
     }
@@ -627,6 +692,7 @@ impl Controller {
             error: None,
             prewarm: None,
             timings: Timings::default(),
+            writer: Some(self.writer.clone()),
         }
     }
 

@@ -139,18 +139,20 @@ impl Platform {
     }
 
     /// Adds warm capacity to `revision`; with `wait`, waits (bounded by the guard's `prewarm_timeout`) until it
-    /// is ready.
+    /// is ready. Capacity it creates is first recorded on the resource with `release` (a write-ahead marker), so
+    /// it is released even if this process dies before it can say when.
     pub async fn prewarm(
         &self,
         guard: &Guard,
         revision: &str,
         capacity: u32,
         wait: bool,
+        release: Release,
         clock: &crate::clock::Clock,
     ) -> Result<Prewarm, PlatformError> {
         match self {
-            Self::Aws(lambda) => lambda.prewarm(guard, revision, capacity, wait, clock).await,
-            Self::Gcp(run) => run.prewarm(guard, revision, capacity, wait, clock).await,
+            Self::Aws(lambda) => lambda.prewarm(guard, revision, capacity, wait, release, clock).await,
+            Self::Gcp(run) => run.prewarm(guard, revision, capacity, wait, release, clock).await,
         }
     }
 

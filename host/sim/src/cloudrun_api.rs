@@ -49,8 +49,7 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
         "TagRequest" => path.get(8).copied().unwrap_or_default().to_string(),
         _ => String::new(),
     };
-    state.log_call(operation, &service, detail, response.status);
-    Some(response)
+    state.answer(operation, &service, detail, response)
 }
 
 fn status_name(code: u16) -> &'static str {

@@ -34,8 +34,7 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
         Ok((body, queries)) => (cbor_response(200, &body), format!("{queries} queries")),
         Err(error) => (error_response(&error), error.code.clone()),
     };
-    state.log_call(OPERATION, "", detail, response.status);
-    Some(response)
+    state.answer(OPERATION, "", detail, response)
 }
 
 struct Input {
@@ -192,6 +191,7 @@ fn cbor_response(status: u16, body: &Value) -> Response {
         status,
         headers: vec![("content-type", "application/cbor".into()), ("smithy-protocol", "rpc-v2-cbor".into())],
         body: bytes,
+        stall_ms: 0,
     }
 }
 

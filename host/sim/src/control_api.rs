@@ -1,5 +1,5 @@
 //! The simulator's own control API under `/_sim/`, for tests, the demo and `ripcord`'s simulator clock: read and
-//! advance the virtual clock, read the request and API-call logs, inject API faults and external alias changes.
+//! advance the virtual clock, read the request and API-call logs, inject API faults (errors, or answers held back) and external alias changes.
 
 use crate::http::{Request, Response};
 use crate::simulator::{ApiError, Interference, Simulator};
@@ -27,9 +27,13 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
         ("POST", ["faults"]) => body(request).and_then(|b| {
             let text = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);
             let operation = text("operation").ok_or("`operation` is required")?;
+            let count = b.get("count").and_then(Value::as_u64).unwrap_or(1) as u32;
+            if let Some(ms) = b.get("stall_ms").and_then(Value::as_u64) {
+                sim.inject_api_stall(&operation, count, ms);
+                return Ok(json!({"stalled": operation}));
+            }
             let status = b.get("status").and_then(Value::as_u64).unwrap_or(500) as u16;
             let code = text("code").unwrap_or_else(|| "ServiceException".into());
-            let count = b.get("count").and_then(Value::as_u64).unwrap_or(1) as u32;
             let message = text("message").unwrap_or_else(|| "injected by the simulator".into());
             sim.inject_api_fault(&operation, count, ApiError::new(status, &code, message));
             Ok(json!({"injected": operation}))

@@ -53,16 +53,18 @@ pub(crate) struct Response {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(&'static str, String)>,
     pub(crate) body: Vec<u8>,
+    /// Real milliseconds to hold the answer back (an injected stall).
+    pub(crate) stall_ms: u64,
 }
 
 impl Response {
     pub(crate) fn json(status: u16, value: &serde_json::Value) -> Self {
         let body = serde_json::to_vec(value).unwrap_or_default();
-        Self { status, headers: vec![("content-type", "application/json".into())], body }
+        Self { status, headers: vec![("content-type", "application/json".into())], body, stall_ms: 0 }
     }
 
     pub(crate) fn empty(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new() }
+        Self { status, headers: Vec::new(), body: Vec::new(), stall_ms: 0 }
     }
 }
 

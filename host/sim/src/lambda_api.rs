@@ -39,8 +39,7 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
         Err(error) => error_response(&error),
     };
     let detail = describe(operation, request);
-    state.log_call(operation, &name, detail, response.status);
-    Some(response)
+    state.answer(operation, &name, detail, response)
 }
 
 fn describe(operation: &str, request: &Request) -> String {

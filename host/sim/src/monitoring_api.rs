@@ -30,8 +30,7 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
         Ok(value) => (Response::json(200, &value), request.query("filter").unwrap_or_default().to_string()),
         Err(error) => (error_response(&error), error.message.clone()),
     };
-    state.log_call("ListTimeSeries", project, detail, response.status);
-    Some(response)
+    state.answer("ListTimeSeries", project, detail, response)
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {

@@ -92,6 +92,9 @@ async fn respond(sim: &Simulator, request: hyper::Request<hyper::body::Incoming>
         .collect();
     let request = Request::new(parts.method.as_str(), parts.uri.path(), parts.uri.query(), headers, body);
     let response = route(sim, &request);
+    if response.stall_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(response.stall_ms)).await;
+    }
     tracing::debug!(target: "ripcord::sim", method = %request.method, path = %parts.uri.path(), status = response.status);
     let mut builder = hyper::Response::builder().status(response.status);
     for (name, value) in &response.headers {

@@ -46,6 +46,16 @@ pub struct ApiFault {
     pub error: ApiError,
 }
 
+/// A stall injected into the API: the next `remaining` calls of `operation` are served (their effect applies),
+/// but the answer is held back for `ms` real milliseconds — long enough for a test to kill the caller between a
+/// change taking effect and the caller learning of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiStall {
+    pub operation: String,
+    pub remaining: u32,
+    pub ms: u64,
+}
+
 /// An external change applied just before the next call of an operation, e.g. a deploy tool moving an alias
 /// while ripcord is rolling back (so ripcord's RevisionId is stale).
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +109,7 @@ pub(crate) struct State {
     pub(crate) requests: Vec<RequestRecord>,
     pub(crate) api_log: Vec<ApiCall>,
     pub(crate) api_faults: Vec<ApiFault>,
+    pub(crate) api_stalls: Vec<ApiStall>,
     pub(crate) interference: Vec<Interference>,
     /// Cloud Run services by full name (`projects/P/locations/L/services/S`).
     pub(crate) services: BTreeMap<String, RunService>,
@@ -142,6 +153,7 @@ impl Simulator {
             requests: Vec::new(),
             api_log: Vec::new(),
             api_faults: Vec::new(),
+            api_stalls: Vec::new(),
             interference: Vec::new(),
             services: BTreeMap::new(),
             run_requests: Vec::new(),
@@ -255,6 +267,11 @@ impl Simulator {
     /// Makes the next `count` calls of `operation` fail with `error`.
     pub fn inject_api_fault(&self, operation: &str, count: u32, error: ApiError) {
         self.lock().api_faults.push(ApiFault { operation: operation.to_string(), remaining: count, error });
+    }
+
+    /// Holds back the answers of the next `count` calls of `operation` for `ms` real milliseconds.
+    pub fn inject_api_stall(&self, operation: &str, count: u32, ms: u64) {
+        self.lock().api_stalls.push(ApiStall { operation: operation.to_string(), remaining: count, ms });
     }
 
     /// Applies an external alias change just before the next call of `interference.operation`.
@@ -448,6 +465,15 @@ impl State {
         Some(fault.error.clone())
     }
 
+    /// Consumes an injected stall for `operation`: how long to hold its answer back (0: not at all).
+    pub(crate) fn take_api_stall(&mut self, operation: &str) -> u64 {
+        let Some(stall) = self.api_stalls.iter_mut().find(|s| s.operation == operation && s.remaining > 0) else {
+            return 0;
+        };
+        stall.remaining -= 1;
+        stall.ms
+    }
+
     /// Applies a pending external change scheduled before `operation`.
     pub(crate) fn apply_interference(&mut self, operation: &str) {
         if let Some(index) = self.interference.iter().position(|i| i.operation == operation) {
@@ -456,15 +482,25 @@ impl State {
         }
     }
 
-    pub(crate) fn log_call(&mut self, operation: &str, function: &str, detail: String, status: u16) {
+    /// Logs an API call and hands back its answer, held back by an injected stall if there is one. Every wire API
+    /// answers through here.
+    pub(crate) fn answer(
+        &mut self,
+        operation: &str,
+        resource: &str,
+        detail: String,
+        mut response: crate::http::Response,
+    ) -> Option<crate::http::Response> {
         let at_ms = self.now_ms;
         self.api_log.push(ApiCall {
             at_ms,
             operation: operation.to_string(),
-            function: function.to_string(),
+            function: resource.to_string(),
             detail,
-            status,
+            status: response.status,
         });
+        response.stall_ms = self.take_api_stall(operation);
+        Some(response)
     }
 
     pub(crate) fn pc_ready(config: &Provisioned) -> bool {

@@ -40,6 +40,9 @@ const CANONICAL: [(&str, &str, &str); 8] = [
 pub struct Lambda {
     lambda: aws_sdk_lambda::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Unqualified function ARNs (where the tags live) by function name, learnt from the alias reads, so a marker
+    /// costs one TagResource call and no lookup.
+    arns: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>,
 }
 
 /// A failed SDK call: the service's error code and message, or the whole chain for transport errors.
@@ -96,7 +99,11 @@ impl Lambda {
             .operation_timeout(Duration::from_secs(30))
             .build();
         let config = loader.timeout_config(timeouts).load().await;
-        Self { lambda: aws_sdk_lambda::Client::new(&config), cloudwatch: aws_sdk_cloudwatch::Client::new(&config) }
+        Self {
+            lambda: aws_sdk_lambda::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            arns: Default::default(),
+        }
     }
 
     pub async fn deployment(&self, guard: &Guard) -> Result<Deployment, PlatformError> {
@@ -119,6 +126,9 @@ impl Lambda {
             .alias_arn()
             .and_then(|arn| arn.rsplit_once(':').map(|(f, _)| f.to_string()))
             .unwrap_or_else(|| function.to_string());
+        if function_arn.starts_with("arn:") {
+            self.arns.lock().unwrap_or_else(|p| p.into_inner()).insert(function.to_string(), function_arn.clone());
+        }
         let tags = self
             .lambda
             .list_tags()
@@ -264,6 +274,7 @@ impl Lambda {
         version: &str,
         capacity: u32,
         wait: bool,
+        release: Release,
         clock: &Clock,
     ) -> Result<Prewarm, PlatformError> {
         let (function, _) = lambda_target(guard);
@@ -281,7 +292,8 @@ impl Lambda {
             self.lambda.get_provisioned_concurrency_config().function_name(function).qualifier(version).send().await;
         match existing {
             Ok(config) => {
-                // Capacity someone else configured is used as it is, and never released by ripcord.
+                // Existing capacity is used as it is; ripcord releases it later only when its own marker says an
+                // earlier run of ripcord added it.
                 outcome.requested = config.requested_provisioned_concurrent_executions().unwrap_or(0).max(0) as u32;
                 outcome.note = Some(format!("existing provisioned concurrency of {} kept", outcome.requested));
             }
@@ -290,6 +302,10 @@ impl Lambda {
                     .as_service_error()
                     .is_some_and(|e| e.is_provisioned_concurrency_config_not_found_exception()) =>
             {
+                // Write-ahead: the marker goes on the function before the capacity exists, so a process that dies
+                // right after creating it leaves capacity a later run releases, never a silent cost.
+                let marker = Capacity { revision: version.to_string(), release };
+                self.mark(guard, &[Mark::Capacity(marker)]).await?;
                 self.lambda
                     .put_provisioned_concurrency_config()
                     .function_name(function)
@@ -425,6 +441,9 @@ impl Lambda {
     }
 
     async fn function_arn(&self, function: &str) -> Result<String, PlatformError> {
+        if let Some(arn) = self.arns.lock().unwrap_or_else(|p| p.into_inner()).get(function) {
+            return Ok(arn.clone());
+        }
         let config = self
             .lambda
             .get_function_configuration()

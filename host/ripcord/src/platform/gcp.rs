@@ -328,6 +328,7 @@ impl CloudRun {
         revision: &str,
         capacity: u32,
         wait: bool,
+        release: Release,
         clock: &Clock,
     ) -> Result<Prewarm, PlatformError> {
         let (name, _) = target(guard);
@@ -338,8 +339,11 @@ impl CloudRun {
             let mut traffic: Vec<TrafficTarget> =
                 service.traffic.iter().filter(|t| t.tag != WARM_TAG).cloned().collect();
             traffic.push(revision_target(revision, 0, WARM_TAG));
-            let update = service.clone().set_traffic(traffic);
-            service = self.update(&name, update, &["traffic"]).await?;
+            // The capacity marker goes in the same PATCH as the tag, so no crash can leave a tag ripcord forgets.
+            let marker = Mark::Capacity(Capacity { revision: revision.to_string(), release });
+            let annotations = annotated(&service.annotations, &[marker]);
+            let update = service.clone().set_traffic(traffic).set_annotations(annotations);
+            service = self.update(&name, update, &["traffic", "annotations"]).await?;
         }
         let uri = service
             .traffic_statuses
@@ -507,21 +511,7 @@ impl CloudRun {
         let mut last = None;
         for _ in 0..2 {
             let service = self.service(&name).await?;
-            let mut annotations: HashMap<String, String> = service.annotations.clone();
-            for mark in marks {
-                match mark {
-                    Mark::KnownGood(revision) => drop(annotations.insert(annotation("known-good"), revision.clone())),
-                    Mark::RolledBackAt(ms) => drop(annotations.insert(annotation("rolled-back-at"), ms.to_string())),
-                    Mark::Capacity(Capacity { revision, release }) => {
-                        let when = match release {
-                            Release::At(due) => due.to_string(),
-                            Release::WhenPromoted => "standby".to_string(),
-                        };
-                        drop(annotations.insert(annotation("prewarm"), format!("{revision}@{when}")))
-                    }
-                    Mark::ClearCapacity => drop(annotations.remove(&annotation("prewarm"))),
-                }
-            }
+            let annotations = annotated(&service.annotations, marks);
             match self.update(&name, service.set_annotations(annotations), &["annotations"]).await {
                 Ok(_) => return Ok(()),
                 Err(error) => last = Some(error),
@@ -547,6 +537,26 @@ impl CloudRun {
         let _ = revision;
         self.update(&name, service.set_traffic(traffic), &["traffic"]).await.map(|_| ())
     }
+}
+
+/// `annotations` with ripcord's markers set or cleared.
+fn annotated(annotations: &HashMap<String, String>, marks: &[Mark]) -> HashMap<String, String> {
+    let mut annotations = annotations.clone();
+    for mark in marks {
+        match mark {
+            Mark::KnownGood(revision) => drop(annotations.insert(annotation("known-good"), revision.clone())),
+            Mark::RolledBackAt(ms) => drop(annotations.insert(annotation("rolled-back-at"), ms.to_string())),
+            Mark::Capacity(Capacity { revision, release }) => {
+                let when = match release {
+                    Release::At(due) => due.to_string(),
+                    Release::WhenPromoted => "standby".to_string(),
+                };
+                drop(annotations.insert(annotation("prewarm"), format!("{revision}@{when}")))
+            }
+            Mark::ClearCapacity => drop(annotations.remove(&annotation("prewarm"))),
+        }
+    }
+    annotations
 }
 
 fn resolve(kind: &TrafficTargetAllocationType, revision: &str, latest: &str) -> String {
