@@ -498,3 +498,14 @@ fn a_rollback_killed_after_the_pin_took_effect_is_closed_without_a_second_pin() 
     h.ripcord(&["check"]);
     assert!(h.sim.function("checkout").is_some_and(|f| !f.provisioned.contains_key(&1)), "capacity leaked");
 }
+
+#[test]
+fn checking_a_guard_that_does_not_exist_fails_the_gate() {
+    let h = failing_canary();
+    h.guards("");
+    let output = h.ripcord(&["check", "--guard", "chekout-api"]);
+    assert_eq!(output.status.code(), Some(1), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("no guard named \"chekout-api\""), "{}", stdout(&output));
+    assert!(stdout(&output).contains("(guards: checkout-api)"), "{}", stdout(&output));
+    assert_eq!(h.mutations(), Vec::<String>::new());
+}

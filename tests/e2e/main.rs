@@ -8,6 +8,7 @@ mod cloudrun;
 mod config;
 mod contract;
 mod demo;
+mod function;
 mod hostile;
 mod lambda;
 mod moto;

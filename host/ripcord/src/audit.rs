@@ -113,6 +113,33 @@ pub struct Record {
     pub writer: Option<Writer>,
 }
 
+impl Record {
+    /// A record of `guard` at `at_ms` with nothing else filled in yet (verdict hold, no action, no writer: the
+    /// controller names its process, read once, on every record it writes).
+    pub fn new(record: Kind, id: String, at_ms: i64, guard: &str, actor: Actor, mode: Mode) -> Self {
+        Self {
+            record,
+            id,
+            at: crate::fixture::format_timestamp(at_ms),
+            at_ms,
+            guard: guard.to_string(),
+            actor,
+            mode,
+            deployment: None,
+            verdict: Verdict::Hold,
+            reason: String::new(),
+            policies: Vec::new(),
+            action: "none".into(),
+            target: None,
+            outcome: None,
+            error: None,
+            prewarm: None,
+            timings: Timings::default(),
+            writer: None,
+        }
+    }
+}
+
 /// The process that wrote a record: how a later run tells a change still in flight in another process from one
 /// whose process died between its intent and its result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,32 +234,37 @@ impl Audit {
     }
 
     /// Intents without a result, oldest first: changes still in flight in another process, or interrupted
-    /// (the process died between the intent and the result). Streams the file and parses only intents and
-    /// results, so a long log of decisions costs a scan, not a parse.
+    /// (the process died between the intent and the result). Streams the file with one reused buffer and parses
+    /// only intents and results — records are written with `record` as their first field, so a line's first bytes
+    /// say what it is — so a long log of decisions costs a scan, not a parse (`benches/audit.rs`).
     pub fn open_intents(path: &Path) -> std::io::Result<Vec<Record>> {
         use std::io::BufRead;
+        const INTENT: &[u8] = br#"{"record":"intent""#;
+        const RESULT: &[u8] = br#"{"record":"result""#;
         let file = match std::fs::File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+        let mut line = Vec::new();
         let mut open: Vec<Record> = Vec::new();
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line?;
-            let kind = if line.contains(r#""record":"intent""#) {
-                Kind::Intent
-            } else if line.contains(r#""record":"result""#) {
-                Kind::Result
-            } else {
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                return Ok(open);
+            }
+            let is_result = line.starts_with(RESULT);
+            if !(is_result || line.starts_with(INTENT)) {
                 continue;
-            };
-            let Ok(record) = serde_json::from_str::<Record>(&line) else { continue };
-            match kind {
-                Kind::Intent => open.push(record),
-                _ => open.retain(|intent| intent.id != record.id),
+            }
+            let Ok(record) = serde_json::from_slice::<Record>(&line) else { continue };
+            if is_result {
+                open.retain(|intent| intent.id != record.id);
+            } else {
+                open.push(record);
             }
         }
-        Ok(open)
     }
 
     /// Every record in an audit file, skipping lines that are not records (a torn last line after a crash).
@@ -252,24 +284,10 @@ mod tests {
 
     fn record(kind: Kind, id: &str) -> Record {
         Record {
-            record: kind,
-            id: id.into(),
-            at: "2026-11-26T09:00:00Z".into(),
-            at_ms: 0,
-            guard: "g".into(),
-            actor: Actor::Schedule,
-            mode: Mode::Enforce,
-            deployment: None,
-            verdict: Verdict::Rollback,
-            reason: String::new(),
-            policies: Vec::new(),
             action: "rollback".into(),
             target: Some("1".into()),
-            outcome: None,
-            error: None,
-            prewarm: None,
-            timings: Timings::default(),
             writer: Some(Writer::this_process()),
+            ..Record::new(kind, id.into(), 0, "g", Actor::Schedule, Mode::Enforce)
         }
     }
 
@@ -287,6 +305,8 @@ mod tests {
         .iter()
         .map(|r| serde_json::to_string(r).unwrap_or_default())
         .collect();
+        // The scan relies on `record` being the first field of every line.
+        assert!(lines[1].starts_with(r#"{"record":"intent""#), "{}", lines[1]);
         // A torn last line (the process died mid-write) is not a record.
         let text = format!("{}\n{{\"record\":\"intent\",\"id\":\"c", lines.join("\n"));
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));

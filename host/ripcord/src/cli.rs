@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing (clap derive), logging setup, and dispatch to the subcommands.
 
 mod demo;
+mod function;
 mod guards;
 mod plugin;
 mod sim;
@@ -15,9 +16,9 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "ripcord", version, about)]
 struct Cli {
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "RIPCORD_LOG_FORMAT")]
-    log_format: LogFormat,
+    /// Log format on stderr (default: json in `function` mode and in a Cloud Run Job, text otherwise).
+    #[arg(long, global = true, value_enum, env = "RIPCORD_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
     /// Log filter, e.g. `info` or `ripcord=debug` (tracing's EnvFilter syntax).
     #[arg(long, global = true, default_value = "warn", env = "RIPCORD_LOG")]
     log: String,
@@ -56,6 +57,8 @@ enum Command {
         /// Append every evaluation to this JSONL file (for `ripcord replay`).
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
+        #[command(flatten)]
+        shard: ShardArgs,
     },
     /// Run cycles every guard interval until interrupted.
     Watch {
@@ -100,6 +103,16 @@ enum Command {
         #[command(flatten)]
         runtime: RuntimeArgs,
     },
+    /// Run as an AWS Lambda function (custom runtime, `bootstrap`): answer EventBridge schedules (one cycle),
+    /// CodeDeploy lifecycle hooks (judge, then report Succeeded or Failed) and direct invocations
+    /// (`{"action": "check" | "pull", ...}`). Needs AWS_LAMBDA_RUNTIME_API, which Lambda sets.
+    Function {
+        /// Path to guards.toml (relative to the function's directory).
+        #[arg(long, short, default_value = "guards.toml", env = "RIPCORD_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
     /// Inspect and test policy plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -137,6 +150,17 @@ pub(crate) struct GuardArgs {
     runtime: RuntimeArgs,
 }
 
+/// Which part of the guards one run of a sharded job takes (a Cloud Run Job's tasks).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ShardArgs {
+    /// This run's shard, from 0.
+    #[arg(long, default_value_t = 0, env = "CLOUD_RUN_TASK_INDEX")]
+    shard_index: usize,
+    /// How many shards the guards are split into (by region or project, then name).
+    #[arg(long, default_value_t = 1, env = "CLOUD_RUN_TASK_COUNT")]
+    shard_count: usize,
+}
+
 /// Limits every plugin runs under.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RuntimeArgs {
@@ -172,12 +196,15 @@ impl RuntimeArgs {
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, &cli.log);
+    let unattended = matches!(cli.command, Command::Function { .. }) || std::env::var_os("CLOUD_RUN_JOB").is_some();
+    let format = cli.log_format.unwrap_or(if unattended { LogFormat::Json } else { LogFormat::Text });
+    init_logging(format, &cli.log);
     let result = match cli.command {
         Command::Demo { no_prewarm, platform, runtime } => demo::run(platform, !no_prewarm, &runtime),
-        Command::Check { guards: g, only, record } => {
-            guards::check(&g.config, &only, g.dry_run, g.json, record, &g.runtime)
+        Command::Check { guards: g, only, record, shard } => {
+            guards::check(&g.config, &only, &shard, g.dry_run, g.json, record, &g.runtime)
         }
+        Command::Function { config, runtime } => function::run(&config, &runtime),
         Command::Watch { guards: g, cycles } => guards::watch(&g.config, g.dry_run, cycles, g.json, &g.runtime),
         Command::Pull { guard, to, guards: g } => {
             guards::pull(&g.config, &guard, to.as_deref(), g.dry_run, g.json, &g.runtime)

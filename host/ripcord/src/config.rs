@@ -369,6 +369,27 @@ impl Config {
     pub fn guard(&self, name: &str) -> Option<&Guard> {
         self.guards.iter().find(|g| g.name == name)
     }
+
+    /// The names of the guards in shard `index` of `count` (a Cloud Run Job's task, say): the guards ordered by
+    /// batch (region or project) and name, cut into `count` contiguous runs of near-equal length, so each shard
+    /// keeps as much of one metrics batch as it can and every guard is in exactly one shard.
+    pub fn shard(&self, index: usize, count: usize) -> Vec<String> {
+        let mut guards: Vec<(String, &str)> = self.guards.iter().map(|g| (g.batch_key(), g.name.as_str())).collect();
+        guards.sort();
+        let count = count.max(1);
+        let (from, to) = (index * guards.len() / count, (index + 1) * guards.len() / count);
+        guards.get(from..to.min(guards.len())).unwrap_or_default().iter().map(|(_, name)| name.to_string()).collect()
+    }
+}
+
+impl Guard {
+    /// Guards sharing a region (Lambda) or a project (Cloud Run) share a platform client and a metrics batch.
+    pub fn batch_key(&self) -> String {
+        match &self.target {
+            Target::Lambda { region, .. } => format!("aws/{}", region.as_deref().unwrap_or("")),
+            Target::CloudRun { project, .. } => format!("gcp/{project}"),
+        }
+    }
 }
 
 impl DefaultsFile {
@@ -477,4 +498,29 @@ fn toml_error(path: &Path, text: &str, error: toml::de::Error) -> ConfigError {
         None => "(document)".to_string(),
     };
     ConfigError::Invalid { path: path.into(), field, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_every_guard_once_and_keep_batches_together() {
+        let mut text = String::new();
+        for (name, region) in
+            [("e", "eu-west-1"), ("a", "us-east-1"), ("d", "eu-west-1"), ("b", "us-east-1"), ("c", "eu-west-1")]
+        {
+            text.push_str(&format!(
+                "[[guard]]\nname = \"{name}\"\nplatform = \"aws-lambda\"\nfunction = \"f{name}\"\nalias = \"live\"\nregion = \"{region}\"\npolicies = [{{ use = \"builtin:error-rate\" }}]\n"
+            ));
+        }
+        let config = Config::parse(&text, Path::new("guards.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let shards: Vec<Vec<String>> = (0..2).map(|i| config.shard(i, 2)).collect();
+        assert_eq!(shards, [vec!["c", "d"], vec!["e", "a", "b"]]);
+        let mut all: Vec<String> = (0..4).flat_map(|i| config.shard(i, 4)).collect();
+        all.sort();
+        assert_eq!(all, ["a", "b", "c", "d", "e"]);
+        assert_eq!(config.shard(0, 1).len(), 5);
+        assert!(config.shard(5, 2).is_empty(), "an index past the count gets nothing");
+    }
 }

@@ -2,7 +2,7 @@
 //! policies, decide, act — prewarm, pin with optimistic concurrency, verify — and audit every step. Also the
 //! manual pull. This is the only place the pieces meet; each piece is plain code tested on its own.
 
-use crate::audit::{Actor, Audit, DeploymentRecord, Kind, PolicyRecord, Record, Timings, Writer};
+use crate::audit::{Actor, Audit, DeploymentRecord, Kind, PolicyRecord, Record, Writer};
 use crate::clock::Clock;
 use crate::config::{Config, Guard, Mode, Prewarm as PrewarmMode};
 use crate::decision::{self, Action, Decision, PolicyOutcome};
@@ -170,7 +170,7 @@ impl Controller {
     }
 
     async fn platform(&self, guard: &Guard) -> Result<Platform, PlatformError> {
-        let key = format!("{:?}", guard.target_region());
+        let key = guard.batch_key();
         let mut platforms = self.platforms.lock().await;
         if let Some(platform) = platforms.get(&key) {
             return Ok(platform.clone());
@@ -185,6 +185,12 @@ impl Controller {
         let started = Instant::now();
         let selected: Vec<&Guard> =
             self.config.guards.iter().filter(|g| guards.is_empty() || guards.contains(&g.name)).collect();
+        // A name that matches no guard is an error, never a silent pass of a gate.
+        let unknown: Vec<GuardReport> = guards
+            .iter()
+            .filter(|name| self.config.guard(name).is_none())
+            .map(|name| self.no_such_guard(name))
+            .collect();
         let now = match self.clock.now_ms().await {
             Ok(now) => now,
             Err(error) => return selected.iter().map(|g| failed(g, error.to_string())).collect(),
@@ -203,7 +209,7 @@ impl Controller {
         let mut groups: BTreeMap<String, Vec<(&Guard, &Platform, &Deployment)>> = BTreeMap::new();
         for (guard, read) in &reads {
             if let Ok((platform, deployment)) = read {
-                groups.entry(format!("{:?}", guard.target_region())).or_default().push((guard, platform, deployment));
+                groups.entry(guard.batch_key()).or_default().push((guard, platform, deployment));
             }
         }
         for members in groups.values() {
@@ -224,7 +230,7 @@ impl Controller {
                 }
             }
         }
-        let mut reports = Vec::new();
+        let mut reports = unknown;
         for (guard, read) in reads {
             let report = match read {
                 Err(error) => failed(guard, error),
@@ -300,22 +306,26 @@ impl Controller {
         self.report(guard, &deployment, &decision, outcome, Some(evaluation))
     }
 
+    fn no_such_guard(&self, name: &str) -> GuardReport {
+        let known: Vec<&str> = self.config.guards.iter().map(|g| g.name.as_str()).collect();
+        let error = format!("no guard named {name:?} in {} (guards: {})", self.config.path.display(), known.join(", "));
+        GuardReport {
+            guard: name.into(),
+            deployment: None,
+            verdict: Verdict::Inconclusive,
+            reason: error.clone(),
+            outcome: Outcome::Failed { error },
+            evaluation: None,
+        }
+    }
+
     /// Manual rollback of `guard` to `to` (default: its rollback target), with prewarm, ignoring cooldown.
     pub async fn pull(&self, guard_name: &str, to: Option<&str>) -> GuardReport {
         let Some(guard) = self.config.guard(guard_name) else {
-            let known: Vec<&str> = self.config.guards.iter().map(|g| g.name.as_str()).collect();
-            let error = format!(
-                "no guard named {guard_name:?} in {} (guards: {})",
-                self.config.path.display(),
-                known.join(", ")
-            );
             return GuardReport {
-                guard: guard_name.into(),
-                deployment: None,
                 verdict: Verdict::Rollback,
                 reason: "manual pull".into(),
-                outcome: Outcome::Failed { error },
-                evaluation: None,
+                ..self.no_such_guard(guard_name)
             };
         };
         let read = async {
@@ -670,29 +680,12 @@ impl Controller {
 
     /// A record about `guard` with the deployment as read; the caller fills in the rest.
     fn record(&self, guard: &Guard, deployment: &Deployment, now: i64, actor: Actor, suffix: &str) -> Record {
+        let id =
+            if suffix.is_empty() { format!("{}-{now}", guard.name) } else { format!("{}-{now}-{suffix}", guard.name) };
         Record {
-            record: Kind::Decision,
-            id: if suffix.is_empty() {
-                format!("{}-{now}", guard.name)
-            } else {
-                format!("{}-{now}-{suffix}", guard.name)
-            },
-            at: crate::fixture::format_timestamp(now),
-            at_ms: now,
-            guard: guard.name.clone(),
-            actor,
-            mode: self.mode(guard),
             deployment: Some(DeploymentRecord::from(deployment)),
-            verdict: Verdict::Hold,
-            reason: String::new(),
-            policies: Vec::new(),
-            action: "none".into(),
-            target: None,
-            outcome: None,
-            error: None,
-            prewarm: None,
-            timings: Timings::default(),
             writer: Some(self.writer.clone()),
+            ..Record::new(Kind::Decision, id, now, &guard.name, actor, self.mode(guard))
         }
     }
 
@@ -751,16 +744,6 @@ impl Controller {
             reason: decision.reason.clone(),
             outcome,
             evaluation,
-        }
-    }
-}
-
-impl Guard {
-    /// Guards sharing a region (and endpoint) share a platform client and a metrics batch.
-    fn target_region(&self) -> Option<&str> {
-        match &self.target {
-            crate::config::Target::Lambda { region, .. } => region.as_deref(),
-            crate::config::Target::CloudRun { project, .. } => Some(project),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod decision;
 pub mod devkit;
 pub mod evaluation;
 pub mod fixture;
+pub mod function;
 pub mod platform;
 pub mod policy_info;
 pub mod report;

@@ -3,6 +3,7 @@
 //! official SDK, against the real cloud, the simulator or moto, chosen by configuration alone.
 
 pub mod aws;
+pub mod codedeploy;
 pub mod gcp;
 
 use crate::config::{Config, Guard, Target};

@@ -192,6 +192,7 @@ fn cbor_response(status: u16, body: &Value) -> Response {
         headers: vec![("content-type", "application/cbor".into()), ("smithy-protocol", "rpc-v2-cbor".into())],
         body: bytes,
         stall_ms: 0,
+        long_poll: false,
     }
 }
 

@@ -55,16 +55,18 @@ pub(crate) struct Response {
     pub(crate) body: Vec<u8>,
     /// Real milliseconds to hold the answer back (an injected stall).
     pub(crate) stall_ms: u64,
+    /// Nothing to answer yet: the server asks again shortly, holding the request open (a long poll).
+    pub(crate) long_poll: bool,
 }
 
 impl Response {
     pub(crate) fn json(status: u16, value: &serde_json::Value) -> Self {
         let body = serde_json::to_vec(value).unwrap_or_default();
-        Self { status, headers: vec![("content-type", "application/json".into())], body, stall_ms: 0 }
+        Self { status, headers: vec![("content-type", "application/json".into())], body, stall_ms: 0, long_poll: false }
     }
 
     pub(crate) fn empty(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new(), stall_ms: 0 }
+        Self { status, headers: Vec::new(), body: Vec::new(), stall_ms: 0, long_poll: false }
     }
 }
 

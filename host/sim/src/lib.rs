@@ -8,6 +8,7 @@
 pub mod cloudrun;
 mod cloudrun_api;
 mod cloudwatch_api;
+mod codedeploy_api;
 mod control_api;
 mod http;
 pub mod lambda;
@@ -15,10 +16,12 @@ mod lambda_api;
 pub mod metrics;
 mod monitoring_api;
 mod rng;
+mod runtime_api;
 pub mod scenario;
 mod server;
 mod simulator;
 
+pub use runtime_api::InvocationResult;
 pub use server::Server;
 pub use simulator::{ApiCall, ApiError, Interference, Settings, Simulator};
 

@@ -11,6 +11,9 @@ use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use tokio::sync::oneshot;
 
+/// How often a long-polled request (the Runtime API's `next`) looks for work.
+const LONG_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// A running server; dropping it stops the server.
 #[derive(Debug)]
 pub struct Server {
@@ -91,7 +94,13 @@ async fn respond(sim: &Simulator, request: hyper::Request<hyper::body::Incoming>
         .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
         .collect();
     let request = Request::new(parts.method.as_str(), parts.uri.path(), parts.uri.query(), headers, body);
-    let response = route(sim, &request);
+    let response = loop {
+        let response = route(sim, &request);
+        if !response.long_poll {
+            break response;
+        }
+        tokio::time::sleep(LONG_POLL_INTERVAL).await;
+    };
     if response.stall_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(response.stall_ms)).await;
     }
@@ -110,6 +119,8 @@ async fn respond(sim: &Simulator, request: hyper::Request<hyper::body::Incoming>
 fn route(sim: &Simulator, request: &Request) -> Response {
     crate::control_api::handle(sim, request)
         .or_else(|| crate::lambda_api::handle(sim, request))
+        .or_else(|| crate::runtime_api::handle(sim, request))
+        .or_else(|| crate::codedeploy_api::handle(sim, request))
         .or_else(|| crate::cloudrun_api::handle(sim, request))
         .or_else(|| crate::monitoring_api::handle(sim, request))
         .or_else(|| crate::cloudwatch_api::handle(sim, request))

@@ -123,6 +123,10 @@ pub(crate) struct State {
     pub(crate) service_interference: Vec<(String, String, Vec<crate::cloudrun::TrafficTarget>)>,
     /// Cloud Run: fail the next N reconciliations with this message.
     pub(crate) failing_operations: Vec<(u32, String)>,
+    /// Lambda Runtime API: events for `ripcord function` and its answers.
+    pub(crate) invocations: crate::runtime_api::Invocations,
+    /// CodeDeploy lifecycle hook executions and the statuses reported.
+    pub(crate) hooks: crate::codedeploy_api::Hooks,
     /// The server's own endpoint, for the URLs the APIs hand out (tag URLs).
     pub(crate) endpoint: Option<String>,
     /// Next arrival time of each function's and service's traffic.
@@ -154,6 +158,8 @@ impl Simulator {
             api_log: Vec::new(),
             api_faults: Vec::new(),
             api_stalls: Vec::new(),
+            invocations: Default::default(),
+            hooks: Default::default(),
             interference: Vec::new(),
             services: BTreeMap::new(),
             run_requests: Vec::new(),

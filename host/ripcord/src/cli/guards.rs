@@ -1,6 +1,6 @@
 //! The guard commands: `check` (one cycle), `watch` (a loop), `pull` (manual rollback), `status` and `replay`.
 
-use super::RuntimeArgs;
+use super::{RuntimeArgs, ShardArgs};
 use anyhow::Context;
 use ripcord::audit::{Actor, Audit, Kind};
 use ripcord::clock::Clock;
@@ -108,9 +108,14 @@ pub(crate) fn describe(report: &GuardReport) -> String {
     format!("{:<16} {:<13} {:<22} {action}\n{:<16} {}", report.guard, report.verdict.as_str(), split, "", report.reason)
 }
 
+/// A cycle as one JSON object: what `--json` prints and what function mode answers.
+pub(crate) fn summary(reports: &[GuardReport], code: u8) -> serde_json::Value {
+    serde_json::json!({"exit_code": code, "guards": reports})
+}
+
 fn print(reports: &[GuardReport], json: bool, code: u8) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string(&serde_json::json!({"exit_code": code, "guards": reports}))?);
+        println!("{}", summary(reports, code));
     } else {
         for report in reports {
             println!("{}", describe(report));
@@ -122,6 +127,7 @@ fn print(reports: &[GuardReport], json: bool, code: u8) -> anyhow::Result<()> {
 pub(crate) fn check(
     config: &Path,
     guards: &[String],
+    shard: &ShardArgs,
     dry_run: bool,
     json: bool,
     record: Option<PathBuf>,
@@ -129,7 +135,26 @@ pub(crate) fn check(
 ) -> anyhow::Result<ExitCode> {
     let mut controller = controller(config, runtime_args, dry_run)?;
     controller.record = record;
-    let reports = runtime()?.block_on(controller.check(guards, Actor::Schedule));
+    let guards = match shard.shard_count {
+        0 => anyhow::bail!("--shard-count (CLOUD_RUN_TASK_COUNT) must be at least 1"),
+        1 => guards.to_vec(),
+        count if shard.shard_index >= count => anyhow::bail!(
+            "--shard-index (CLOUD_RUN_TASK_INDEX) is {}, not below --shard-count (CLOUD_RUN_TASK_COUNT) {count}",
+            shard.shard_index
+        ),
+        count => {
+            let mine = controller.config().shard(shard.shard_index, count);
+            tracing::info!(shard = shard.shard_index, of = count, guards = ?mine, "this shard's guards");
+            let mine: Vec<String> = mine.into_iter().filter(|g| guards.is_empty() || guards.contains(g)).collect();
+            if mine.is_empty() {
+                // More tasks than guards: this one has nothing to do (an empty list would mean every guard).
+                print(&[], json, exit::HEALTHY)?;
+                return Ok(ExitCode::from(exit::HEALTHY));
+            }
+            mine
+        }
+    };
+    let reports = runtime()?.block_on(controller.check(&guards, Actor::Schedule));
     let code = exit_code(&reports);
     print(&reports, json, code)?;
     Ok(ExitCode::from(code))

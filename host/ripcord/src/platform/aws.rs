@@ -46,7 +46,7 @@ pub struct Lambda {
 }
 
 /// A failed SDK call: the service's error code and message, or the whole chain for transport errors.
-fn fail<E, R>(operation: &'static str, resource: &str, error: SdkError<E, R>) -> PlatformError
+pub(crate) fn fail<E, R>(operation: &'static str, resource: &str, error: SdkError<E, R>) -> PlatformError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -59,6 +59,33 @@ where
         other => DisplayErrorContext(other).to_string(),
     };
     PlatformError { operation, resource: resource.to_string(), message }
+}
+
+/// The SDK configuration every AWS client of ripcord shares. With an endpoint override (the simulator, moto)
+/// static test credentials are used; otherwise the default credential chain (environment, profile, SSO,
+/// instance/container role). Standard retries; 10 s per attempt, 30 s per operation.
+pub async fn sdk_config(settings: &AwsSettings, region: Option<String>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = &settings.endpoint_url {
+        loader = loader.endpoint_url(endpoint).credentials_provider(aws_credential_types::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "ripcord-endpoint-override",
+        ));
+    }
+    let region = region
+        .or_else(|| settings.region.clone())
+        .or_else(|| settings.endpoint_url.as_ref().map(|_| "us-east-1".to_string()));
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
+        .build();
+    loader.timeout_config(timeouts).load().await
 }
 
 fn clock_failed(resource: &str, error: crate::clock::ClockError) -> PlatformError {
@@ -77,28 +104,9 @@ fn tag(kind: &str, alias: &str) -> String {
 }
 
 impl Lambda {
-    /// Builds the clients. With an endpoint override (the simulator, moto) static test credentials are used;
-    /// otherwise the default credential chain (environment, profile, SSO, instance/container role).
+    /// Builds the clients (see [`sdk_config`]).
     pub async fn connect(settings: &AwsSettings, region: Option<String>) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(endpoint) = &settings.endpoint_url {
-            loader = loader.endpoint_url(endpoint).credentials_provider(aws_credential_types::Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "ripcord-endpoint-override",
-            ));
-        }
-        let region = region.or_else(|| settings.endpoint_url.as_ref().map(|_| "us-east-1".to_string()));
-        if let Some(region) = region {
-            loader = loader.region(aws_config::Region::new(region));
-        }
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .operation_attempt_timeout(Duration::from_secs(10))
-            .operation_timeout(Duration::from_secs(30))
-            .build();
-        let config = loader.timeout_config(timeouts).load().await;
+        let config = sdk_config(settings, region).await;
         Self {
             lambda: aws_sdk_lambda::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),

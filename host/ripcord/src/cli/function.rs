@@ -1,0 +1,81 @@
+//! `ripcord function`: the Lambda custom-runtime loop. Starts once (configuration, policies, clients — a failure
+//! is reported to Lambda as an init error), then answers events until Lambda freezes or stops the process.
+
+use super::RuntimeArgs;
+use super::guards::{controller, exit_code, runtime, summary};
+use ripcord::audit::Actor;
+use ripcord::controller::Controller;
+use ripcord::function::{Event, Invocation, RuntimeApi, hook_status};
+use ripcord::platform::codedeploy::CodeDeploy;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::ExitCode;
+
+pub(crate) fn run(config: &Path, runtime_args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
+    let api = RuntimeApi::from_env()?;
+    runtime()?.block_on(async {
+        let mut controller = match controller(config, runtime_args, false) {
+            Ok(controller) => controller,
+            Err(error) => {
+                let message = format!("{error:#}");
+                if let Err(report) = api.init_error("ripcord.ConfigError", &message).await {
+                    tracing::error!(%report, "cannot report the init error to Lambda");
+                }
+                return Err(error);
+            }
+        };
+        let codedeploy = CodeDeploy::connect(&controller.config().aws).await;
+        tracing::info!(config = %config.display(), guards = controller.config().guards.len(), "ripcord function ready");
+        loop {
+            let invocation = api.next().await?;
+            let answered = match answer(&mut controller, &codedeploy, &invocation).await {
+                Ok(body) => api.respond(&invocation.request_id, &body).await,
+                Err((kind, message)) => {
+                    tracing::error!(request_id = %invocation.request_id, kind, %message, "invocation failed");
+                    api.fail(&invocation.request_id, kind, &message).await
+                }
+            };
+            if let Err(error) = answered {
+                tracing::error!(request_id = %invocation.request_id, %error, "cannot hand the answer back to Lambda");
+            }
+        }
+    })
+}
+
+/// Handles one event; an error is (Lambda `errorType`, message).
+async fn answer(
+    controller: &mut Controller,
+    codedeploy: &CodeDeploy,
+    invocation: &Invocation,
+) -> Result<Value, (&'static str, String)> {
+    let event = Event::parse(&invocation.payload).map_err(|e| ("ripcord.UnrecognisedEvent", e.to_string()))?;
+    tracing::info!(request_id = %invocation.request_id, ?event, "invocation");
+    controller.force_dry_run = matches!(event, Event::Check { dry_run: true, .. });
+    match event {
+        Event::Scheduled => {
+            let reports = controller.check(&[], Actor::Schedule).await;
+            Ok(summary(&reports, exit_code(&reports)))
+        }
+        Event::Check { guards, .. } => {
+            let reports = controller.check(&guards, Actor::Schedule).await;
+            Ok(summary(&reports, exit_code(&reports)))
+        }
+        Event::Pull { guard, to } => {
+            let report = controller.pull(&guard, to.as_deref()).await;
+            let reports = [report];
+            Ok(summary(&reports, exit_code(&reports)))
+        }
+        Event::DeployHook { deployment_id, execution_id } => {
+            let reports = controller.check(&[], Actor::Hook).await;
+            let dry_run = controller.config().guards.iter().all(|g| g.mode == ripcord::config::Mode::DryRun);
+            let (status, would) = hook_status(&reports, dry_run);
+            codedeploy
+                .report(&deployment_id, &execution_id, status)
+                .await
+                .map_err(|e| ("ripcord.HookStatusNotReported", e.to_string()))?;
+            let mut body = summary(&reports, exit_code(&reports));
+            body["hook"] = json!({"deployment_id": deployment_id, "status": status, "dry_run_would_report": would});
+            Ok(body)
+        }
+    }
+}
