@@ -509,3 +509,21 @@ fn checking_a_guard_that_does_not_exist_fails_the_gate() {
     assert!(stdout(&output).contains("(guards: checkout-api)"), "{}", stdout(&output));
     assert_eq!(h.mutations(), Vec::<String>::new());
 }
+
+#[test]
+fn report_renders_the_audit_log_as_a_page() {
+    let h = failing_canary();
+    h.guards("prewarm = \"on-rollback\"");
+    assert_eq!(h.ripcord(&["check"]).status.code(), Some(2));
+    let page = h.dir.path().join("report.html");
+    let output = h.ripcord(&["report", "--out", &page.display().to_string()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let html = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{e}"));
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(html.contains("<h2>checkout-api</h2>"), "{html}");
+    assert!(html.contains("1 cycles: 0 promote, 0 hold, 0 inconclusive, 1 rollback"), "{html}");
+    assert!(html.contains("changes: 1 pinned, 0 failed"), "{html}");
+    assert!(html.contains("provisioned-concurrency 1"), "the prewarm is shown: {html}");
+    assert!(html.contains("error_rate[w"), "the failed checks are shown: {html}");
+    assert!(!html.contains("http://") && !html.contains("https://"), "the page loads nothing");
+}

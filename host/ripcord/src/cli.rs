@@ -86,6 +86,22 @@ enum Command {
         #[command(flatten)]
         runtime: RuntimeArgs,
     },
+    /// Render the audit log as one self-contained HTML page: per guard, a strip of every verdict, the changes
+    /// and the latest decisions with their failed checks.
+    Report {
+        /// Path to guards.toml (for its `audit_log`).
+        #[arg(long, short, default_value = "guards.toml")]
+        config: PathBuf,
+        /// Read this audit log instead of the configuration's.
+        #[arg(long, value_name = "FILE")]
+        audit: Option<PathBuf>,
+        /// Write the page here instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Decisions shown in full per guard (the newest).
+        #[arg(long, default_value_t = 50)]
+        last: usize,
+    },
     /// Run the guards' policies over recorded evaluations (a fixture or the JSONL of `check --record`); no action.
     Replay {
         /// Path to guards.toml.
@@ -210,6 +226,7 @@ pub(crate) fn main() -> ExitCode {
             guards::pull(&g.config, &guard, to.as_deref(), g.dry_run, g.json, &g.runtime)
         }
         Command::Status { config, runtime } => guards::status(&config, &runtime),
+        Command::Report { config, audit, out, last } => guards::report(&config, audit, out, last),
         Command::Replay { config, input, guard, json, runtime } => {
             guards::replay(&config, &input, guard.as_deref(), json, &runtime)
         }

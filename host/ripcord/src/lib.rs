@@ -24,6 +24,7 @@ pub mod policy_info;
 pub mod report;
 pub mod runtime;
 pub mod stats;
+pub mod timeline;
 
 /// Where the build script put the guest components compiled from `plugins/` (built-ins and test plugins).
 #[doc(hidden)]

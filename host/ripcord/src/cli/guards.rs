@@ -1,4 +1,5 @@
-//! The guard commands: `check` (one cycle), `watch` (a loop), `pull` (manual rollback), `status` and `replay`.
+//! The guard commands: `check` (one cycle), `watch` (a loop), `pull` (manual rollback), `status`, `report` and
+//! `replay`.
 
 use super::{RuntimeArgs, ShardArgs};
 use anyhow::Context;
@@ -247,6 +248,25 @@ pub(crate) fn status(config_path: &Path, runtime_args: &RuntimeArgs) -> anyhow::
         );
     }
     Ok(ExitCode::from(code))
+}
+
+pub(crate) fn report(
+    config: &Path,
+    audit: Option<PathBuf>,
+    out: Option<PathBuf>,
+    last: usize,
+) -> anyhow::Result<ExitCode> {
+    let path = match audit {
+        Some(path) => path,
+        None => Config::load(config)?.audit_log,
+    };
+    let records = Audit::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let page = ripcord::timeline::render(&records, &path.display().to_string(), last);
+    match out {
+        Some(out) => std::fs::write(&out, page).with_context(|| format!("writing {}", out.display()))?,
+        None => print!("{page}"),
+    }
+    Ok(ExitCode::from(exit::HEALTHY))
 }
 
 pub(crate) fn replay(
