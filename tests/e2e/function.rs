@@ -229,3 +229,23 @@ fn cloud_run_job_tasks_each_check_their_own_share_of_the_guards() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("not below --shard-count"), "{}", stderr(&output));
 }
+
+#[test]
+fn a_short_function_timeout_pins_cold_rather_than_being_killed_mid_prewarm() {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, V2_FAILS));
+    h.sim.advance(5 * 60_000);
+    h.guards("prewarm = \"on-rollback\"\n");
+    h.sim.set_function_timeout(8_000);
+    // Provisioned concurrency answers 30 s late: the prewarm cannot finish within the invocation.
+    h.sim.inject_api_stall("GetProvisionedConcurrencyConfig", 5, 30_000);
+    let mut function = Function::start(&h);
+    let started = Instant::now();
+    let result = function.invoke(scheduled_event());
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "answered after {took:?}, past the function's timeout");
+    assert_eq!(result.body["guards"][0]["outcome"], "rolled-back", "{}", result.body);
+    assert_eq!(h.alias(), (1, None));
+    let record = h.audit().into_iter().rfind(|r| r.record == ripcord::audit::Kind::Result);
+    let error = record.and_then(|r| r.error).unwrap_or_default();
+    assert!(error.contains("abandoned to pin before the function's deadline"), "{error}");
+}

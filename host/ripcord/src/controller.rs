@@ -126,6 +126,10 @@ pub struct Controller {
     pub record: Option<PathBuf>,
     /// Overrides every guard's mode (`--dry-run`).
     pub force_dry_run: bool,
+    /// Real time by which a change must be pinned (function mode: the invocation's deadline less what the pin
+    /// and its records take). A prewarm still waiting then is abandoned and the target pinned cold: a cold pin
+    /// beats a process killed before the pin.
+    pub deadline: Option<std::time::Instant>,
     /// This process, named in every record it writes.
     writer: Writer,
     /// Intents without a result found in the audit log at start: each is closed once its process is known to be
@@ -148,6 +152,7 @@ impl Controller {
             platforms: tokio::sync::Mutex::new(BTreeMap::new()),
             record: None,
             force_dry_run: false,
+            deadline: None,
             writer: Writer::this_process(),
             open_intents: std::sync::Mutex::new(open_intents),
         }
@@ -421,7 +426,18 @@ impl Controller {
             // Should this process die mid-change, capacity it added is released once the change could no longer be
             // running.
             let deadline = verdict_at + (guard.prewarm_timeout + guard.settle).as_millis() as i64 + CHANGE_MARGIN_MS;
-            match platform.prewarm(guard, target, capacity, true, Release::At(deadline), &self.clock).await {
+            let prewarm = platform.prewarm(guard, target, capacity, true, Release::At(deadline), &self.clock);
+            let prewarm = match self.deadline {
+                None => prewarm.await,
+                Some(by) => tokio::time::timeout_at(by.into(), prewarm).await.unwrap_or_else(|_| {
+                    Err(PlatformError {
+                        operation: "prewarm",
+                        resource: target.to_string(),
+                        message: "abandoned to pin before the function's deadline".into(),
+                    })
+                }),
+            };
+            match prewarm {
                 Ok(prewarm) => {
                     record.timings.prewarm_ms = Some(prewarm.waited_ms);
                     record.prewarm = Some(prewarm);

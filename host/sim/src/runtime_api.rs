@@ -8,7 +8,7 @@ use crate::http::{Request, Response};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 
-/// Time a function is given per event, as Lambda's `Lambda-Runtime-Deadline-Ms` announces it.
+/// Time a function is given per event unless set otherwise: Lambda's largest timeout.
 const FUNCTION_TIMEOUT_MS: u64 = 15 * 60_000;
 
 /// Events waiting for the function, and what it answered.
@@ -18,6 +18,8 @@ pub(crate) struct Invocations {
     results: Vec<InvocationResult>,
     init_error: Option<Value>,
     next_id: u64,
+    /// The function's timeout, announced with each event as `Lambda-Runtime-Deadline-Ms` (real time).
+    timeout_ms: Option<u64>,
 }
 
 /// What the function answered to one event.
@@ -45,6 +47,11 @@ impl Simulator {
         self.lock().invocations.results.iter().find(|r| r.request_id == id).cloned()
     }
 
+    /// Sets the function's timeout (real milliseconds per event; default 15 minutes).
+    pub fn set_function_timeout(&self, ms: u64) {
+        self.lock().invocations.timeout_ms = Some(ms);
+    }
+
     /// The error the function reported while starting, if it did.
     pub fn init_error(&self) -> Option<Value> {
         self.lock().invocations.init_error.clone()
@@ -66,7 +73,7 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
                 let deadline = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as u64)
-                    + FUNCTION_TIMEOUT_MS;
+                    + invocations.timeout_ms.unwrap_or(FUNCTION_TIMEOUT_MS);
                 let mut response = Response::empty(200);
                 response.body = event;
                 response.headers = vec![

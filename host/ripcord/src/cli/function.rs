@@ -10,6 +10,11 @@ use ripcord::platform::codedeploy::CodeDeploy;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Time kept back from an invocation's deadline for what follows a prewarm: the pin, its verification, the
+/// markers, the result record and the answer to Lambda (a few API calls of at most a second each, usually).
+const PIN_RESERVE: Duration = Duration::from_secs(5);
 
 pub(crate) fn run(config: &Path, runtime_args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
     let api = RuntimeApi::from_env()?;
@@ -51,6 +56,12 @@ async fn answer(
     let event = Event::parse(&invocation.payload).map_err(|e| ("ripcord.UnrecognisedEvent", e.to_string()))?;
     tracing::info!(request_id = %invocation.request_id, ?event, "invocation");
     controller.force_dry_run = matches!(event, Event::Check { dry_run: true, .. });
+    controller.deadline = invocation.deadline_ms.map(|deadline| {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let left = Duration::from_millis(deadline.saturating_sub(now)).saturating_sub(PIN_RESERVE);
+        Instant::now() + left
+    });
     match event {
         Event::Scheduled => {
             let reports = controller.check(&[], Actor::Schedule).await;
