@@ -284,6 +284,17 @@ fn status_shows_split_known_good_and_last_verdict() {
     h.ripcord(&["check"]);
     let after = stdout(&h.ripcord(&["status"]));
     assert!(after.contains("v1 100%") && after.contains("v1 ") && after.contains("rollback"), "{after}");
+    assert!(after.contains("cooldown until 2026-11-26T"), "the on-call sees the cooldown: {after}");
+}
+
+#[test]
+fn status_shows_warm_capacity_and_a_change_without_a_result() {
+    let h = failing_canary();
+    h.guards("prewarm = \"on-rollback\"");
+    h.kill_check_during("PutProvisionedConcurrencyConfig");
+    let status = stdout(&h.ripcord(&["status"]));
+    assert!(status.contains("warm capacity on v1 (until 2026-11-26T"), "{status}");
+    assert!(status.contains("change without a result: rollback v1 since 2026-11-26T"), "{status}");
 }
 
 #[test]

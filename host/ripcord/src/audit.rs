@@ -140,6 +140,19 @@ impl Record {
     }
 }
 
+/// The intents among `records` (in the order written) that no result with the same id answers.
+pub fn unanswered(records: impl IntoIterator<Item = Record>) -> Vec<Record> {
+    let mut open: Vec<Record> = Vec::new();
+    for record in records {
+        match record.record {
+            Kind::Intent => open.push(record),
+            Kind::Result => open.retain(|intent| intent.id != record.id),
+            Kind::Decision => {}
+        }
+    }
+    open
+}
+
 /// The process that wrote a record: how a later run tells a change still in flight in another process from one
 /// whose process died between its intent and its result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,23 +261,27 @@ impl Audit {
         };
         let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
         let mut line = Vec::new();
-        let mut open: Vec<Record> = Vec::new();
-        loop {
-            line.clear();
-            if reader.read_until(b'\n', &mut line)? == 0 {
-                return Ok(open);
+        let mut failed = None;
+        let changes = std::iter::from_fn(|| {
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) => return None,
+                    Ok(_) if line.starts_with(INTENT) || line.starts_with(RESULT) => {
+                        if let Ok(record) = serde_json::from_slice::<Record>(&line) {
+                            return Some(record);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        failed = Some(error);
+                        return None;
+                    }
+                }
             }
-            let is_result = line.starts_with(RESULT);
-            if !(is_result || line.starts_with(INTENT)) {
-                continue;
-            }
-            let Ok(record) = serde_json::from_slice::<Record>(&line) else { continue };
-            if is_result {
-                open.retain(|intent| intent.id != record.id);
-            } else {
-                open.push(record);
-            }
-        }
+        });
+        let open = unanswered(changes);
+        failed.map_or(Ok(open), Err)
     }
 
     /// Every record in an audit file, skipping lines that are not records (a torn last line after a crash).

@@ -218,7 +218,8 @@ pub(crate) fn status(config_path: &Path, runtime_args: &RuntimeArgs) -> anyhow::
     let controller = controller(config_path, runtime_args, true)?;
     let audit = Audit::read(controller.audit_path())
         .with_context(|| format!("reading {}", controller.audit_path().display()))?;
-    let rows = runtime()?.block_on(async {
+    let open = ripcord::audit::unanswered(audit.iter().cloned());
+    let (rows, now) = runtime()?.block_on(async {
         let mut rows = Vec::new();
         for guard in &controller.config().guards {
             let platform = ripcord::platform::Platform::for_guard(controller.config(), guard).await;
@@ -227,24 +228,47 @@ pub(crate) fn status(config_path: &Path, runtime_args: &RuntimeArgs) -> anyhow::
                 Err(e) => Err(e.to_string()),
             };
             let last = audit.iter().rev().find(|r| r.guard == guard.name && r.record == Kind::Decision);
-            rows.push((guard.name.clone(), deployment, last.cloned()));
+            rows.push((guard, deployment, last.cloned()));
         }
-        rows
+        (rows, controller.clock().now_ms().await.unwrap_or(0))
     });
-    println!("{:<16} {:<24} {:<10} {:<13} AT", "GUARD", "TRAFFIC", "KNOWN GOOD", "LAST VERDICT");
+    println!("{:<16} {:<24} {:<10} {:<13} {:<24} NOTES", "GUARD", "TRAFFIC", "KNOWN GOOD", "LAST VERDICT", "AT");
     let mut code = exit::HEALTHY;
-    for (name, deployment, last) in rows {
+    for (guard, deployment, last) in rows {
+        let mut notes = Vec::new();
         let (traffic, known_good) = match &deployment {
-            Ok(d) => (traffic(&d.primary, &d.candidate, d.candidate_share), d.known_good.clone()),
+            Ok(d) => {
+                if let Some(until) =
+                    d.last_rollback_ms.map(|at| at + guard.cooldown.as_millis() as i64).filter(|u| *u > now)
+                {
+                    notes.push(format!("cooldown until {}", ripcord::fixture::format_timestamp(until)));
+                }
+                if let Some(capacity) = &d.capacity {
+                    let release = match capacity.release {
+                        ripcord::platform::Release::At(due) => {
+                            format!("until {}", ripcord::fixture::format_timestamp(due))
+                        }
+                        ripcord::platform::Release::WhenPromoted => "standby".into(),
+                    };
+                    notes.push(format!("warm capacity on {} ({release})", label(&capacity.revision)));
+                }
+                (traffic(&d.primary, &d.candidate, d.candidate_share), d.known_good.clone())
+            }
             Err(error) => {
                 code = exit::ERROR;
                 (format!("error: {error}"), None)
             }
         };
+        for intent in open.iter().filter(|i| i.guard == guard.name) {
+            let target = intent.target.as_deref().map(label).unwrap_or_default();
+            notes.push(format!("change without a result: {} {target} since {}", intent.action, intent.at));
+        }
         let (verdict, at) = last.map(|r| (r.verdict.to_string(), r.at)).unwrap_or_else(|| ("-".into(), "-".into()));
         println!(
-            "{name:<16} {traffic:<24} {:<10} {verdict:<13} {at}",
-            known_good.map(|v| label(&v)).unwrap_or_else(|| "-".into())
+            "{:<16} {traffic:<24} {:<10} {verdict:<13} {at:<24} {}",
+            guard.name,
+            known_good.map(|v| label(&v)).unwrap_or_else(|| "-".into()),
+            if notes.is_empty() { "-".to_string() } else { notes.join("; ") }
         );
     }
     Ok(ExitCode::from(code))
