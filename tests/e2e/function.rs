@@ -23,7 +23,7 @@ impl<'a> Function<'a> {
         let stderr = h.dir.path().join("function.stderr");
         let log = std::fs::File::create(&stderr).unwrap_or_else(|e| panic!("{e}"));
         let child = Command::new(env!("CARGO_BIN_EXE_ripcord"))
-            .args(["function", "--log", "info"])
+            .arg("function")
             .env("AWS_LAMBDA_RUNTIME_API", h.server.addr().to_string())
             .env("RIPCORD_CONFIG", h.dir.path().join("guards.toml"))
             .env("RIPCORD_CACHE_DIR", h.dir.path().join("cache"))
@@ -89,9 +89,14 @@ fn a_scheduled_event_runs_a_cycle_and_rolls_back_a_failing_canary() {
     // Logs are JSON lines in function mode (CloudWatch Logs reads them as structured records).
     let logs = function.logs();
     assert!(!logs.trim().is_empty());
-    for line in logs.lines() {
-        assert!(serde_json::from_str::<Value>(line).is_ok(), "not a JSON log line: {line}");
-    }
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["severity"].is_string() && l["message"].is_string()), "{logs}");
+    // The audit records are in the logs as objects (the records that last when /tmp does not).
+    let intent = lines.iter().find(|l| l["target"] == "ripcord::audit" && l["record"]["record"] == "intent");
+    assert!(intent.is_some_and(|l| l["record"]["target"] == "1"), "{logs}");
 }
 
 #[test]

@@ -3,10 +3,12 @@
 mod demo;
 mod function;
 mod guards;
+mod logging;
 mod plugin;
 mod sim;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use logging::LogFormat;
 use ripcord::runtime::{CacheDir, RuntimeSettings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,17 +21,12 @@ struct Cli {
     /// Log format on stderr (default: json in `function` mode and in a Cloud Run Job, text otherwise).
     #[arg(long, global = true, value_enum, env = "RIPCORD_LOG_FORMAT")]
     log_format: Option<LogFormat>,
-    /// Log filter, e.g. `info` or `ripcord=debug` (tracing's EnvFilter syntax).
-    #[arg(long, global = true, default_value = "warn", env = "RIPCORD_LOG")]
-    log: String,
+    /// Log filter, e.g. `info` or `ripcord=debug` (tracing's EnvFilter syntax; default: `info` in `function` mode
+    /// and in a Cloud Run Job, where the logs carry the audit records, `warn` otherwise).
+    #[arg(long, global = true, env = "RIPCORD_LOG")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,7 +211,8 @@ pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     let unattended = matches!(cli.command, Command::Function { .. }) || std::env::var_os("CLOUD_RUN_JOB").is_some();
     let format = cli.log_format.unwrap_or(if unattended { LogFormat::Json } else { LogFormat::Text });
-    init_logging(format, &cli.log);
+    let filter = cli.log.as_deref().unwrap_or(if unattended { "info" } else { "warn" });
+    logging::init(format, filter);
     let result = match cli.command {
         Command::Demo { no_prewarm, platform, runtime } => demo::run(platform, !no_prewarm, &runtime),
         Command::Check { guards: g, only, record, shard } => {
@@ -239,15 +237,5 @@ pub(crate) fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn init_logging(format: LogFormat, filter: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
     }
 }
