@@ -425,8 +425,8 @@ impl Controller {
         if guard.prewarm != PrewarmMode::Off {
             // Should this process die mid-change, capacity it added is released once the change could no longer be
             // running.
-            let deadline = verdict_at + (guard.prewarm_timeout + guard.settle).as_millis() as i64 + CHANGE_MARGIN_MS;
-            let prewarm = platform.prewarm(guard, target, capacity, true, Release::At(deadline), &self.clock);
+            let release_by = verdict_at + (guard.prewarm_timeout + guard.settle).as_millis() as i64 + CHANGE_MARGIN_MS;
+            let prewarm = platform.prewarm(guard, target, capacity, true, Release::At(release_by), &self.clock);
             let prewarm = match self.deadline {
                 None => prewarm.await,
                 Some(by) => tokio::time::timeout_at(by.into(), prewarm).await.unwrap_or_else(|_| {

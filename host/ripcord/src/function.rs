@@ -15,8 +15,8 @@ use std::time::Duration;
 pub enum Event {
     /// An EventBridge schedule (`"detail-type": "Scheduled Event"`): one cycle over every guard.
     Scheduled,
-    /// A CodeDeploy lifecycle hook (`BeforeAllowTraffic`, `AfterAllowTraffic`): judge the deployment's guards and
-    /// report the hook's status to CodeDeploy.
+    /// A CodeDeploy lifecycle hook (`BeforeAllowTraffic`, `AfterAllowTraffic`): judge the configuration's guards
+    /// (one hook function per application) and report the hook's status to CodeDeploy.
     DeployHook { deployment_id: String, execution_id: String },
     /// `{"action": "check", "guards": [...], "dry_run": false}`: one cycle, like `ripcord check`.
     Check { guards: Vec<String>, dry_run: bool },
@@ -52,18 +52,14 @@ impl Event {
         }
         match text("action").as_deref() {
             Some("check") => {
-                let guards = match value.get("guards") {
-                    None | Some(Value::Null) => Vec::new(),
-                    Some(Value::Array(names)) => names
-                        .iter()
-                        .map(|n| n.as_str().map(str::to_string))
-                        .collect::<Option<Vec<_>>>()
+                let guards = match value.get("guards").filter(|g| !g.is_null()) {
+                    None => Vec::new(),
+                    Some(names) => names
+                        .as_array()
+                        .and_then(|names| names.iter().map(|n| n.as_str().map(str::to_string)).collect())
                         .ok_or_else(|| {
-                            FunctionError::Event(format!("`guards` must be a list of names, got {}", value["guards"]))
+                            FunctionError::Event(format!("`guards` must be a list of names, got {names}"))
                         })?,
-                    Some(other) => {
-                        return Err(FunctionError::Event(format!("`guards` must be a list of names, got {other}")));
-                    }
                 };
                 let dry_run = value.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
                 Ok(Self::Check { guards, dry_run })
