@@ -285,3 +285,29 @@ fn a_rollback_killed_after_the_warm_up_tag_is_closed_and_finished_by_the_next_ru
     let annotations = h.sim.service("search").map(|s| s.annotations).unwrap_or_default();
     assert!(!annotations.contains_key("ripcord.dev/prewarm"), "{annotations:?}");
 }
+
+#[test]
+fn a_rollback_killed_during_the_traffic_patch_ends_pinned_without_a_conflict_left_behind() {
+    let h = failing_canary();
+    h.cloud_run_guards("prewarm = \"off\"", "");
+    // Without prewarm the first PATCH is the pin: it is accepted, then ripcord dies before its operation is done.
+    h.kill_check_during("UpdateService");
+    let kinds: Vec<Kind> = h.audit().iter().map(|r| r.record).collect();
+    assert_eq!(kinds, [Kind::Decision, Kind::Intent]);
+
+    let output = h.ripcord(&["check"]);
+    assert_ne!(output.status.code(), Some(1), "{}\n{}", stdout(&output), stderr(&output));
+    let audit = h.audit();
+    let closed = &audit[2];
+    assert_eq!((closed.record, closed.id.as_str()), (Kind::Result, audit[1].id.as_str()));
+    assert_eq!(closed.outcome.as_deref(), Some("interrupted"));
+    // The accepted PATCH was still reconciling: what serves is still the split, so the cycle decides again.
+    assert!(closed.error.as_deref().is_some_and(|e| e.contains("had not taken effect")), "{:?}", closed.error);
+    assert_eq!(audit.last().and_then(|r| r.outcome.clone()).as_deref(), Some("pinned"));
+    // However far the dead run's change had got, the service ends on the stable revision, every intent answered.
+    h.sim.advance(60_000);
+    let split = h.split("search");
+    assert_eq!(split[0], (AAA.to_string(), 100, String::new()), "{split:?}");
+    let open = ripcord::audit::unanswered(h.audit());
+    assert!(open.is_empty(), "{open:?}");
+}
