@@ -60,7 +60,7 @@ fn plugin_output_goes_to_the_log_not_to_stdout() {
     let hostile = guest("hostile").display().to_string();
     let args = [
         "--log",
-        "info",
+        "ripcord::plugin=debug",
         "plugin",
         "test",
         &hostile,
@@ -119,4 +119,39 @@ fn bad_input_is_an_error_naming_file_field_and_value() {
         stderr.contains("unknown built-in policy `nope`; the built-ins are error-rate, latency, slo-burn"),
         "{stderr}"
     );
+}
+
+/// A policy that always fails passes no fixture, not even those expecting `inconclusive`; a fixture that expects
+/// `error` is the way to test that a policy refuses its input.
+#[test]
+fn plugin_test_counts_a_plugin_error_as_a_failure_unless_expected() {
+    let cache = temp_dir();
+    let hostile = guest("hostile").display().to_string();
+    let args = [
+        "plugin",
+        "test",
+        &hostile,
+        "--fixtures",
+        "plugins/examples/safety-errors/fixtures",
+        "--param",
+        "behaviour=trap",
+        "--json",
+    ];
+    let output = ripcord(&args, cache.path());
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json["passed"], 0, "{json}");
+    let fixtures = json["fixtures"].as_array().cloned().unwrap_or_default();
+    assert!(fixtures.iter().any(|f| f["expected"] == "inconclusive"), "{json}");
+    assert!(fixtures.iter().all(|f| f["got"] == "error"), "{json}");
+
+    let dir = temp_dir();
+    let fixture = std::fs::read_to_string("../../examples/evaluations/healthy.json").unwrap_or_default();
+    let mut fixture: serde_json::Value = serde_json::from_str(&fixture).unwrap_or_else(|e| panic!("{e}"));
+    fixture["expect"] = "error".into();
+    std::fs::write(dir.path().join("refused.json"), fixture.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let fixtures = dir.path().display().to_string();
+    let args = ["plugin", "test", &hostile, "--fixtures", &fixtures, "--param", "behaviour=trap"];
+    let output = ripcord(&args, cache.path());
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
 }

@@ -168,10 +168,22 @@ fn unavailable_reads_are_retried_by_the_client() {
 }
 
 #[test]
-fn an_operation_that_ends_in_error_is_reported_and_nothing_is_left_half_done() {
+fn an_operation_that_ends_in_error_once_is_retried_and_the_rollback_lands() {
     let h = failing_canary();
     h.cloud_run_guards("prewarm = \"off\"", "");
     h.sim.fail_operations(1, "revision search-00001-aaa is not ready");
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert_eq!(h.split("search")[0], (AAA.to_string(), 100, String::new()));
+    let patches = h.sim.api_log().iter().filter(|c| c.operation == "UpdateService").count();
+    assert_eq!(patches, 3, "the failed traffic PATCH, its retry, and the markers' PATCH");
+}
+
+#[test]
+fn an_operation_that_keeps_ending_in_error_is_reported_and_nothing_is_left_half_done() {
+    let h = failing_canary();
+    h.cloud_run_guards("prewarm = \"off\"", "");
+    h.sim.fail_operations(3, "revision search-00001-aaa is not ready");
     let output = h.ripcord(&["check"]);
     assert_eq!(output.status.code(), Some(1), "{}\n{}", stdout(&output), stderr(&output));
     assert!(stdout(&output).contains("is not ready"), "{}", stdout(&output));
@@ -310,4 +322,29 @@ fn a_rollback_killed_during_the_traffic_patch_ends_pinned_without_a_conflict_lef
     assert_eq!(split[0], (AAA.to_string(), 100, String::new()), "{split:?}");
     let open = ripcord::audit::unanswered(h.audit());
     assert!(open.is_empty(), "{open:?}");
+}
+
+/// A Cloud Run guard with no Google credentials anywhere fails at once, saying so and how to provide them, and the
+/// guard's decision record says why it was not judged.
+#[test]
+fn a_guard_without_google_credentials_says_how_to_provide_them() {
+    let dir = crate::support::temp_dir();
+    let config = dir.path().join("guards.toml");
+    let text = "[settings]\naudit_log = \"audit.jsonl\"\n[[guard]]\nname = \"search\"\nplatform = \"cloud-run\"\nproject = \"acme-prod\"\nlocation = \"europe-west1\"\nservice = \"search\"\npolicies = [{ use = \"builtin:error-rate\" }]\n";
+    std::fs::write(&config, text).unwrap_or_else(|e| panic!("{e}"));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .args(["check", "--config", &config.display().to_string()])
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env_remove("CLOUDSDK_CONFIG")
+        .env("HOME", dir.path())
+        .env("RIPCORD_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(text.contains("no usable Google credentials: no key file or gcloud credentials were found"), "{text}");
+    assert!(text.contains("set GOOGLE_APPLICATION_CREDENTIALS to a service account key file"), "{text}");
+    let audit = ripcord::audit::Audit::read(&dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(audit.len(), 1);
+    assert!(audit[0].error.as_deref().is_some_and(|e| e.contains("no usable Google credentials")), "{audit:?}");
 }

@@ -1,27 +1,51 @@
 //! guards.toml errors, as golden files: every bad configuration in `golden/config/NAME.toml` is rejected with
-//! exactly the message in `NAME.err`, naming the file, the field and the value. `RIPCORD_BLESS=1` rewrites them.
+//! exactly the message in `NAME.err`, naming the file, the field and the value; every configuration in
+//! `golden/policies/` is rejected the same way when its policies are loaded and checked, before any cycle.
+//! `RIPCORD_BLESS=1` rewrites them.
 
 use ripcord::config::Config;
+use ripcord::policies::PolicySet;
+use ripcord::runtime::{CacheDir, Runtime, RuntimeSettings};
 use std::path::Path;
 
 #[test]
 fn bad_configurations_are_rejected_with_file_field_and_value() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/golden/config");
+    golden("config", |text, name, _| Config::parse(text, Path::new(name)).map(drop).map_err(|e| e.to_string()));
+}
+
+#[test]
+fn bad_policies_and_parameters_are_rejected_at_load_with_file_guard_field_and_value() {
+    let runtime = || {
+        let cache = CacheDir::At(Path::new(env!("CARGO_TARGET_TMPDIR")).join("golden-cache"));
+        Runtime::new(RuntimeSettings { cache, ..RuntimeSettings::default() }).unwrap_or_else(|e| panic!("{e}"))
+    };
+    golden("policies", |text, name, dir| {
+        // Policy paths are relative to the configuration's folder; messages are shown relative to it.
+        let config = Config::parse(text, &dir.join(name)).map_err(|e| e.to_string())?;
+        let prefix = format!("{}/", dir.display());
+        PolicySet::load(&config, runtime()).map(drop).map_err(|e| e.to_string().replace(&prefix, ""))
+    });
+}
+
+/// Checks every `golden/KIND/NAME.toml` against `NAME.err` with `check(text, "NAME.toml", dir)`.
+fn golden(kind: &str, check: impl Fn(&str, &str, &Path) -> Result<(), String>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/golden").join(kind);
+    let dir = dir.canonicalize().unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut cases: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     cases.sort();
-    assert!(cases.len() >= 10, "at least 10 golden cases, found {}", cases.len());
+    assert!(cases.len() >= 5, "at least 5 golden cases, found {}", cases.len());
     let bless = std::env::var_os("RIPCORD_BLESS").is_some();
     let mut failures = Vec::new();
     for case in cases {
         let name = case.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let text = std::fs::read_to_string(&case).unwrap_or_else(|e| panic!("{e}"));
-        let got = match Config::parse(&text, Path::new(&name)) {
-            Ok(_) => format!("{name}: accepted, but it should have been rejected"),
-            Err(error) => error.to_string(),
+        let got = match check(&text, &name, &dir) {
+            Ok(()) => format!("{name}: accepted, but it should have been rejected"),
+            Err(error) => error,
         };
         assert!(got.starts_with(&format!("{name}: ")), "the error must name the file: {got}");
         let expected_path = case.with_extension("err");

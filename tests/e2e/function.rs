@@ -12,14 +12,19 @@ const CANARY: &str = "version = 1\nrouting = { version = 2, weight = 0.1 }";
 const KNOWN_GOOD_1: &str = r#""ripcord:known-good:live" = "1""#;
 
 /// `ripcord function` running against the harness's simulator; killed when dropped.
-struct Function<'a> {
+pub(crate) struct Function<'a> {
     h: &'a SimHarness,
     child: Child,
     stderr: std::path::PathBuf,
 }
 
 impl<'a> Function<'a> {
-    fn start(h: &'a SimHarness) -> Self {
+    pub(crate) fn start(h: &'a SimHarness) -> Self {
+        Self::start_with_log(h, "info")
+    }
+
+    /// Starts it with `RIPCORD_LOG` set to `filter`.
+    pub(crate) fn start_with_log(h: &'a SimHarness, filter: &str) -> Self {
         let stderr = h.dir.path().join("function.stderr");
         let log = std::fs::File::create(&stderr).unwrap_or_else(|e| panic!("{e}"));
         let child = Command::new(env!("CARGO_BIN_EXE_ripcord"))
@@ -27,6 +32,7 @@ impl<'a> Function<'a> {
             .env("AWS_LAMBDA_RUNTIME_API", h.server.addr().to_string())
             .env("RIPCORD_CONFIG", h.dir.path().join("guards.toml"))
             .env("RIPCORD_CACHE_DIR", h.dir.path().join("cache"))
+            .env("RIPCORD_LOG", filter)
             .current_dir(h.dir.path())
             .stdout(Stdio::null())
             .stderr(log)
@@ -36,7 +42,7 @@ impl<'a> Function<'a> {
     }
 
     /// Invokes the function with `event` and waits for its answer.
-    fn invoke(&mut self, event: Value) -> InvocationResult {
+    pub(crate) fn invoke(&mut self, event: Value) -> InvocationResult {
         let id = self.h.sim.invoke_event(&event);
         let started = Instant::now();
         loop {
@@ -51,7 +57,7 @@ impl<'a> Function<'a> {
         }
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 }
@@ -63,7 +69,7 @@ impl Drop for Function<'_> {
     }
 }
 
-fn scheduled_event() -> Value {
+pub(crate) fn scheduled_event() -> Value {
     json!({"version": "0", "id": "53dc4d37", "detail-type": "Scheduled Event", "source": "aws.events",
            "account": "123456789012", "time": "2026-11-26T09:05:00Z", "region": "us-east-1",
            "resources": ["arn:aws:events:us-east-1:123456789012:rule/ripcord-every-minute"], "detail": {}})

@@ -1,13 +1,12 @@
-//! Misbehaving plugins are contained: each yields an error naming the plugin and the cause within the deadline
-//! plus 50 ms, the host keeps running, and the next evaluation of a healthy plugin succeeds.
+//! Misbehaving plugins are contained: each yields an error naming the plugin and the cause, the host keeps running,
+//! and the next evaluation of a healthy plugin succeeds. How close to the deadline a plugin is stopped is measured
+//! by `benches/verdict.rs` (`hostile/*`), not asserted here: a loaded machine must not fail a test.
 
 use crate::support::{TEST_DEADLINE, TEST_MEMORY_LIMIT, fixture, guest, load, runtime, temp_dir, with_param};
 use ripcord::report::Verdict;
-use ripcord::runtime::{Plugin, PluginError, PluginErrorKind, Runtime};
+use ripcord::runtime::{MAX_TRANSFER_BYTES, Plugin, PluginError, PluginErrorKind, Runtime};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
-const SLACK: Duration = Duration::from_millis(50);
+use std::time::Instant;
 
 struct Host {
     runtime: Runtime,
@@ -34,14 +33,10 @@ fn misbehave(behaviour: &str, extra: &[(&str, &str)]) -> PluginError {
     for (name, value) in extra {
         evaluation = with_param(evaluation, name, value);
     }
-    let started = Instant::now();
-    let outcome = host.runtime.evaluate(&host.hostile, &evaluation);
-    let elapsed = started.elapsed();
-    let error = match outcome {
+    let error = match host.runtime.evaluate(&host.hostile, &evaluation) {
         Ok(report) => panic!("{behaviour}: expected a failure, got {report:?}"),
         Err(error) => error,
     };
-    assert!(elapsed <= TEST_DEADLINE + SLACK, "{behaviour}: took {elapsed:?}");
     let message = error.to_string();
     assert!(message.contains("`hostile@0.1.0`") && message.contains("hostile.wasm"), "{message}");
 
@@ -92,12 +87,69 @@ fn explicit_trap_is_reported_with_the_panic_message() {
     assert!(message.contains("hostile plugin panics on purpose"), "stderr tail missing: {message}");
 }
 
+/// Answers too big to take are refused while wasmtime lifts them, before the host copies anything: a
+/// multi-megabyte reason, 200,000 checks, a 32 MiB log message.
 #[test]
-fn multi_megabyte_reason_is_rejected() {
-    let error = misbehave("huge-reason", &[]);
+fn oversized_answers_are_refused_before_they_are_copied() {
+    for behaviour in ["huge-reason", "many-checks", "log-burst"] {
+        let error = misbehave(behaviour, &[]);
+        assert!(matches!(error.kind, PluginErrorKind::TransferLimit(MAX_TRANSFER_BYTES)), "{behaviour}: {error}");
+        assert!(error.to_string().contains("handed the host more than 4194304 bytes in one call"), "{error}");
+    }
+}
+
+#[test]
+fn a_reason_over_the_limit_is_rejected() {
+    let error = misbehave("long-reason", &[]);
     let message = error.to_string();
     assert!(matches!(error.kind, PluginErrorKind::InvalidOutput(_)), "{message}");
-    assert!(message.contains("reason is 8388608 bytes, more than the 65536 allowed"), "{message}");
+    assert!(message.contains("reason is 102400 bytes, more than the 65536 allowed"), "{message}");
+}
+
+#[test]
+fn printing_then_panicking_is_a_trap_with_the_panic_message() {
+    let error = misbehave("print-and-panic", &[]);
+    assert!(matches!(error.kind, PluginErrorKind::Trap { .. }), "{error}");
+    assert!(error.to_string().contains("hostile plugin prints, then panics"), "{error}");
+}
+
+/// Printing is captured, bounded, and never breaks the plugin: 20,000 lines (more than is kept) still promote.
+#[test]
+fn printing_a_lot_is_captured_and_harmless() {
+    let host = host();
+    let evaluation = with_param(fixture("healthy.json"), "behaviour", "print-lots");
+    let report = host.runtime.evaluate(&host.hostile, &evaluation).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.verdict, Verdict::Promote);
+}
+
+/// Reading stdin finds nothing (end of file); the plugin answers.
+#[test]
+fn stdin_is_empty() {
+    let host = host();
+    let evaluation = with_param(fixture("healthy.json"), "behaviour", "stdin");
+    let report = host.runtime.evaluate(&host.hostile, &evaluation).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.reason, "read 0 bytes from stdin");
+}
+
+/// The runtime also works when called (as it must be) from a blocking thread of an async runtime, where WASI's
+/// synchronous bindings use that runtime: a plugin that prints there is served, not a panic of the process.
+#[test]
+fn plugins_that_print_run_on_an_async_runtimes_blocking_threads() {
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    let tokio = tokio.unwrap_or_else(|e| panic!("{e}"));
+    let answers = tokio.block_on(async {
+        let mut answers = Vec::new();
+        for behaviour in ["stdout", "print-lots", "print-and-panic", "stdin"] {
+            let asked = tokio::task::spawn_blocking(move || {
+                let host = host();
+                let evaluation = with_param(fixture("healthy.json"), "behaviour", behaviour);
+                host.runtime.evaluate(&host.hostile, &evaluation).map(|r| r.verdict).map_err(|e| e.kind.code())
+            });
+            answers.push(asked.await.unwrap_or_else(|e| panic!("{behaviour}: {e}")));
+        }
+        answers
+    });
+    assert_eq!(answers, [Ok(Verdict::Promote), Ok(Verdict::Promote), Err("trap"), Ok(Verdict::Promote)]);
 }
 
 #[test]

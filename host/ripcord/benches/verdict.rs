@@ -3,6 +3,10 @@
 //! a plugin by compiling it versus mapping its cached compiled code.
 //!
 //! Target: <= 40 us median per verdict for the Rust policy. Run with `cargo bench -p ripcord`.
+//!
+//! `hostile/*` measures how a misbehaving plugin is stopped (the tests assert that it is, not how fast): a loop
+//! is stopped at the deadline plus at most one epoch tick (5 ms) on an idle machine; an oversized answer is refused
+//! while it is lifted, in the time the plugin took to build it, with no copy on the host.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ripcord::evaluation::{Evaluation, MetricKind, MetricSeries, Params, Platform, Revision, Window};
@@ -116,5 +120,21 @@ fn loading(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verdicts, loading);
+fn hostile(c: &mut Criterion) {
+    let runtime = Runtime::new(RuntimeSettings { cache: CacheDir::Disabled, ..Default::default() })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let path = std::path::Path::new(ripcord::GUEST_DIR).join("hostile.wasm");
+    let plugin = runtime.load(&PluginSource::File(path)).unwrap_or_else(|e| panic!("{e}"));
+    let mut group = c.benchmark_group("hostile");
+    group.sample_size(10);
+    for behaviour in ["loop", "huge-reason", "many-checks", "log-burst"] {
+        let mut input = evaluation();
+        input.params.insert("behaviour".into(), ripcord::evaluation::ParamValue::Text(behaviour.into()));
+        assert!(runtime.evaluate(&plugin, &input).is_err(), "{behaviour} must fail");
+        group.bench_function(behaviour, |b| b.iter(|| runtime.evaluate(&plugin, black_box(&input))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, verdicts, loading, hostile);
 criterion_main!(benches);

@@ -1,7 +1,11 @@
 //! The audit trail: an append-only JSONL file, fsync'd after every record, with a `decision` record for every
-//! cycle, an `intent` record before any change to a platform and a `result` record after it was verified. The
-//! same records go to the structured log (target `ripcord::audit`) and, for intents and results, to an optional
-//! webhook. If the process dies between intent and result, the intent without a result is the evidence.
+//! cycle of every guard, an `intent` record before any change to a platform and a `result` record after it was
+//! verified. The same records go to the structured log (target `ripcord::audit`) and, for intents and results, to
+//! an optional webhook — delivered in the background, never on a change's path, and flushed with a bound at the
+//! end of a cycle. If the process dies between intent and result, the intent without a result is the evidence.
+//!
+//! The file survives what disks do: a torn last line (power loss mid-write) is ended before the next record is
+//! appended, and readers skip and count lines that are not records (torn, bad bytes) instead of refusing the log.
 
 use crate::config::Mode;
 use crate::platform::{Deployment, Prewarm};
@@ -196,29 +200,31 @@ pub struct AuditError {
 pub struct Audit {
     path: PathBuf,
     file: Mutex<std::fs::File>,
-    webhook: Option<(reqwest::Client, String)>,
+    webhook: Option<crate::notify::Webhook>,
 }
 
 impl Audit {
-    /// Opens (creating) the audit file for appending.
+    /// Opens (creating) the audit file for appending. A last line without its newline (the process or the
+    /// machine stopped mid-write) is ended first, so the next record starts on a line of its own.
     pub fn open(path: &Path, webhook: Option<String>) -> Result<Self, AuditError> {
         let fail = |source| AuditError { path: path.into(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(fail)?;
-        Ok(Self {
-            path: path.into(),
-            file: Mutex::new(file),
-            webhook: webhook.map(|url| (reqwest::Client::new(), url)),
-        })
+        let mut file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path).map_err(fail)?;
+        if ends_mid_line(&mut file).map_err(fail)? {
+            tracing::warn!(target: "ripcord::audit", path = %path.display(), "the audit log's last line was torn (cut mid-write); ending it");
+            file.write_all(b"\n").and_then(|()| file.sync_data()).map_err(fail)?;
+        }
+        Ok(Self { path: path.into(), file: Mutex::new(file), webhook: webhook.map(crate::notify::Webhook::new) })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Appends `record` durably, logs it, and posts intents and results to the webhook (best effort).
+    /// Appends `record` durably and logs it; intents and results are also queued for the webhook, which
+    /// delivers them in the background (see [`Audit::flush_notifications`]).
     pub async fn write(&self, record: &Record) -> Result<(), AuditError> {
         let fail = |source| AuditError { path: self.path.clone(), source };
         let line = serde_json::to_string(record).map_err(|e| fail(std::io::Error::other(e)))?;
@@ -229,21 +235,19 @@ impl Audit {
         }
         tracing::info!(target: "ripcord::audit", record = %line, "{:?} {} {}", record.record, record.guard, record.verdict);
         if record.record != Kind::Decision
-            && let Some((client, url)) = &self.webhook
+            && let Some(webhook) = &self.webhook
         {
-            let posted = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(line)
-                .timeout(std::time::Duration::from_secs(5))
-                .send()
-                .await
-                .and_then(|r| r.error_for_status());
-            if let Err(error) = posted {
-                tracing::warn!(target: "ripcord::audit", %error, url, "webhook delivery failed");
-            }
+            webhook.send(line);
         }
         Ok(())
+    }
+
+    /// Waits until the queued notifications are delivered (or given up), but not past `until`; what is still
+    /// queued then is logged as undelivered. Called at the end of a cycle, after its changes.
+    pub async fn flush_notifications(&self, until: tokio::time::Instant) {
+        if let Some(webhook) = &self.webhook {
+            webhook.flush(until).await;
+        }
     }
 
     /// Intents without a result, oldest first: changes still in flight in another process, or interrupted
@@ -284,15 +288,69 @@ impl Audit {
         failed.map_or(Ok(open), Err)
     }
 
-    /// Every record in an audit file, skipping lines that are not records (a torn last line after a crash).
+    /// Every record in an audit file, skipping lines that are not records (see [`Audit::load`]).
     pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        Ok(text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect())
+        Self::load(path).map(|log| log.records)
     }
+
+    /// Every record in an audit file, and the lines that are not records (a torn line after a crash, bytes that
+    /// are not UTF-8, a line someone edited): those are skipped and counted, never a reason to refuse the log. A
+    /// missing file is an empty log; [`Audit::load_existing`] says it is missing.
+    pub fn load(path: &Path) -> std::io::Result<AuditLog> {
+        match Self::load_existing(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AuditLog::default()),
+            other => other,
+        }
+    }
+
+    /// Like [`Audit::load`], but a missing file is an error.
+    pub fn load_existing(path: &Path) -> std::io::Result<AuditLog> {
+        let bytes = std::fs::read(path)?;
+        let mut log = AuditLog::default();
+        for (number, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Record>(line) {
+                Ok(record) => log.records.push(record),
+                Err(_) => log.damaged.push(number + 1),
+            }
+        }
+        Ok(log)
+    }
+}
+
+/// The records of an audit file, and the numbers of its lines that are not records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditLog {
+    pub records: Vec<Record>,
+    /// 1-based line numbers of the damaged lines.
+    pub damaged: Vec<usize>,
+}
+
+impl AuditLog {
+    /// A note for people about damaged lines, if there are any.
+    pub fn damage_note(&self, path: &Path) -> Option<String> {
+        let first = self.damaged.first()?;
+        Some(format!(
+            "{}: skipped {} damaged line{} (not an audit record; first at line {first})",
+            path.display(),
+            self.damaged.len(),
+            if self.damaged.len() == 1 { "" } else { "s" }
+        ))
+    }
+}
+
+/// Whether the file's last byte is not a newline (a line was cut mid-write).
+fn ends_mid_line(file: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if file.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 #[cfg(test)]
@@ -330,6 +388,39 @@ mod tests {
         let open = Audit::open_intents(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(open.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b"]);
         assert!(Audit::open_intents(&dir.path().join("none.jsonl")).is_ok_and(|o| o.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_ended_before_the_next_record() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("audit.jsonl");
+        let intent = serde_json::to_string(&record(Kind::Intent, "a")).unwrap_or_default();
+        std::fs::write(&path, format!("{intent}\n{{\"record\":\"result\",\"id\":\"a"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let audit = Audit::open(&path, None).unwrap_or_else(|e| panic!("{e}"));
+        audit.write(&record(Kind::Result, "a")).await.unwrap_or_else(|e| panic!("{e}"));
+        let log = Audit::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(log.records.iter().map(|r| r.record).collect::<Vec<_>>(), [Kind::Intent, Kind::Result]);
+        assert_eq!(log.damaged, [2], "the torn fragment is a damaged line of its own");
+        assert!(Audit::open_intents(&path).is_ok_and(|open| open.is_empty()), "the result answers the intent");
+    }
+
+    #[test]
+    fn lines_that_are_not_records_are_skipped_and_counted() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("audit.jsonl");
+        let decision = serde_json::to_string(&record(Kind::Decision, "a")).unwrap_or_default();
+        let mut bytes = format!("{decision}\n").into_bytes();
+        bytes.extend_from_slice(b"\xff\xfe not utf-8 \x80\n\n{\"record\": 3}\n");
+        bytes.extend_from_slice(format!("{decision}\n").as_bytes());
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+        let log = Audit::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(log.records.len(), 2);
+        assert_eq!(log.damaged, [2, 4]);
+        let note = log.damage_note(&path).unwrap_or_default();
+        assert!(note.ends_with("skipped 2 damaged lines (not an audit record; first at line 2)"), "{note}");
+        assert!(Audit::load(&dir.path().join("missing.jsonl")).is_ok_and(|l| l.records.is_empty()));
+        assert!(Audit::load_existing(&dir.path().join("missing.jsonl")).is_err());
     }
 
     #[test]

@@ -80,8 +80,6 @@ enum Command {
         /// Path to guards.toml.
         #[arg(long, short, default_value = "guards.toml")]
         config: PathBuf,
-        #[command(flatten)]
-        runtime: RuntimeArgs,
     },
     /// Render the audit log as one self-contained HTML page: per guard, a strip of every verdict, the changes
     /// and the latest decisions with their failed checks.
@@ -136,7 +134,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum SimCommand {
-    /// Serve a scenario's Lambda and CloudWatch APIs on a loopback port; prints RIPCORD_SIM_ENDPOINT=URL.
+    /// Serve a scenario on a loopback port — Lambda, CloudWatch and the Lambda Runtime API, CodeDeploy, Cloud Run
+    /// Admin v2 and Cloud Monitoring v3 — with its virtual clock; prints RIPCORD_SIM_ENDPOINT=URL.
     Serve {
         /// Scenario file (see examples/scenarios/).
         #[arg(long)]
@@ -223,7 +222,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Pull { guard, to, guards: g } => {
             guards::pull(&g.config, &guard, to.as_deref(), g.dry_run, g.json, &g.runtime)
         }
-        Command::Status { config, runtime } => guards::status(&config, &runtime),
+        Command::Status { config } => guards::status(&config),
         Command::Report { config, audit, out, last } => guards::report(&config, audit, out, last),
         Command::Replay { config, input, guard, json, runtime } => {
             guards::replay(&config, &input, guard.as_deref(), json, &runtime)

@@ -8,6 +8,23 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Longest guard name (it becomes part of audit record ids and log lines).
+pub const MAX_GUARD_NAME: usize = 128;
+/// Bounds on durations: past these a value is a typo, and would overflow the millisecond arithmetic downstream.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// Longest window, and longest span of all windows of one evaluation.
+pub const MAX_SPAN: Duration = Duration::from_secs(24 * 3600);
+/// Longest cooldown and settle time.
+pub const MAX_HOLD: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const MAX_PREWARM_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Bytes of a value quoted back in an error message.
+const MAX_ECHO: usize = 80;
+
+/// `value`, quoted for an error message, cut to [`MAX_ECHO`] bytes.
+pub(crate) fn echo(value: &str) -> String {
+    format!("{:?}", crate::text::truncate(value, MAX_ECHO))
+}
+
 /// A configuration that could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -261,12 +278,16 @@ impl Config {
         }
         for (i, g) in file.guard.into_iter().enumerate() {
             let at = |field: &str| format!("guard[{i}].{field}");
-            if g.name.is_empty() || !g.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                let message = format!("must be letters, digits, '-', '_' or '.', got {:?}", g.name);
+            if g.name.is_empty()
+                || g.name.len() > MAX_GUARD_NAME
+                || !g.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                let message =
+                    format!("must be 1 to {MAX_GUARD_NAME} letters, digits, '-', '_' or '.', got {}", echo(&g.name));
                 return Err(invalid(&at("name"), message));
             }
             if !names.insert(g.name.clone()) {
-                return Err(invalid(&at("name"), format!("duplicate guard name {:?}", g.name)));
+                return Err(invalid(&at("name"), format!("duplicate guard name {}", echo(&g.name))));
             }
             let target = match g.platform {
                 PlatformKind::AwsLambda => {
@@ -282,6 +303,11 @@ impl Config {
                         .ok_or_else(|| invalid(&at("function"), "is required for aws-lambda".into()))?;
                     let alias =
                         g.alias.clone().ok_or_else(|| invalid(&at("alias"), "is required for aws-lambda".into()))?;
+                    names::lambda_function(&function).map_err(|m| invalid(&at("function"), m))?;
+                    names::lambda_alias(&alias).map_err(|m| invalid(&at("alias"), m))?;
+                    if let Some(region) = &g.region {
+                        names::aws_region(region).map_err(|m| invalid(&at("region"), m))?;
+                    }
                     Target::Lambda { function, alias, region: g.region.clone() }
                 }
                 PlatformKind::CloudRun => {
@@ -296,11 +322,12 @@ impl Config {
                     let need = |field: &str, v: &Option<String>| {
                         v.clone().ok_or_else(|| invalid(&at(field), "is required for cloud-run".into()))
                     };
-                    Target::CloudRun {
-                        project: need("project", &g.project)?,
-                        location: need("location", &g.location)?,
-                        service: need("service", &g.service)?,
-                    }
+                    let (project, location, service) =
+                        (need("project", &g.project)?, need("location", &g.location)?, need("service", &g.service)?);
+                    names::gcp_project(&project).map_err(|m| invalid(&at("project"), m))?;
+                    names::gcp_location(&location).map_err(|m| invalid(&at("location"), m))?;
+                    names::cloud_run_service(&service).map_err(|m| invalid(&at("service"), m))?;
+                    Target::CloudRun { project, location, service }
                 }
             };
             if g.policies.is_empty() {
@@ -332,22 +359,21 @@ impl Config {
             guards.push(Guard { name: g.name, target, policies, metrics, ..settings });
         }
         let audit_log = file.settings.audit_log.map_or_else(|| base.join("ripcord-audit.jsonl"), |p| base.join(p));
-        if let Some(url) = &file.settings.webhook
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(invalid("settings.webhook", format!("must be an http(s) URL, got {url:?}")));
-        }
-        for (field, url) in [("aws.endpoint_url", &file.aws.endpoint_url), ("gcp.endpoint_url", &file.gcp.endpoint_url)]
-        {
-            if let Some(url) = url
-                && !(url.starts_with("http://") || url.starts_with("https://"))
-            {
-                return Err(invalid(field, format!("must be an http(s) URL, got {url:?}")));
+        for (field, url) in [
+            ("settings.webhook", &file.settings.webhook),
+            ("aws.endpoint_url", &file.aws.endpoint_url),
+            ("gcp.endpoint_url", &file.gcp.endpoint_url),
+        ] {
+            if let Some(url) = url {
+                names::http_url(url).map_err(|m| invalid(field, m))?;
             }
+        }
+        if let Some(region) = &file.aws.region {
+            names::aws_region(region).map_err(|m| invalid("aws.region", m))?;
         }
         let warmup_path = file.gcp.warmup_path.unwrap_or_else(|| "/".to_string());
         if !warmup_path.starts_with('/') {
-            return Err(invalid("gcp.warmup_path", format!("must start with '/', got {warmup_path:?}")));
+            return Err(invalid("gcp.warmup_path", format!("must start with '/', got {}", echo(&warmup_path))));
         }
         let clock = file.settings.clock.unwrap_or(ClockKind::System);
         if clock == ClockKind::Simulator && file.aws.endpoint_url.is_none() && file.gcp.endpoint_url.is_none() {
@@ -383,6 +409,14 @@ impl Config {
 }
 
 impl Guard {
+    /// The platform the guarded deployment runs on.
+    pub fn platform(&self) -> crate::evaluation::Platform {
+        match self.target {
+            Target::Lambda { .. } => crate::evaluation::Platform::AwsLambda,
+            Target::CloudRun { .. } => crate::evaluation::Platform::CloudRun,
+        }
+    }
+
     /// Guards sharing a region (Lambda) or a project (Cloud Run) share a platform client and a metrics batch.
     pub fn batch_key(&self) -> String {
         match &self.target {
@@ -410,15 +444,22 @@ impl DefaultsFile {
 
 /// Defaults overridden by a guard, checked; errors are `(field, message)`.
 fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<Guard, (&'static str, String)> {
-    let duration = |field: &'static str, g: &Option<String>, d: &Option<String>, fallback: &str| {
+    let duration = |field: &'static str, g: &Option<String>, d: &Option<String>, fallback: &str, max: Duration| {
         let text = g.as_deref().or(d.as_deref()).unwrap_or(fallback);
-        humantime::parse_duration(text).map_err(|e| (field, format!("invalid duration {text:?}: {e}")))
+        let value =
+            humantime::parse_duration(text).map_err(|e| (field, format!("invalid duration {}: {e}", echo(text))))?;
+        if value > max {
+            let message = format!("must be at most {}, got {}", humantime::format_duration(max), echo(text));
+            return Err((field, message));
+        }
+        Ok(value)
     };
-    let interval = duration("interval", &guard.interval, &defaults.interval, "1m")?;
-    let window = duration("window", &guard.window, &defaults.window, "5m")?;
-    let cooldown = duration("cooldown", &guard.cooldown, &defaults.cooldown, "30m")?;
-    let prewarm_timeout = duration("prewarm_timeout", &guard.prewarm_timeout, &defaults.prewarm_timeout, "2m")?;
-    let settle = duration("settle", &guard.settle, &defaults.settle, "15m")?;
+    let interval = duration("interval", &guard.interval, &defaults.interval, "1m", MAX_INTERVAL)?;
+    let window = duration("window", &guard.window, &defaults.window, "5m", MAX_SPAN)?;
+    let cooldown = duration("cooldown", &guard.cooldown, &defaults.cooldown, "30m", MAX_HOLD)?;
+    let prewarm_timeout =
+        duration("prewarm_timeout", &guard.prewarm_timeout, &defaults.prewarm_timeout, "2m", MAX_PREWARM_TIMEOUT)?;
+    let settle = duration("settle", &guard.settle, &defaults.settle, "15m", MAX_HOLD)?;
     if window < Duration::from_secs(60) || window.as_secs() % 60 != 0 {
         return Err(("window", format!("must be a whole number of minutes (metric periods are 1m), got {window:?}")));
     }
@@ -428,6 +469,15 @@ fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<Guard, (&'st
     let windows = guard.windows.or(defaults.windows).unwrap_or(4);
     if !(1..=60).contains(&windows) {
         return Err(("windows", format!("must be between 1 and 60, got {windows}")));
+    }
+    if window * windows as u32 > MAX_SPAN {
+        let message = format!(
+            "{windows} windows of {} span {}, more than the {} one evaluation may cover",
+            humantime::format_duration(window),
+            humantime::format_duration(window * windows as u32),
+            humantime::format_duration(MAX_SPAN)
+        );
+        return Err(("windows", message));
     }
     let prewarm_headroom = guard.prewarm_headroom.or(defaults.prewarm_headroom).unwrap_or(1.5);
     if !(1.0..=10.0).contains(&prewarm_headroom) {
@@ -462,7 +512,7 @@ fn policy(p: PolicyFile, base: &Path) -> Result<PolicyRef, (String, String)> {
         && crate::builtins::find(name).is_none()
     {
         let message =
-            format!("unknown built-in {:?}; the built-ins are {}", p.source, crate::builtins::names().join(", "));
+            format!("unknown built-in {}; the built-ins are {}", echo(&p.source), crate::builtins::names().join(", "));
         return Err(("use".into(), message));
     }
     let params = p
@@ -475,7 +525,7 @@ fn policy(p: PolicyFile, base: &Path) -> Result<PolicyRef, (String, String)> {
                 toml::Value::Float(f) => ParamValue::Float(f),
                 toml::Value::String(s) => ParamValue::Text(s),
                 other => {
-                    let message = format!("must be a boolean, number or string, got {other}");
+                    let message = format!("must be a boolean, number or string, got {}", echo(&other.to_string()));
                     return Err((format!("params.{name}"), message));
                 }
             };
@@ -485,15 +535,99 @@ fn policy(p: PolicyFile, base: &Path) -> Result<PolicyRef, (String, String)> {
     Ok(PolicyRef { source, params })
 }
 
+/// Checks of the names and addresses a guard is configured with, so a typo is reported at load with the usual
+/// message rather than at the first call as an SDK's internals. They check the shape the cloud's API accepts
+/// (characters, length), not that the thing exists.
+mod names {
+    use super::echo;
+
+    fn shape(value: &str, max: usize, allowed: impl Fn(char) -> bool, what: &str) -> Result<(), String> {
+        if value.is_empty() {
+            return Err(format!("must not be empty: give {what}"));
+        }
+        if value.len() > max || !value.chars().all(allowed) {
+            return Err(format!("must be {what} of at most {max} characters, got {}", echo(value)));
+        }
+        Ok(())
+    }
+
+    pub(super) fn lambda_function(value: &str) -> Result<(), String> {
+        let name = value.strip_prefix("arn:").map_or(value, |_| value.rsplit(':').next().unwrap_or(value));
+        shape(value, 140, |c| c.is_ascii_alphanumeric() || "-_:".contains(c), "a function name or ARN")?;
+        shape(name, 64, |c| c.is_ascii_alphanumeric() || "-_".contains(c), "a function name (letters, digits, - and _)")
+    }
+
+    pub(super) fn lambda_alias(value: &str) -> Result<(), String> {
+        shape(
+            value,
+            128,
+            |c| c.is_ascii_alphanumeric() || "-_".contains(c),
+            "an alias name (letters, digits, - and _)",
+        )?;
+        if value.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!("must be an alias name, got the version number {}", echo(value)));
+        }
+        Ok(())
+    }
+
+    pub(super) fn aws_region(value: &str) -> Result<(), String> {
+        let what = "an AWS region such as \"us-east-1\"";
+        shape(value, 32, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-', what)?;
+        let parts: Vec<&str> = value.split('-').collect();
+        let ok = parts.len() >= 3
+            && parts.first().is_some_and(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_lowercase()))
+            && parts.last().is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if ok { Ok(()) } else { Err(format!("must be {what}, got {}", echo(value))) }
+    }
+
+    pub(super) fn gcp_project(value: &str) -> Result<(), String> {
+        dns_label(value, 30, "a project ID (lowercase letters, digits and -, starting with a letter)")
+    }
+
+    pub(super) fn gcp_location(value: &str) -> Result<(), String> {
+        let what = "a Cloud Run region such as \"europe-west1\"";
+        shape(value, 32, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-', what)?;
+        if value.contains('-') && value.ends_with(|c: char| c.is_ascii_digit()) {
+            Ok(())
+        } else {
+            Err(format!("must be {what}, got {}", echo(value)))
+        }
+    }
+
+    pub(super) fn cloud_run_service(value: &str) -> Result<(), String> {
+        dns_label(value, 49, "a service name (lowercase letters, digits and -, starting with a letter)")
+    }
+
+    /// Lowercase letters, digits and `-`, starting with a letter and not ending with `-`.
+    fn dns_label(value: &str, max: usize, what: &str) -> Result<(), String> {
+        shape(value, max, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-', what)?;
+        if value.starts_with(|c: char| c.is_ascii_lowercase()) && !value.ends_with('-') {
+            Ok(())
+        } else {
+            Err(format!("must be {what}, got {}", echo(value)))
+        }
+    }
+
+    /// An http(s) URL with a host (and a valid port, if it has one).
+    pub(super) fn http_url(value: &str) -> Result<(), String> {
+        let what = "an http(s) URL such as \"http://127.0.0.1:4566\"";
+        let url = reqwest::Url::parse(value).map_err(|e| format!("must be {what}, got {} ({e})", echo(value)))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("must be {what}, got {}", echo(value)));
+        }
+        Ok(())
+    }
+}
+
 /// Turns a TOML error into one naming the file, the field path and the line.
 fn toml_error(path: &Path, text: &str, error: toml::de::Error) -> ConfigError {
-    let message = error.message().trim_end().to_string();
+    let message = crate::text::truncate(error.message().trim_end(), 4 * MAX_ECHO).into_owned();
     let field = match error.span() {
         Some(span) => {
             let start = span.start.min(text.len());
             let line = text[..start].matches('\n').count() + 1;
             let source = text.lines().nth(line - 1).unwrap_or_default().trim();
-            format!("line {line} `{source}`")
+            format!("line {line} `{}`", crate::text::truncate(source, MAX_ECHO))
         }
         None => "(document)".to_string(),
     };

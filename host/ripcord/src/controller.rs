@@ -6,21 +6,33 @@ use crate::audit::{Actor, Audit, DeploymentRecord, Kind, PolicyRecord, Record, W
 use crate::clock::Clock;
 use crate::config::{Config, Guard, Mode, Prewarm as PrewarmMode};
 use crate::decision::{self, Action, Decision, PolicyOutcome};
-use crate::evaluation::{Evaluation, Platform as EvalPlatform, Window};
+use crate::evaluation::{Evaluation, Window};
 use crate::platform::{Capacity, Deployment, GuardMetrics, Mark, Pin, Platform, PlatformError, Prewarm, Release};
+use crate::policies::PolicySet;
 use crate::report::Verdict;
-use crate::runtime::{Plugin, Runtime};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Attempts at pinning when the routing keeps changing under us.
+/// Attempts at pinning when the routing keeps changing under us or the platform keeps failing.
 const MAX_PIN_ATTEMPTS: usize = 3;
+/// Real time between pin attempts after a failure (times the attempt), for throttles and transient errors.
+const PIN_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
 /// Slack added to a change's bounded waits before it is taken to be no longer running (SDK retries, reconciles).
 const CHANGE_MARGIN_MS: i64 = 10 * 60_000;
 /// Metric period the windows are aligned to.
 const PERIOD_MS: i64 = 60_000;
+/// Longest a cycle waits at its end for its webhook notifications (outside function mode).
+const NOTIFY_BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What every guard of one cycle shares: its time (the clock's), who runs it, and when it started (real time).
+#[derive(Debug, Clone, Copy)]
+struct Cycle {
+    now: i64,
+    actor: Actor,
+    started: Instant,
+}
 
 /// A guard's platform client and its deployment as read.
 type Read = (Platform, Deployment);
@@ -67,58 +79,11 @@ pub struct GuardReport {
     pub evaluation: Option<Evaluation>,
 }
 
-/// The loaded policies of a configuration, each loaded once and shared by the guards that use it.
-#[derive(Debug)]
-pub struct PolicySet {
-    runtime: Runtime,
-    plugins: BTreeMap<String, Result<Arc<Plugin>, String>>,
-}
-
-impl PolicySet {
-    /// Loads every policy of every guard; a plugin that fails to load makes its guards' policy fail (and is
-    /// logged), it does not stop the other guards.
-    pub fn load(config: &Config, runtime: Runtime) -> Self {
-        let mut plugins = BTreeMap::new();
-        for policy in config.guards.iter().flat_map(|g| &g.policies) {
-            let key = policy.source.to_string();
-            if let std::collections::btree_map::Entry::Vacant(slot) = plugins.entry(key) {
-                let loaded = runtime.load(&policy.source).map(Arc::new).map_err(|e| e.to_string());
-                if let Err(error) = &loaded {
-                    tracing::error!(%error, "policy plugin failed to load");
-                }
-                slot.insert(loaded);
-            }
-        }
-        Self { runtime, plugins }
-    }
-
-    /// Asks each of the guard's policies, with the guard's parameters.
-    pub fn evaluate(&self, guard: &Guard, evaluation: &Evaluation) -> Vec<PolicyOutcome> {
-        guard
-            .policies
-            .iter()
-            .map(|policy| {
-                let key = policy.source.to_string();
-                let outcome = match self.plugins.get(&key) {
-                    Some(Ok(plugin)) => {
-                        let mut input = evaluation.clone();
-                        input.params = policy.params.clone();
-                        self.runtime.evaluate(plugin, &input).map_err(|e| e.to_string())
-                    }
-                    Some(Err(error)) => Err(error.clone()),
-                    None => Err(format!("plugin {key} was not loaded")),
-                };
-                PolicyOutcome { plugin: key, outcome }
-            })
-            .collect()
-    }
-}
-
 /// Runs guard cycles for a configuration.
 #[derive(Debug)]
 pub struct Controller {
     config: Config,
-    policies: PolicySet,
+    policies: Arc<PolicySet>,
     clock: Clock,
     audit: Audit,
     platforms: tokio::sync::Mutex<BTreeMap<String, Platform>>,
@@ -138,8 +103,9 @@ pub struct Controller {
 }
 
 impl Controller {
-    pub fn new(config: Config, runtime: Runtime, clock: Clock, audit: Audit) -> Self {
-        let policies = PolicySet::load(&config, runtime);
+    /// A controller for `config`, whose policies were loaded and checked into `policies`.
+    pub fn new(config: Config, policies: PolicySet, clock: Clock, audit: Audit) -> Self {
+        let policies = Arc::new(policies);
         let open_intents = Audit::open_intents(audit.path()).unwrap_or_else(|error| {
             tracing::warn!(path = %audit.path().display(), %error, "cannot scan the audit log for interrupted changes");
             Vec::new()
@@ -200,6 +166,7 @@ impl Controller {
             Ok(now) => now,
             Err(error) => return selected.iter().map(|g| failed(g, error.to_string())).collect(),
         };
+        let cycle = Cycle { now, actor, started };
         // Read every deployment, then fetch all metrics of a platform client in one batch.
         let mut reads: Vec<(&Guard, Result<Read, String>)> = Vec::new();
         for guard in selected {
@@ -238,17 +205,54 @@ impl Controller {
         let mut reports = unknown;
         for (guard, read) in reads {
             let report = match read {
-                Err(error) => failed(guard, error),
+                Err(error) => self.unjudged(guard, None, error, &cycle).await,
                 Ok((platform, deployment)) => match metrics.remove(&guard.name) {
-                    None => failed(guard, "no metrics fetched".into()),
-                    Some(Err(error)) => failed(guard, error),
-                    Some(Ok(metrics)) => self.judge_and_act(guard, &platform, deployment, metrics, now, actor).await,
+                    None => self.unjudged(guard, Some(&deployment), "no metrics fetched".into(), &cycle).await,
+                    Some(Err(error)) => self.unjudged(guard, Some(&deployment), error, &cycle).await,
+                    Some(Ok(metrics)) => self.judge_and_act(guard, &platform, deployment, metrics, &cycle).await,
                 },
             };
             reports.push(report);
         }
+        self.flush_notifications().await;
         tracing::info!(target: "ripcord::cycle", guards = reports.len(), real_ms = started.elapsed().as_millis() as u64, "cycle done");
         reports
+    }
+
+    /// Delivers the cycle's notifications, bounded: by the invocation's deadline in function mode, else by
+    /// [`NOTIFY_BOUND`].
+    async fn flush_notifications(&self) {
+        let until = self.deadline.unwrap_or_else(|| Instant::now() + NOTIFY_BOUND);
+        self.audit.flush_notifications(until.into()).await;
+    }
+
+    /// A guard the cycle could not judge (its deployment or metrics could not be read): its decision record says
+    /// why, so the audit log has one record per guard per cycle, failures included.
+    async fn unjudged(
+        &self,
+        guard: &Guard,
+        deployment: Option<&Deployment>,
+        error: String,
+        cycle: &Cycle,
+    ) -> GuardReport {
+        let Cycle { now, actor, started } = *cycle;
+        let mut report = failed(guard, error.clone());
+        let mut record = Record {
+            writer: Some(self.writer.clone()),
+            ..Record::new(Kind::Decision, format!("{}-{now}", guard.name), now, &guard.name, actor, self.mode(guard))
+        };
+        if let Some(deployment) = deployment {
+            record.deployment = Some(DeploymentRecord::from(deployment));
+            report.deployment = record.deployment.clone();
+        }
+        record.verdict = Verdict::Inconclusive;
+        record.reason = format!("not judged: {error}");
+        record.error = Some(error);
+        record.timings.cycle_real_ms = Some(started.elapsed().as_millis() as u64);
+        if let Err(error) = self.audit.write(&record).await {
+            tracing::error!(guard = %guard.name, %error, "cannot write the decision record");
+        }
+        report
     }
 
     async fn judge_and_act(
@@ -257,16 +261,15 @@ impl Controller {
         platform: &Platform,
         deployment: Deployment,
         metrics: GuardMetrics,
-        now: i64,
-        actor: Actor,
+        cycle: &Cycle,
     ) -> GuardReport {
-        let started = Instant::now();
+        let Cycle { now, actor, started } = *cycle;
         self.close_interrupted(guard, platform, &deployment, now).await;
         self.release_capacity(guard, platform, &deployment, now, actor).await;
         let windows = guard_windows(now, guard);
         let evaluation = evaluation(guard, &deployment, &metrics, &windows, now);
         self.record_evaluation(&evaluation);
-        let outcomes = self.policies.evaluate(guard, &evaluation);
+        let outcomes = self.ask_policies(guard, &evaluation).await;
         let decision = decision::decide(&decision::Input {
             outcomes: &outcomes,
             has_data: !evaluation.candidate.metrics.is_empty(),
@@ -311,6 +314,23 @@ impl Controller {
         self.report(guard, &deployment, &decision, outcome, Some(evaluation))
     }
 
+    /// Asks the guard's policies on a blocking thread: a plugin runs synchronously (up to its deadline), and
+    /// WASI's synchronous bindings it prints through may not run on an async worker (see `Runtime`).
+    async fn ask_policies(&self, guard: &Guard, evaluation: &Evaluation) -> Vec<PolicyOutcome> {
+        let (policies, asked, input) = (self.policies.clone(), guard.clone(), evaluation.clone());
+        match tokio::task::spawn_blocking(move || policies.evaluate(&asked, &input)).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => guard
+                .policies
+                .iter()
+                .map(|p| PolicyOutcome {
+                    plugin: p.source.to_string(),
+                    outcome: Err(format!("plugin {}: the evaluation did not finish: {error}", p.source)),
+                })
+                .collect(),
+        }
+    }
+
     fn no_such_guard(&self, name: &str) -> GuardReport {
         let known: Vec<&str> = self.config.guards.iter().map(|g| g.name.as_str()).collect();
         let error = format!("no guard named {name:?} in {} (guards: {})", self.config.path.display(), known.join(", "));
@@ -327,12 +347,14 @@ impl Controller {
     /// Manual rollback of `guard` to `to` (default: its rollback target), with prewarm, ignoring cooldown.
     pub async fn pull(&self, guard_name: &str, to: Option<&str>) -> GuardReport {
         let Some(guard) = self.config.guard(guard_name) else {
-            return GuardReport {
-                verdict: Verdict::Rollback,
-                reason: "manual pull".into(),
-                ..self.no_such_guard(guard_name)
-            };
+            return self.no_such_guard(guard_name);
         };
+        let report = self.pull_guard(guard, to).await;
+        self.flush_notifications().await;
+        report
+    }
+
+    async fn pull_guard(&self, guard: &Guard, to: Option<&str>) -> GuardReport {
         let read = async {
             let platform = self.platform(guard).await?;
             let deployment = platform.deployment(guard).await?;
@@ -347,7 +369,12 @@ impl Controller {
             Err(error) => return failed(guard, error.to_string()),
         };
         self.close_interrupted(guard, &platform, &deployment, now).await;
-        let target = to.map(str::to_string).or_else(|| deployment.rollback_target().map(str::to_string));
+        // The revision asked for, else the one a rollback would pin, else the last known good (which may serve
+        // already, right after a rollback).
+        let target = to
+            .map(str::to_string)
+            .or_else(|| deployment.rollback_target().map(str::to_string))
+            .or_else(|| deployment.known_good.clone());
         let Some(target) = target else {
             let error = format!(
                 "no revision to pull to: candidate {} has no baseline or known good; pass --to VERSION",
@@ -363,25 +390,37 @@ impl Controller {
             Ok(_) => {}
             Err(error) => return failed(guard, error.to_string()),
         }
-        let reason = format!("manual pull to {target}");
+        let serving = deployment.primary == target && deployment.candidate_serves_all();
+        let mut reason = format!("manual pull to {target}");
+        if serving {
+            reason.push_str(&format!(": {target} already serves all traffic; nothing changed"));
+        } else if self.mode(guard) == Mode::DryRun {
+            let prewarm = match guard.prewarm {
+                PrewarmMode::Off => "pin it cold".to_string(),
+                _ => format!("warm {target}, then pin it"),
+            };
+            reason.push_str(&format!("; dry-run: would {prewarm} (from {}); nothing changed", split(&deployment)));
+        }
         let decision = Decision {
             verdict: Verdict::Rollback,
             action: Action::Rollback { to: target.clone() },
             reason: reason.clone(),
             suppressed: None,
         };
+        // The decision record comes first, so `status` and `report` show the pull like any verdict.
         let mut record = self.record(guard, &deployment, now, Actor::Manual, "pull");
         record.verdict = Verdict::Rollback;
         record.reason = reason;
         record.action = "rollback".into();
         record.target = Some(target.clone());
+        if let Err(error) = self.audit.write(&record).await {
+            return self.report(guard, &deployment, &decision, Outcome::Failed { error: error.to_string() }, None);
+        }
+        if serving {
+            return self.report(guard, &deployment, &decision, Outcome::AlreadyPinned { to: target }, None);
+        }
         if record.mode == Mode::DryRun {
-            record.reason = format!("{}; dry-run: no change made", record.reason);
-            let outcome = match self.audit.write(&record).await {
-                Ok(()) => Outcome::NoAction,
-                Err(error) => Outcome::Failed { error: error.to_string() },
-            };
-            return self.report(guard, &deployment, &decision, outcome, None);
+            return self.report(guard, &deployment, &decision, Outcome::NoAction, None);
         }
         let windows = guard_windows(now, guard);
         let sized = match guard.prewarm {
@@ -457,6 +496,8 @@ impl Controller {
             }
         }
         let mut pinned_at = None;
+        // Whether an earlier attempt may have taken effect without ripcord hearing it (an error is not a "no").
+        let mut unheard: Option<String> = None;
         for attempt in 1..=MAX_PIN_ATTEMPTS {
             match platform.pin(guard, target, &deployment.token, &evaluated_candidate, &self.clock).await {
                 Ok(Pin::Pinned { .. }) => {
@@ -464,36 +505,50 @@ impl Controller {
                     break;
                 }
                 Ok(Pin::Conflict) => {
-                    // Never retry blindly: re-read, and act only if the verdict still applies.
                     tracing::warn!(guard = %guard.name, attempt, "routing changed during the rollback; re-reading");
-                    match platform.deployment(guard).await {
-                        Ok(fresh) if fresh.primary == target && fresh.candidate_serves_all() => {
-                            outcome = Some(Outcome::AlreadyPinned { to: target.to_string() });
-                            break;
-                        }
-                        Ok(fresh)
-                            if fresh.candidate == evaluated_candidate && fresh.rollback_target() == Some(target) =>
-                        {
-                            deployment = fresh;
-                        }
-                        Ok(fresh) => {
-                            let reason = format!(
-                                "the deployment changed during the rollback (now {} with candidate {} at {:.0}%); the verdict was about candidate {evaluated_candidate}, so nothing was changed",
-                                fresh.primary,
-                                fresh.candidate,
-                                fresh.candidate_share * 100.0
-                            );
-                            outcome = Some(Outcome::Aborted { reason });
-                            break;
-                        }
-                        Err(error) => {
-                            outcome = Some(Outcome::Failed { error: error.to_string() });
-                            break;
-                        }
-                    }
                 }
                 Err(error) => {
-                    outcome = Some(Outcome::Failed { error: error.to_string() });
+                    tracing::warn!(guard = %guard.name, attempt, %error, "the pin failed or its answer was lost; re-reading");
+                    unheard = Some(error.to_string());
+                }
+            }
+            // Never retry blindly: re-read, and act only if the verdict still applies.
+            match platform.deployment(guard).await {
+                Ok(fresh) if fresh.primary == target && fresh.candidate_serves_all() => {
+                    match &unheard {
+                        Some(error) => {
+                            append_error(
+                                record,
+                                format!("a pin's answer was lost ({error}); re-read: it serves {target}"),
+                            );
+                            pinned_at = Some(self.clock.now_ms().await.unwrap_or(verdict_at));
+                        }
+                        None => outcome = Some(Outcome::AlreadyPinned { to: target.to_string() }),
+                    }
+                    break;
+                }
+                Ok(fresh) if fresh.candidate == evaluated_candidate && fresh.rollback_target() == Some(target) => {
+                    deployment = fresh;
+                    if unheard.is_some() && attempt < MAX_PIN_ATTEMPTS {
+                        tokio::time::sleep(PIN_RETRY_BACKOFF * attempt as u32).await;
+                    }
+                }
+                Ok(fresh) => {
+                    let reason = format!(
+                        "the deployment changed during the rollback (now {} with candidate {} at {:.0}%); the verdict was about candidate {evaluated_candidate}, so nothing was changed",
+                        fresh.primary,
+                        fresh.candidate,
+                        fresh.candidate_share * 100.0
+                    );
+                    outcome = Some(Outcome::Aborted { reason });
+                    break;
+                }
+                Err(error) => {
+                    let error = match &unheard {
+                        Some(pin) => format!("{pin}; re-reading failed too: {error}"),
+                        None => error.to_string(),
+                    };
+                    outcome = Some(Outcome::Failed { error });
                     break;
                 }
             }
@@ -501,7 +556,10 @@ impl Controller {
         let outcome = match (outcome, pinned_at) {
             (Some(outcome), _) => outcome,
             (None, None) => Outcome::Failed {
-                error: format!("the routing kept changing; gave up after {MAX_PIN_ATTEMPTS} attempts"),
+                error: match unheard {
+                    Some(error) => format!("gave up after {MAX_PIN_ATTEMPTS} attempts; the last: {error}"),
+                    None => format!("the routing kept changing; gave up after {MAX_PIN_ATTEMPTS} attempts"),
+                },
             },
             (None, Some(at)) => match platform.deployment(guard).await {
                 Ok(read) if read.primary == target && read.candidate_serves_all() => Outcome::RolledBack {
@@ -764,6 +822,24 @@ impl Controller {
     }
 }
 
+/// The traffic split as people read it, e.g. `1 at 90%, 2 at 10%`.
+fn split(deployment: &Deployment) -> String {
+    if deployment.candidate_serves_all() {
+        format!("{} at 100%", deployment.primary)
+    } else {
+        let share = deployment.candidate_share * 100.0;
+        format!("{} at {:.0}%, {} at {share:.0}%", deployment.primary, 100.0 - share, deployment.candidate)
+    }
+}
+
+/// Adds `note` to the record's error text, keeping what was there.
+fn append_error(record: &mut Record, note: String) {
+    record.error = Some(match record.error.take() {
+        Some(earlier) => format!("{earlier}; {note}"),
+        None => note,
+    });
+}
+
 fn failed(guard: &Guard, error: String) -> GuardReport {
     GuardReport {
         guard: guard.name.clone(),
@@ -854,10 +930,7 @@ fn evaluation(
     };
     Evaluation {
         guard: guard.name.clone(),
-        platform: match guard.target {
-            crate::config::Target::Lambda { .. } => EvalPlatform::AwsLambda,
-            crate::config::Target::CloudRun { .. } => EvalPlatform::CloudRun,
-        },
+        platform: guard.platform(),
         now: windows.last().map_or(now, |w| w.end),
         deployed_at: None,
         windows: windows.to_vec(),

@@ -12,8 +12,9 @@ use crate::report::Verdict;
 /// One policy's answer, or why it could not give one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicyOutcome {
-    /// The plugin's identity, e.g. `builtin:error-rate`.
+    /// The plugin's source, e.g. `builtin:error-rate`.
     pub plugin: String,
+    /// The report, or the error — which names the plugin, as every plugin error does.
     pub outcome: Result<crate::report::Report, String>,
 }
 
@@ -131,7 +132,8 @@ fn explain(outcomes: &[PolicyOutcome], verdict: Verdict) -> String {
         })
         .map(|o| match &o.outcome {
             Ok(report) => format!("{}: {}", o.plugin, report.reason),
-            Err(error) => format!("{}: failed: {error}", o.plugin),
+            // Errors name the plugin themselves (`plugin `NAME@VERSION` (SOURCE): CAUSE`).
+            Err(error) => error.clone(),
         })
         .collect();
     if deciding.is_empty() { format!("{verdict}") } else { deciding.join("; ") }
@@ -150,7 +152,7 @@ mod tests {
     }
 
     fn failed() -> PolicyOutcome {
-        PolicyOutcome { plugin: "p.wasm".into(), outcome: Err("trapped".into()) }
+        PolicyOutcome { plugin: "p.wasm".into(), outcome: Err("plugin `p@1` (p.wasm): trapped".into()) }
     }
 
     fn input(outcomes: &[PolicyOutcome]) -> Input<'_> {
@@ -192,7 +194,7 @@ mod tests {
         assert_eq!(combine(&outcomes, Fallback::Rollback), Verdict::Rollback);
         let d = decide(&Input { on_policy_error: Fallback::Rollback, ..input(&outcomes) });
         assert_eq!(d.action, Action::Rollback { to: "1".into() });
-        assert!(d.reason.contains("p.wasm: failed: trapped"), "{}", d.reason);
+        assert!(d.reason.contains("plugin `p@1` (p.wasm): trapped"), "{}", d.reason);
     }
 
     #[test]

@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Most windows one evaluation file may ask for (a day of one-minute windows): the host builds every window.
+pub const MAX_WINDOWS: usize = 1440;
+
 /// A fixture that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FixtureError {
@@ -37,8 +40,8 @@ struct FixtureFile {
     candidate: RevisionFile,
     #[serde(default)]
     params: BTreeMap<String, serde_json::Value>,
-    /// The verdict a plugin test expects (fixtures of `ripcord plugin test`).
-    expect: Option<Verdict>,
+    /// The verdict a plugin test expects (fixtures of `ripcord plugin test`), or `error`.
+    expect: Option<Expect>,
 }
 
 #[derive(Deserialize)]
@@ -69,11 +72,57 @@ fn default_platform() -> Platform {
     Platform::AwsLambda
 }
 
+/// What a fixture expects of a plugin: a verdict, or `"error"` (the policy must refuse the input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Verdict(Verdict),
+    Error,
+}
+
+impl Expect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verdict(verdict) => verdict.as_str(),
+            Self::Error => "error",
+        }
+    }
+
+    /// Whether `got` (a verdict, or `None` for a plugin error) is what is expected: a plugin error passes only a
+    /// fixture that expects `error`, never one that expects `inconclusive`.
+    pub fn is_met_by(self, got: Option<Verdict>) -> bool {
+        match self {
+            Self::Verdict(verdict) => got == Some(verdict),
+            Self::Error => got.is_none(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(deserializer)?;
+        if word == "error" {
+            return Ok(Self::Error);
+        }
+        let verdict = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(&word);
+        Verdict::deserialize(verdict).map(Self::Verdict).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "unknown expectation {word:?}, expected `promote`, `hold`, `rollback`, `inconclusive` or `error`"
+            ))
+        })
+    }
+}
+
+impl serde::Serialize for Expect {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// A fixture: an evaluation, and the verdict a plugin test expects from it (if it says).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fixture {
     pub evaluation: Evaluation,
-    pub expect: Option<Verdict>,
+    pub expect: Option<Expect>,
 }
 
 /// The fixtures (`*.json`) of a folder, sorted by name.
@@ -118,8 +167,8 @@ pub fn parse_fixture(text: &str, path: &Path) -> Result<Fixture, FixtureError> {
     let deployed_at =
         file.deployed_at.as_deref().map(timestamp).transpose().map_err(|m| invalid("deployed_at".into(), m))?;
     let length = duration_ms(&file.window).map_err(|m| invalid("window".into(), m))?;
-    if file.windows == 0 {
-        return Err(invalid("windows".into(), "must be at least 1, got 0".into()));
+    if !(1..=MAX_WINDOWS).contains(&file.windows) {
+        return Err(invalid("windows".into(), format!("must be between 1 and {MAX_WINDOWS}, got {}", file.windows)));
     }
     let windows = Window::ending_at(now, length, file.windows);
     let revision = |name: &str, r: RevisionFile| -> Result<Revision, FixtureError> {
@@ -294,7 +343,14 @@ mod tests {
     #[test]
     fn errors_name_file_field_and_value() {
         let cases = [
-            (MINIMAL.replace("\"windows\": 2", "\"windows\": 0"), "eval.json: windows: must be at least 1, got 0"),
+            (
+                MINIMAL.replace("\"windows\": 2", "\"windows\": 0"),
+                "eval.json: windows: must be between 1 and 1440, got 0",
+            ),
+            (
+                MINIMAL.replace("\"windows\": 2", "\"windows\": 100000000"),
+                "eval.json: windows: must be between 1 and 1440, got 100000000",
+            ),
             (MINIMAL.replace("\"5m\"", "\"5 parsecs\""), "eval.json: window: invalid duration \"5 parsecs\""),
             (MINIMAL.replace("0.1,", "1.5,"), "eval.json: candidate.traffic_share: must be between 0 and 1, got 1.5"),
             (MINIMAL.replace("\"now\"", "\"nwo\""), "eval.json: nwo: unknown field `nwo`"),

@@ -19,11 +19,14 @@ pub mod devkit;
 pub mod evaluation;
 pub mod fixture;
 pub mod function;
+pub mod notify;
 pub mod platform;
+pub mod policies;
 pub mod policy_info;
 pub mod report;
 pub mod runtime;
 pub mod stats;
+pub mod text;
 pub mod timeline;
 
 /// Where the build script put the guest components compiled from `plugins/` (built-ins and test plugins).

@@ -13,8 +13,8 @@ pub use contract::Contract;
 pub use error::{PluginError, PluginErrorKind};
 pub use settings::{
     CacheDir, DEFAULT_DEADLINE, DEFAULT_MAX_INSTANCES, DEFAULT_MEMORY_LIMIT, EPOCH_TICK, MAX_CHECKS,
-    MAX_LOG_MESSAGE_BYTES, MAX_LOG_MESSAGES, MAX_NAME_BYTES, MAX_OUTPUT_BYTES, MAX_REASON_BYTES, MAX_WASM_STACK,
-    RuntimeSettings,
+    MAX_LOG_MESSAGE_BYTES, MAX_LOG_MESSAGES, MAX_NAME_BYTES, MAX_OUTPUT_BYTES, MAX_REASON_BYTES, MAX_TRANSFER_BYTES,
+    MAX_WASM_STACK, RuntimeSettings,
 };
 
 use crate::builtins;
@@ -153,12 +153,18 @@ impl Runtime {
     /// Loads a plugin from the bytes of a component; `source` names it in messages.
     pub fn load_bytes(&self, source: &str, wasm: &[u8]) -> Result<Plugin, PluginError> {
         let fail = |kind| PluginError { plugin: source.to_string(), kind };
+        if !wasm.starts_with(b"\0asm") {
+            let start: String = wasm.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            let message =
+                format!("the file is not WebAssembly (it starts with bytes {start}, not 0061736d: \"\\0asm\")");
+            return Err(fail(PluginErrorKind::Compile(message)));
+        }
         let sha256 = cache::sha256_hex(wasm);
         let component = match &self.cache {
             Some(cache) => cache.load(&self.engine, wasm, &sha256),
             None => Component::new(&self.engine, wasm),
         }
-        .map_err(|e| fail(PluginErrorKind::Compile(format!("{e:#}"))))?;
+        .map_err(|e| fail(PluginErrorKind::Compile(crate::text::one_line(&format!("{e:#}")))))?;
         let contract = Contract::detect(&self.engine, &component).map_err(fail)?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| fail(PluginErrorKind::Link(format!("{e:#}"))))?;
         let bound = match contract {
@@ -187,6 +193,10 @@ impl Runtime {
     }
 
     /// Runs `call` in a fresh sandboxed store and classifies any failure.
+    ///
+    /// Blocking: async code calls the runtime from a blocking thread (`tokio::task::spawn_blocking`), never from
+    /// an async task — WASI's synchronous bindings drive a plugin's I/O (a `print`) on the caller's tokio runtime.
+    /// Should the host panic while a plugin runs, the panic is the plugin's error, not the process's end.
     fn call<R>(
         &self,
         identity: &Arc<str>,
@@ -196,12 +206,15 @@ impl Runtime {
         store.limiter(|sandbox| &mut sandbox.limits);
         store.set_epoch_deadline(self.settings.deadline_ticks());
         store.epoch_deadline_trap();
-        let result = call(&mut store);
+        store.set_hostcall_fuel(MAX_TRANSFER_BYTES);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(&mut store)));
         let stderr = store.data_mut().flush();
-        result.map_err(|error| PluginError {
-            plugin: identity.to_string(),
-            kind: self.classify(&error, store.data(), stderr),
-        })
+        let fail = |kind| PluginError { plugin: identity.to_string(), kind };
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(fail(self.classify(&error, store.data(), stderr))),
+            Err(panic) => Err(fail(PluginErrorKind::HostPanic(panic_message(&*panic)))),
+        }
     }
 
     fn classify(&self, error: &wasmtime::Error, sandbox: &Sandbox, stderr: String) -> PluginErrorKind {
@@ -212,9 +225,22 @@ impl Runtime {
             Some(Trap::Interrupt) => PluginErrorKind::Deadline(self.settings.deadline),
             Some(Trap::StackOverflow) => PluginErrorKind::StackOverflow,
             Some(trap) => PluginErrorKind::Trap { message: trap.to_string(), stderr },
+            // wasmtime's own words when a crossing carries more than the hostcall fuel allows.
+            None if format!("{error:#}").contains("too much data is being copied between the host and the guest") => {
+                PluginErrorKind::TransferLimit(MAX_TRANSFER_BYTES)
+            }
             None => PluginErrorKind::Trap { message: format!("{error:#}"), stderr },
         }
     }
+}
+
+/// The text of a panic payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
@@ -250,8 +276,8 @@ fn validate_info(info: &PolicyInfo) -> Result<(), String> {
     if !name_ok(&info.name) || !name_ok(&info.version) {
         return Err(format!(
             "describe() gave name {:?} and version {:?}; both must be 1 to {MAX_NAME_BYTES} bytes",
-            sandbox::truncate(&info.name, 64),
-            sandbox::truncate(&info.version, 64)
+            crate::text::truncate(&info.name, 64),
+            crate::text::truncate(&info.version, 64)
         ));
     }
     if info.description.len() > MAX_REASON_BYTES

@@ -13,7 +13,8 @@ impl Policy for Hostile {
             .param(ParamSpec::text(
                 "behaviour",
                 "behave",
-                "behave | loop | memory | recursion | trap | huge-reason | file | socket | env | spam-log | stdout",
+                "behave | loop | memory | recursion | trap | huge-reason | long-reason | many-checks | log-burst | file | socket | env | \
+                 spam-log | stdout | forge-output | print-lots | print-and-panic | stdin",
             ))
             .param(ParamSpec::text("path", "/etc/hostname", "File the `file` behaviour tries to read."))
             .param(ParamSpec::text("address", "127.0.0.1:9", "Address the `socket` behaviour tries to connect to."))
@@ -36,7 +37,19 @@ impl Policy for Hostile {
             }
             "recursion" => Ok(Report::hold(format!("depth {}", recurse(black_box(0))))),
             "trap" => panic!("hostile plugin panics on purpose"),
-            "huge-reason" => Ok(Report::hold("x".repeat(8 << 20))),
+            "huge-reason" => Ok(Report::hold("x".repeat(black_box(8 << 20)))),
+            "long-reason" => Ok(Report::hold("x".repeat(black_box(100 << 10)))),
+            "many-checks" => {
+                let mut checks = Checks::new();
+                for i in 0..black_box(200_000) {
+                    checks.at_most("c", f64::from(i), 0.0);
+                }
+                Ok(Report::hold("200,000 checks").with(checks))
+            }
+            "log-burst" => {
+                log::info(&"z".repeat(black_box(32 << 20)));
+                Ok(Report::promote("logged 32 MiB in one message"))
+            }
             "file" => match std::fs::read_to_string(p.text("path")?) {
                 Ok(text) => Ok(Report::rollback(format!("read a host file: {} bytes", text.len()))),
                 Err(err) => Err(format!("file access denied: {err}")),
@@ -59,6 +72,28 @@ impl Policy for Hostile {
                     log::info(&format!("message {i} {}", "y".repeat(10_000)));
                 }
                 Ok(Report::promote("logged a lot"))
+            }
+            "print-lots" => {
+                for i in 0..black_box(20_000) {
+                    println!("line {i} of a plugin that prints a lot");
+                }
+                Ok(Report::promote("printed a lot"))
+            }
+            "print-and-panic" => {
+                println!("hostile-rust about to fail");
+                panic!("hostile plugin prints, then panics")
+            }
+            "stdin" => {
+                let mut line = String::new();
+                match std::io::stdin().read_line(&mut line) {
+                    Ok(n) => Ok(Report::promote(format!("read {n} bytes from stdin"))),
+                    Err(err) => Err(format!("stdin denied: {err}")),
+                }
+            }
+            "forge-output" => {
+                let mut checks = Checks::new();
+                checks.at_most("\u{1b}[32mall\nchecks\u{202e}", 1.0, 2.0);
+                Ok(Report::hold("\u{1b}[2J\u{1b}[Hchecked\r\nchecked: ROLLED BACK\u{0}\u{202e}").with(checks))
             }
             "stdout" => {
                 println!("hello from the plugin's stdout");

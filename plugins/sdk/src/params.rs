@@ -56,6 +56,37 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// A non-negative integer of at least `min` (e.g. a window count that must be 1 or more).
+    pub fn count_at_least(&self, name: &str, min: u64) -> Result<u64, String> {
+        let value = self.count(name)?;
+        if value < min {
+            return Err(format!("parameter `{name}` must be at least {min}, got {value}"));
+        }
+        Ok(value)
+    }
+
+    /// A number in `range` (inclusive bounds; say what the bounds mean in `meaning`, e.g. "a rate").
+    pub fn float_in(&self, name: &str, range: std::ops::RangeInclusive<f64>, meaning: &str) -> Result<f64, String> {
+        let value = self.float(name)?;
+        if !range.contains(&value) {
+            return Err(format!(
+                "parameter `{name}` must be {meaning} between {} and {}, got {value}",
+                range.start(),
+                range.end()
+            ));
+        }
+        Ok(value)
+    }
+
+    /// A positive duration written as text.
+    pub fn positive_duration(&self, name: &str) -> Result<Duration, String> {
+        let value = self.duration(name)?;
+        if value.is_zero() {
+            return Err(format!("parameter `{name}` must be longer than zero"));
+        }
+        Ok(value)
+    }
+
     /// A duration written as text, such as `"5m"` or `"1h 30m"`.
     pub fn duration(&self, name: &str) -> Result<Duration, String> {
         match self.value(name)? {

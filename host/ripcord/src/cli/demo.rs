@@ -11,6 +11,7 @@ use ripcord::audit::{Actor, Audit};
 use ripcord::clock::Clock;
 use ripcord::config::Config;
 use ripcord::controller::{Controller, Outcome};
+use ripcord::policies::PolicySet;
 use ripcord::runtime::Runtime;
 use serde_json::json;
 use std::path::Path;
@@ -79,8 +80,8 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
     );
     let config = Config::parse(&guards, &dir.join("guards.toml"))?;
     let audit = Audit::open(&config.audit_log, None)?;
-    let controller =
-        Controller::new(config, Runtime::new(runtime_args.settings())?, Clock::Simulator(sim.clone()), audit);
+    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?)?;
+    let controller = Controller::new(config, policies, Clock::Simulator(sim.clone()), audit);
     let time = |ms: i64| ripcord_sim::format_time(ms).get(11..19).unwrap_or_default().to_string();
 
     match platform {

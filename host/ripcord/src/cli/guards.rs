@@ -6,7 +6,8 @@ use anyhow::Context;
 use ripcord::audit::{Actor, Audit, Kind};
 use ripcord::clock::Clock;
 use ripcord::config::{ClockKind, Config, Mode};
-use ripcord::controller::{Controller, GuardReport, Outcome, PolicySet};
+use ripcord::controller::{Controller, GuardReport, Outcome};
+use ripcord::policies::PolicySet;
 use ripcord::report::Verdict;
 use ripcord::runtime::Runtime;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,49 @@ pub(crate) mod exit {
     pub const ROLLBACK: u8 = 2;
     /// At least one guard was inconclusive (and none rolled back or failed).
     pub const INCONCLUSIVE: u8 = 3;
+
+    /// The code covering two runs (cycles of `watch`): rollback wins over error, error over inconclusive.
+    pub fn worst(a: u8, b: u8) -> u8 {
+        let rank = |code| match code {
+            ROLLBACK => 3,
+            ERROR => 2,
+            INCONCLUSIVE => 1,
+            _ => 0,
+        };
+        if rank(b) > rank(a) { b } else { a }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_code_of_many_cycles_is_the_worst_of_them() {
+        use exit::{ERROR, HEALTHY, INCONCLUSIVE, ROLLBACK, worst};
+        assert_eq!([ROLLBACK, HEALTHY, INCONCLUSIVE].into_iter().fold(HEALTHY, worst), ROLLBACK);
+        assert_eq!([INCONCLUSIVE, ERROR, HEALTHY].into_iter().fold(HEALTHY, worst), ERROR);
+        assert_eq!([HEALTHY, INCONCLUSIVE].into_iter().fold(HEALTHY, worst), INCONCLUSIVE);
+        assert_eq!([HEALTHY, HEALTHY].into_iter().fold(HEALTHY, worst), HEALTHY);
+    }
+
+    #[test]
+    fn each_guard_is_due_on_its_own_interval() {
+        let text = "[[guard]]\nname = \"fast\"\nplatform = \"aws-lambda\"\nfunction = \"f\"\nalias = \"a\"\ninterval = \"1m\"\npolicies = [{ use = \"builtin:error-rate\" }]\n[[guard]]\nname = \"slow\"\nplatform = \"aws-lambda\"\nfunction = \"g\"\nalias = \"a\"\ninterval = \"10m\"\npolicies = [{ use = \"builtin:error-rate\" }]\n";
+        let config = Config::parse(text, Path::new("guards.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let mut schedule = Schedule::new(&config.guards, 0);
+        let mut judged = std::collections::BTreeMap::<String, u32>::new();
+        let mut now = 0;
+        for _ in 0..20 {
+            for name in schedule.take_due(now) {
+                *judged.entry(name).or_default() += 1;
+            }
+            now = schedule.next_due();
+        }
+        assert_eq!(now, 20 * 60_000, "one tick a minute");
+        assert_eq!(judged["fast"], 20);
+        assert_eq!(judged["slow"], 2, "the 10m guard at 0 and 10m only");
+    }
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -32,19 +76,25 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Builds the controller for `config_path`.
+/// Builds the controller for `config_path`: the configuration, its policies loaded and checked, the clock and the
+/// audit log.
 pub(crate) fn controller(config_path: &Path, runtime_args: &RuntimeArgs, dry_run: bool) -> anyhow::Result<Controller> {
     let config = Config::load(config_path)?;
-    let simulator = config.aws.endpoint_url.as_ref().or(config.gcp.endpoint_url.as_ref());
-    let clock = match (config.clock, simulator) {
-        (ClockKind::Simulator, Some(endpoint)) => Clock::remote(endpoint),
-        _ => Clock::System,
-    };
+    let clock = clock(&config);
+    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?)?;
     let audit = Audit::open(&config.audit_log, config.webhook.clone())?;
-    let runtime = Runtime::new(runtime_args.settings())?;
-    let mut controller = Controller::new(config, runtime, clock, audit);
+    let mut controller = Controller::new(config, policies, clock, audit);
     controller.force_dry_run = dry_run;
     Ok(controller)
+}
+
+/// The configuration's clock: the simulator's when it says so, else the system's.
+fn clock(config: &Config) -> Clock {
+    let simulator = config.aws.endpoint_url.as_ref().or(config.gcp.endpoint_url.as_ref());
+    match (config.clock, simulator) {
+        (ClockKind::Simulator, Some(endpoint)) => Clock::remote(endpoint),
+        _ => Clock::System,
+    }
 }
 
 /// The exit code summarising a cycle.
@@ -76,8 +126,10 @@ fn traffic(primary: &str, candidate: &str, candidate_share: f64) -> String {
     }
 }
 
-/// One line per guard, for people.
+/// Two lines per guard, for people: what was decided and done, then why. Text from plugins and clouds is
+/// escaped (control characters, bidi overrides), so no reason can forge the terminal's output.
 pub(crate) fn describe(report: &GuardReport) -> String {
+    let safe = |text: &str| ripcord::text::terminal_safe(text).into_owned();
     let split = report
         .deployment
         .as_ref()
@@ -93,7 +145,7 @@ pub(crate) fn describe(report: &GuardReport) -> String {
                     p.requested,
                     p.waited_ms as f64 / 1000.0
                 ),
-                Some(p) => format!(", prewarm not ready ({})", p.note.clone().unwrap_or_default()),
+                Some(p) => format!(", prewarm not ready ({})", safe(p.note.as_deref().unwrap_or_default())),
                 None => String::new(),
             };
             format!(
@@ -101,12 +153,19 @@ pub(crate) fn describe(report: &GuardReport) -> String {
                 label(to)
             )
         }
-        Outcome::AlreadyPinned { to } => format!("already pinned to {} by someone else", label(to)),
+        Outcome::AlreadyPinned { to } => format!("already pinned to {}", label(to)),
         Outcome::RecordedKnownGood { revision } => format!("recorded {} as known good", label(revision)),
-        Outcome::Aborted { reason } => format!("ABORTED: {reason}"),
-        Outcome::Failed { error } => format!("FAILED: {error}"),
+        Outcome::Aborted { reason } => format!("ABORTED: {}", safe(reason)),
+        // The error is the second line (it is the reason too, unless the verdict had one of its own).
+        Outcome::Failed { .. } => "FAILED".to_string(),
     };
-    format!("{:<16} {:<13} {:<22} {action}\n{:<16} {}", report.guard, report.verdict.as_str(), split, "", report.reason)
+    let why = match &report.outcome {
+        Outcome::Failed { error } if *error != report.reason => {
+            format!("{}; error: {}", safe(&report.reason), safe(error))
+        }
+        _ => safe(&report.reason),
+    };
+    format!("{:<16} {:<13} {:<22} {action}\n{:<16} {why}", report.guard, report.verdict.as_str(), split, "")
 }
 
 /// A cycle as one JSON object: what `--json` prints and what function mode answers.
@@ -169,30 +228,69 @@ pub(crate) fn watch(
     runtime_args: &RuntimeArgs,
 ) -> anyhow::Result<ExitCode> {
     let controller = controller(config, runtime_args, dry_run)?;
-    let interval =
-        controller.config().guards.iter().map(|g| g.interval).min().unwrap_or(std::time::Duration::from_secs(60));
     let mut code = exit::HEALTHY;
     runtime()?.block_on(async {
+        let clock = controller.clock();
+        let mut schedule = Schedule::new(&controller.config().guards, clock.now_ms().await?);
         let mut done = 0u64;
         loop {
-            let reports = controller.check(&[], Actor::Schedule).await;
-            code = exit_code(&reports);
-            let now = controller.clock().now_ms().await.unwrap_or(0);
+            let now = clock.now_ms().await?;
+            let due = schedule.take_due(now);
+            if due.is_empty() {
+                // Woken early (a system clock step): an empty list would mean every guard.
+                let wait = schedule.next_due().saturating_sub(now).max(1);
+                clock.sleep(std::time::Duration::from_millis(wait as u64)).await?;
+                continue;
+            }
+            let reports = controller.check(&due, Actor::Schedule).await;
+            // The exit code covers every cycle: a rollback an hour ago is not undone by a promote now.
+            code = exit::worst(code, exit_code(&reports));
             if !json {
                 println!("-- {}", ripcord::fixture::format_timestamp(now));
             }
-            print(&reports, json, code)?;
+            print(&reports, json, exit_code(&reports))?;
             done += 1;
             if cycles.is_some_and(|n| done >= n) {
                 return Ok::<_, anyhow::Error>(());
             }
+            let wait = schedule.next_due().saturating_sub(clock.now_ms().await?).max(0);
             tokio::select! {
-                slept = controller.clock().sleep(interval) => slept?,
+                slept = clock.sleep(std::time::Duration::from_millis(wait as u64)) => slept?,
                 _ = tokio::signal::ctrl_c() => return Ok(()),
             }
         }
     })?;
     Ok(ExitCode::from(code))
+}
+
+/// When each guard is next due: every guard is judged on its own `interval`, counted from the start.
+#[derive(Debug)]
+struct Schedule {
+    /// (guard, interval in ms, next due in ms).
+    guards: Vec<(String, i64, i64)>,
+}
+
+impl Schedule {
+    fn new(guards: &[ripcord::config::Guard], now: i64) -> Self {
+        Self { guards: guards.iter().map(|g| (g.name.clone(), g.interval.as_millis() as i64, now)).collect() }
+    }
+
+    /// The guards due at `now`, each then scheduled one interval later (skipping intervals missed meanwhile).
+    fn take_due(&mut self, now: i64) -> Vec<String> {
+        let mut due = Vec::new();
+        for (name, interval, next) in &mut self.guards {
+            if *next <= now {
+                due.push(name.clone());
+                let missed = (now - *next) / *interval;
+                *next += (missed + 1) * *interval;
+            }
+        }
+        due
+    }
+
+    fn next_due(&self) -> i64 {
+        self.guards.iter().map(|(_, _, next)| *next).min().unwrap_or(i64::MAX)
+    }
 }
 
 pub(crate) fn pull(
@@ -204,33 +302,43 @@ pub(crate) fn pull(
     runtime_args: &RuntimeArgs,
 ) -> anyhow::Result<ExitCode> {
     let controller = controller(config, runtime_args, dry_run)?;
+    if controller.config().guard(guard).is_none() {
+        let known: Vec<&str> = controller.config().guards.iter().map(|g| g.name.as_str()).collect();
+        anyhow::bail!("no guard named {guard:?} in {} (guards: {})", config.display(), known.join(", "));
+    }
     let report = runtime()?.block_on(controller.pull(guard, to));
-    let code = match report.outcome {
-        Outcome::RolledBack { .. } | Outcome::AlreadyPinned { .. } => exit::ROLLBACK,
-        Outcome::NoAction => exit::HEALTHY,
-        _ => exit::ERROR,
-    };
+    let code = exit_code(std::slice::from_ref(&report));
     print(std::slice::from_ref(&report), json, code)?;
     Ok(ExitCode::from(code))
 }
 
-pub(crate) fn status(config_path: &Path, runtime_args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
-    let controller = controller(config_path, runtime_args, true)?;
-    let audit = Audit::read(controller.audit_path())
-        .with_context(|| format!("reading {}", controller.audit_path().display()))?;
-    let open = ripcord::audit::unanswered(audit.iter().cloned());
+/// The platform and the audit log, read: no policy is loaded, nothing is written.
+pub(crate) fn status(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let log = Audit::load(&config.audit_log).with_context(|| format!("reading {}", config.audit_log.display()))?;
+    if let Some(note) = log.damage_note(&config.audit_log) {
+        eprintln!("warning: {note}");
+    }
+    let open = ripcord::audit::unanswered(log.records.iter().cloned());
+    let clock = clock(&config);
     let (rows, now) = runtime()?.block_on(async {
+        let mut platforms: std::collections::BTreeMap<String, ripcord::platform::Platform> = Default::default();
         let mut rows = Vec::new();
-        for guard in &controller.config().guards {
-            let platform = ripcord::platform::Platform::for_guard(controller.config(), guard).await;
+        for guard in &config.guards {
+            let platform = match platforms.get(&guard.batch_key()) {
+                Some(platform) => Ok(platform.clone()),
+                None => ripcord::platform::Platform::for_guard(&config, guard).await.inspect(|p| {
+                    platforms.insert(guard.batch_key(), p.clone());
+                }),
+            };
             let deployment = match platform {
                 Ok(p) => p.deployment(guard).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
-            let last = audit.iter().rev().find(|r| r.guard == guard.name && r.record == Kind::Decision);
+            let last = log.records.iter().rev().find(|r| r.guard == guard.name && r.record == Kind::Decision);
             rows.push((guard, deployment, last.cloned()));
         }
-        (rows, controller.clock().now_ms().await.unwrap_or(0))
+        (rows, clock.now_ms().await.unwrap_or(0))
     });
     println!("{:<16} {:<24} {:<10} {:<13} {:<24} NOTES", "GUARD", "TRAFFIC", "KNOWN GOOD", "LAST VERDICT", "AT");
     let mut code = exit::HEALTHY;
@@ -284,8 +392,11 @@ pub(crate) fn report(
         Some(path) => path,
         None => Config::load(config)?.audit_log,
     };
-    let records = Audit::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let page = ripcord::timeline::render(&records, &path.display().to_string(), last);
+    let log = Audit::load_existing(&path).with_context(|| format!("cannot read the audit log {}", path.display()))?;
+    if let Some(note) = log.damage_note(&path) {
+        eprintln!("warning: {note}");
+    }
+    let page = ripcord::timeline::render(&log.records, &path.display().to_string(), last);
     match out {
         Some(out) => std::fs::write(&out, page).with_context(|| format!("writing {}", out.display()))?,
         None => print!("{page}"),
@@ -306,7 +417,7 @@ pub(crate) fn replay(
         Ok(single) => vec![single.to_string()],
         Err(_) => text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect(),
     };
-    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?);
+    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?)?;
     let (mut rollback, mut inconclusive) = (false, false);
     for (line, document) in documents.iter().enumerate() {
         let source = PathBuf::from(format!("{}:{}", input.display(), line + 1));

@@ -193,6 +193,16 @@ fn describe_text(plugin: &Plugin) -> String {
     out
 }
 
+/// One fixture's line of `plugin test`.
+struct Row {
+    name: String,
+    expect: Option<ripcord::fixture::Expect>,
+    /// The verdict, or `error`.
+    got: &'static str,
+    reason: String,
+    passed: bool,
+}
+
 /// Runs every fixture of `dir` against `plugin`: a table (or one JSON object), and a failure exit if any verdict
 /// differs from the fixture's `expect`.
 fn run_fixtures(
@@ -212,28 +222,35 @@ fn run_fixtures(
         let fixture = ripcord::fixture::read(file)?;
         let mut evaluation = fixture.evaluation;
         evaluation.params.extend(params.iter().cloned());
-        let report = runtime.evaluate(&plugin, &evaluation).unwrap_or_else(|e| Report::inconclusive(e.to_string()));
-        let passed = fixture.expect == Some(report.verdict);
-        rows.push((name, fixture.expect, report, passed));
+        // A plugin error is a failure unless the fixture expects one: a policy that always throws must not pass
+        // the fixtures that expect `inconclusive`.
+        let (got, reason) = match runtime.evaluate(&plugin, &evaluation) {
+            Ok(report) => (Some(report.verdict), report.reason),
+            Err(error) => (None, error.to_string()),
+        };
+        let passed = fixture.expect.is_some_and(|e| e.is_met_by(got));
+        rows.push(Row { name, expect: fixture.expect, got: got.map_or("error", |v| v.as_str()), reason, passed });
     }
-    let failed = rows.iter().filter(|r| !r.3).count();
+    let failed = rows.iter().filter(|r| !r.passed).count();
     if json {
         let fixtures: Vec<_> = rows
             .iter()
-            .map(|(name, expect, report, passed)| {
-                json!({"fixture": name, "expected": expect, "got": report.verdict, "passed": passed, "reason": report.reason})
-            })
+            .map(|r| json!({"fixture": r.name, "expected": r.expect, "got": r.got, "passed": r.passed, "reason": r.reason}))
             .collect();
         let summary =
             json!({"plugin": plugin.source(), "fixtures": fixtures, "passed": rows.len() - failed, "failed": failed});
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(7).max(7);
+        let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(7).max(7);
         println!("{:width$}  {:13} {:13} RESULT", "FIXTURE", "EXPECTED", "GOT");
-        for (name, expect, report, passed) in &rows {
-            let expected = expect.map_or("(none)", |v| v.as_str());
-            let result = if *passed { "pass".to_string() } else { format!("FAIL: {}", report.reason) };
-            println!("{name:width$}  {expected:13} {:13} {result}", report.verdict.as_str());
+        for r in &rows {
+            let expected = r.expect.map_or("(none)", |v| v.as_str());
+            let result = if r.passed {
+                "pass".to_string()
+            } else {
+                format!("FAIL: {}", ripcord::text::terminal_safe(&r.reason))
+            };
+            println!("{:width$}  {expected:13} {:13} {result}", r.name, r.got);
         }
         println!("{} fixtures: {} passed, {failed} failed ({})", rows.len(), rows.len() - failed, plugin.identity());
     }

@@ -11,8 +11,9 @@ pub(crate) fn serve(scenario: &Path, listen: SocketAddr) -> anyhow::Result<ExitC
         ripcord_sim::Server::start(sim.clone(), listen).with_context(|| format!("cannot listen on {listen}"))?;
     println!("RIPCORD_SIM_ENDPOINT={}", server.endpoint());
     eprintln!(
-        "simulator serving {} at virtual time {}: Lambda and CloudWatch APIs, control API under /_sim/ \
-         (time moves only with POST /_sim/advance). Ctrl-C stops it.",
+        "simulator serving {} at virtual time {}: AWS Lambda (with the Runtime API), CloudWatch, CodeDeploy, Cloud \
+         Run Admin v2 and Cloud Monitoring v3; control API under /_sim/ (time moves only with POST /_sim/advance). \
+         Ctrl-C stops it.",
         scenario.display(),
         ripcord_sim::format_time(sim.now_ms())
     );

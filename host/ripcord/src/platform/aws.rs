@@ -8,8 +8,10 @@ use super::{Capacity, Deployment, GuardMetrics, Mark, Pin, PlatformError, Prewar
 use crate::clock::Clock;
 use crate::config::{AwsSettings, Guard, Target};
 use crate::evaluation::{MetricKind, MetricSeries, Revision, Window};
+use aws_config::retry::RetryConfig;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, ProvisionedConcurrencyStatusEnum};
 use std::collections::{BTreeMap, HashMap};
@@ -45,20 +47,61 @@ pub struct Lambda {
     arns: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>,
 }
 
-/// A failed SDK call: the service's error code and message, or the whole chain for transport errors.
-pub(crate) fn fail<E, R>(operation: &'static str, resource: &str, error: SdkError<E, R>) -> PlatformError
+/// A failed SDK call as one line a person reads: the service's error code and message with the HTTP status; for
+/// an answer that is not the service's protocol (a wrong endpoint), the status and what was expected; for
+/// transport failures, the root cause. The SDK's full error chain goes to the debug log.
+pub(crate) fn fail<E>(operation: &'static str, resource: &str, error: SdkError<E, HttpResponse>) -> PlatformError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
+    tracing::debug!(operation, resource, error = %DisplayErrorContext(&error), "AWS call failed");
+    let answer = error.raw_response().map(|r| {
+        let content_type = r.headers().get("content-type").unwrap_or("none").to_string();
+        (r.status().as_u16(), content_type)
+    });
     let message = match &error {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("no message"))
+            match (e.code(), e.message(), answer) {
+                (code, message, Some((status, _))) if code.is_some() || message.is_some() => format!(
+                    "{}: {} (HTTP {status})",
+                    code.unwrap_or("error"),
+                    message.map_or_else(|| "no message".into(), |m| crate::text::truncate(m, 300).into_owned())
+                ),
+                (_, _, Some((status, content_type))) => not_the_protocol(operation, status, &content_type),
+                _ => "the service answered with an error and no details".to_string(),
+            }
         }
-        other => DisplayErrorContext(other).to_string(),
+        SdkError::ResponseError(_) => match answer {
+            Some((status, content_type)) => not_the_protocol(operation, status, &content_type),
+            None => "the answer could not be read".to_string(),
+        },
+        SdkError::TimeoutError(_) => "no answer in time (the request may still have taken effect)".to_string(),
+        SdkError::DispatchFailure(_) => format!("cannot reach the endpoint: {}", root_cause(&error)),
+        SdkError::ConstructionFailure(_) => format!("the request could not be built: {}", root_cause(&error)),
+        _ => root_cause(&error),
     };
     PlatformError { operation, resource: resource.to_string(), message }
+}
+
+/// An answer that is not in the protocol the operation speaks: what came, and what was expected.
+fn not_the_protocol(operation: &str, status: u16, content_type: &str) -> String {
+    let expected = match operation {
+        "GetMetricData" => "CloudWatch's Smithy RPC v2 CBOR (application/cbor)",
+        _ => "the AWS REST JSON protocol (application/json)",
+    };
+    format!(
+        "HTTP {status} with content-type {content_type}, which is not {expected}: is the endpoint the right service?"
+    )
+}
+
+/// The innermost error of a chain: the cause a person can act on ("Connection refused").
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    crate::text::truncate(&cause.to_string(), 300).into_owned()
 }
 
 /// The SDK configuration every AWS client of ripcord shares. With an endpoint override (the simulator, moto)
@@ -386,6 +429,10 @@ impl Lambda {
             .function_version(version)
             .routing_config(cleared)
             .revision_id(token)
+            // Not retried by the SDK: an attempt that timed out may have taken effect, and a blind retry would
+            // then meet a stale RevisionId. The controller re-reads the alias and decides (see its pin loop).
+            .customize()
+            .config_override(aws_sdk_lambda::config::Builder::default().retry_config(RetryConfig::disabled()))
             .send()
             .await;
         match updated {

@@ -36,6 +36,50 @@ type SeriesKey = (String, String, &'static str);
 /// Samples `(ms, value)` by series.
 type Samples = BTreeMap<SeriesKey, Vec<(i64, f64)>>;
 
+/// How long finding and using Google credentials may take before ripcord says there are none (the client
+/// library's own search, ending at a metadata server that is not there, takes about a minute).
+const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Application-default credentials, checked by fetching a token once: missing credentials are one clear error
+/// within seconds, not a minute of silence and then a retry message from inside the client library.
+async fn application_default_credentials() -> Result<google_cloud_auth::credentials::Credentials, PlatformError> {
+    const HOW: &str = "set GOOGLE_APPLICATION_CREDENTIALS to a service account key file, run `gcloud auth \
+                       application-default login`, or run on Google Cloud with a service account (for the simulator, \
+                       set [gcp] endpoint_url)";
+    let fail = |why: String| PlatformError {
+        operation: "credentials",
+        resource: "Google Cloud".into(),
+        message: format!("no usable Google credentials: {why}; {HOW}"),
+    };
+    // Where the client library looks, in its order, so the message can say which source failed.
+    let source = match std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").filter(|v| !v.is_empty()) {
+        Some(path) => format!("the key file GOOGLE_APPLICATION_CREDENTIALS names ({})", path.to_string_lossy()),
+        None if gcloud_adc_file().is_some_and(|f| f.is_file()) => "gcloud's application-default credentials".into(),
+        None => "no key file or gcloud credentials were found, and the metadata server".into(),
+    };
+    let credentials = google_cloud_auth::credentials::Builder::default()
+        .build()
+        .map_err(|e| fail(format!("{source} could not be used ({})", one_line(&e.to_string()))))?;
+    match tokio::time::timeout(CREDENTIALS_TIMEOUT, credentials.headers(Default::default())).await {
+        Ok(Ok(_)) => Ok(credentials),
+        Ok(Err(error)) => Err(fail(format!("{source} gave no token ({})", one_line(&error.to_string())))),
+        Err(_) => Err(fail(format!("{source} gave no token within {}s", CREDENTIALS_TIMEOUT.as_secs()))),
+    }
+}
+
+/// gcloud's application-default credentials file (`gcloud auth application-default login` writes it).
+fn gcloud_adc_file() -> Option<std::path::PathBuf> {
+    let config = std::env::var_os("CLOUDSDK_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".config/gcloud")))?;
+    Some(config.join("application_default_credentials.json"))
+}
+
+/// An error message on one line, bounded.
+fn one_line(text: &str) -> String {
+    crate::text::truncate(&crate::text::one_line(text), 300).into_owned()
+}
+
 /// Clients for Cloud Run and Cloud Monitoring.
 #[derive(Debug, Clone)]
 pub struct CloudRun {
@@ -80,9 +124,16 @@ impl CloudRun {
     /// Builds the clients: with an endpoint override (the simulator) anonymous credentials and fast operation
     /// polling; otherwise application-default credentials.
     pub async fn connect(settings: &GcpSettings) -> Result<Self, PlatformError> {
+        let credentials = match &settings.endpoint_url {
+            Some(_) => None,
+            None => Some(application_default_credentials().await?),
+        };
         macro_rules! build {
             ($client:ty) => {{
                 let mut builder = <$client>::builder();
+                if let Some(credentials) = &credentials {
+                    builder = builder.with_credentials(credentials.clone());
+                }
                 if let Some(endpoint) = &settings.endpoint_url {
                     let polling = google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder::new()
                         .with_initial_delay(Duration::from_millis(5))
@@ -431,9 +482,17 @@ impl CloudRun {
             }
             Err(error) => return Err(fail("UpdateService", &name, error)),
         };
-        self.finish(&name, operation.name).await?;
-        let service = self.reconciled(&name, clock).await?;
-        Ok(Pin::Pinned { token: service.etag })
+        // The operation's answer is not the last word: if polling it fails (a lost answer, a transient error),
+        // the change may still have been applied, and the reconciled service says whether it was.
+        let finished = self.finish(&name, operation.name).await;
+        match (self.reconciled(&name, clock).await, finished) {
+            (Ok(service), Ok(())) => Ok(Pin::Pinned { token: service.etag }),
+            (Ok(service), Err(error)) if serves_only(&service, revision) => {
+                tracing::warn!(service = %name, %error, "the pin's operation could not be followed; the service serves the target");
+                Ok(Pin::Pinned { token: service.etag })
+            }
+            (Ok(_), Err(error)) | (Err(_), Err(error)) | (Err(error), Ok(())) => Err(error),
+        }
     }
 
     /// Polls a long-running operation to its end.
@@ -537,6 +596,16 @@ impl CloudRun {
         let _ = revision;
         self.update(&name, service.set_traffic(traffic), &["traffic"]).await.map(|_| ())
     }
+}
+
+/// Whether all of the service's reconciled traffic goes to `revision`.
+fn serves_only(service: &Service, revision: &str) -> bool {
+    let latest = short(&service.latest_ready_revision);
+    service
+        .traffic_statuses
+        .iter()
+        .filter(|t| t.percent > 0)
+        .all(|t| resolve(&t.r#type, &t.revision, latest) == revision)
 }
 
 /// `annotations` with ripcord's markers set or cleared.

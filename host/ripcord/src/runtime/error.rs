@@ -41,6 +41,10 @@ pub enum PluginErrorKind {
     InvalidOutput(String),
     #[error("could not be instantiated: {0}")]
     Instantiate(String),
+    #[error("handed the host more than {0} bytes in one call and was stopped")]
+    TransferLimit(usize),
+    #[error("stopped: the host failed while running it ({0})")]
+    HostPanic(String),
 }
 
 fn stderr_suffix(stderr: &str) -> String {
@@ -64,6 +68,8 @@ impl PluginErrorKind {
             Self::Policy(_) => "policy-error",
             Self::InvalidOutput(_) => "invalid-output",
             Self::Instantiate(_) => "instantiate",
+            Self::TransferLimit(_) => "transfer-limit",
+            Self::HostPanic(_) => "host-panic",
         }
     }
 }

@@ -31,8 +31,12 @@ pub const MAX_CHECKS: usize = 1024;
 pub const MAX_NAME_BYTES: usize = 256;
 pub const MAX_LOG_MESSAGES: u32 = 100;
 pub const MAX_LOG_MESSAGE_BYTES: usize = 4 << 10;
-/// Bytes of stdout and stderr kept per evaluation; writing more traps the plugin.
+/// Bytes of stdout and stderr kept per call for the log; more is counted and dropped.
 pub const MAX_OUTPUT_BYTES: usize = 64 << 10;
+/// Bytes a plugin may hand the host in one crossing — an answer, a log message, a list of samples. wasmtime
+/// checks it while lifting, before it copies anything, so a plugin cannot make the host copy (or spend time on)
+/// more than this, whatever it returns. Generous for a real answer: a 64 KiB reason and 1024 checks are ~0.4 MiB.
+pub const MAX_TRANSFER_BYTES: usize = 4 << 20;
 
 /// Where compiled plugins are cached.
 #[derive(Debug, Clone, PartialEq, Eq)]

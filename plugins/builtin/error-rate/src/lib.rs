@@ -26,8 +26,8 @@ impl Policy for ErrorRate {
 
     fn evaluate(e: Evaluation) -> Result<Report, String> {
         let p = Params::new(&e, &Self::describe())?;
-        let (max_rate, ratio) = (p.float("max_rate")?, p.float("ratio")?);
-        let (min_requests, needed) = (p.count("min_requests")? as f64, p.count("windows")?.max(1) as usize);
+        let (max_rate, ratio) = (p.float_in("max_rate", 0.0..=1.0, "a rate")?, p.float_in("ratio", 1.0..=1e6, "a ratio")?);
+        let (min_requests, needed) = (p.count("min_requests")? as f64, p.count_at_least("windows", 1)? as usize);
         let [requests, errors] = match e.candidate.require(["requests", "errors"]) {
             Ok(series) => series,
             Err(reason) => return Ok(Report::inconclusive(reason)),

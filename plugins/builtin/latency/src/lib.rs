@@ -34,8 +34,9 @@ impl Policy for Latency {
             pct @ (50 | 90 | 95 | 99) => format!("latency_p{pct}"),
             other => return Err(format!("parameter `percentile` must be 50, 90, 95 or 99, got {other}")),
         };
-        let (factor, alpha) = (p.float("factor")?, p.float("alpha")?);
-        let (needed, min_requests) = (p.count("windows")?.max(1) as usize, p.count("min_requests")? as f64);
+        let (factor, alpha) = (p.float_in("factor", 1.0..=1e6, "a factor")?, p.float_in("alpha", 0.0..=0.5, "a level")?);
+        let (needed, min_requests) = (p.count_at_least("windows", 1)? as usize, p.count("min_requests")? as f64);
+        let min_samples = p.count_at_least("min_samples", 2)?;
         let Some(cand) = e.candidate.series(&metric) else {
             return Ok(Report::inconclusive(format!("candidate {} did not report {metric}", e.candidate.id)));
         };
@@ -77,7 +78,7 @@ impl Policy for Latency {
         let span = e.last_windows(needed);
         let (c, b): (Vec<f64>, Vec<f64>) =
             (span.clone().flat_map(|w| cand.values(w)).collect(), span.flat_map(|w| base.values(w)).collect());
-        if stats::sample_guard(&[c.len() as u64, b.len() as u64], p.count("min_samples")?).is_some() {
+        if stats::sample_guard(&[c.len() as u64, b.len() as u64], min_samples).is_some() {
             let reason = format!("{metric} above {factor}x of the baseline in {needed} consecutive windows");
             return Ok(Report::rollback(reason).with(checks));
         }

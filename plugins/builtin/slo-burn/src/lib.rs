@@ -24,11 +24,11 @@ impl Policy for SloBurn {
 
     fn evaluate(e: Evaluation) -> Result<Report, String> {
         let p = Params::new(&e, &Self::describe())?;
-        let (target, limit) = (p.float("slo_target")?, p.float("burn_rate")?);
+        let (target, limit) = (p.float("slo_target")?, p.float_in("burn_rate", 0.0..=1e6, "a burn rate")?);
         if !(target > 0.0 && target < 1.0) {
             return Err(format!("parameter `slo_target` must be between 0 and 1, got {target}"));
         }
-        let (long, short) = (p.duration("long_window")?, p.duration("short_window")?);
+        let (long, short) = (p.positive_duration("long_window")?, p.positive_duration("short_window")?);
         let min_requests = p.count("min_requests")? as f64;
         let [requests, errors] = match e.candidate.require(["requests", "errors"]) {
             Ok(series) => series,

@@ -1,0 +1,177 @@
+//! The commands as on-call engineers and CI gates use them: `watch`'s exit code and schedule, `pull` right after a
+//! rollback, to what already serves, in dry-run and for a guard that does not exist, `status` and `report` on
+//! what is there, and output no plugin or cloud can forge.
+
+use crate::support::{SimHarness, V2_FAILS, guest, lambda_scenario, stderr, stdout};
+use ripcord::audit::Kind;
+
+const CANARY: &str = "version = 1\nrouting = { version = 2, weight = 0.1 }";
+const KNOWN_GOOD_1: &str = r#""ripcord:known-good:live" = "1""#;
+
+fn failing_canary() -> SimHarness {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, V2_FAILS));
+    h.sim.advance(5 * 60_000);
+    h
+}
+
+/// Writes guards.toml with the simulator's endpoint and clock and the given `[[guard]]` tables.
+fn write_guards(h: &SimHarness, guards: &str) {
+    let text = format!(
+        "[settings]\naudit_log = \"audit.jsonl\"\nclock = \"simulator\"\n[aws]\nendpoint_url = \"{}\"\n[defaults]\nwindow = \"1m\"\nwindows = 3\nprewarm = \"off\"\n{guards}",
+        h.server.endpoint()
+    );
+    std::fs::write(h.dir.path().join("guards.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn decisions(h: &SimHarness, guard: &str) -> usize {
+    h.audit().iter().filter(|r| r.guard == guard && r.record == Kind::Decision).count()
+}
+
+#[test]
+fn watch_exits_with_the_worst_code_of_all_its_cycles() {
+    // Cycle 1 rolls the canary back; the later cycles see v1 alone and promote. The gate must still fail.
+    let h = failing_canary();
+    h.guards("prewarm = \"off\"");
+    let output = h.ripcord(&["watch", "--cycles", "3"]);
+    let text = stdout(&output);
+    assert!(text.contains("ROLLED BACK to v1") && text.contains("promote"), "{text}");
+    assert_eq!(output.status.code(), Some(2), "a rollback in any cycle fails the gate:\n{text}");
+}
+
+#[test]
+fn watch_judges_each_guard_on_its_own_interval() {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
+    h.sim.advance(5 * 60_000);
+    let guard = |name: &str, interval: &str| {
+        format!(
+            "[[guard]]\nname = \"{name}\"\nplatform = \"aws-lambda\"\nfunction = \"checkout\"\nalias = \"live\"\ninterval = \"{interval}\"\npolicies = [{{ use = \"builtin:error-rate\" }}]\n"
+        )
+    };
+    write_guards(&h, &[guard("every-minute", "1m"), guard("every-ten", "10m")].concat());
+    let output = h.ripcord(&["watch", "--cycles", "12"]);
+    assert!(output.status.code().is_some(), "{}", stderr(&output));
+    assert_eq!(decisions(&h, "every-minute"), 12, "{}", stdout(&output));
+    assert_eq!(decisions(&h, "every-ten"), 2, "judged at 0 and at 10 minutes only:\n{}", stdout(&output));
+}
+
+#[test]
+fn pull_right_after_a_rollback_finds_the_known_good_already_serving() {
+    let h = failing_canary();
+    h.guards("prewarm = \"off\"");
+    assert_eq!(h.ripcord(&["check"]).status.code(), Some(2));
+    let changes = h.mutations().len();
+    let tags = h.tags();
+    let output = h.ripcord(&["pull", "checkout-api"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("already pinned to v1"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("1 already serves all traffic; nothing changed"), "{}", stdout(&output));
+    assert_eq!(h.mutations().len(), changes, "nothing changed: {:?}", h.mutations());
+    assert_eq!(h.tags(), tags, "the cooldown is not restarted");
+    let status = stdout(&h.ripcord(&["status"]));
+    assert!(status.contains("rollback"), "status shows the pull as the last verdict: {status}");
+}
+
+#[test]
+fn pull_to_the_version_that_already_serves_changes_nothing() {
+    let h = SimHarness::start(&lambda_scenario("version = 3", KNOWN_GOOD_1, ""));
+    h.sim.advance(60_000);
+    h.guards("prewarm = \"on-rollback\"");
+    let output = h.ripcord(&["pull", "checkout-api", "--to", "3"]);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("already pinned to v3"), "{}", stdout(&output));
+    assert_eq!(h.mutations(), Vec::<String>::new());
+    let kinds: Vec<Kind> = h.audit().iter().map(|r| r.record).collect();
+    assert_eq!(kinds, [Kind::Decision], "a decision, and no change to audit");
+}
+
+#[test]
+fn pull_dry_run_says_what_it_would_do_and_does_nothing() {
+    let h = failing_canary();
+    h.guards("prewarm = \"on-rollback\"");
+    let output = h.ripcord(&["pull", "checkout-api", "--dry-run"]);
+    assert_eq!(output.status.code(), Some(2), "a rollback reported only: {}", stdout(&output));
+    let text = stdout(&output);
+    assert!(text.contains("dry-run: would warm 1, then pin it (from 1 at 90%, 2 at 10%); nothing changed"), "{text}");
+    assert_eq!(h.mutations(), Vec::<String>::new());
+    assert_eq!(h.alias(), (1, Some((2, 0.1))));
+}
+
+#[test]
+fn pull_of_a_guard_that_does_not_exist_is_an_error_not_a_verdict() {
+    let h = failing_canary();
+    h.guards("");
+    let output = h.ripcord(&["pull", "no-such-guard"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).is_empty(), "no verdict printed: {}", stdout(&output));
+    assert!(stderr(&output).contains("no guard named \"no-such-guard\""), "{}", stderr(&output));
+    assert!(stderr(&output).contains("(guards: checkout-api)"), "{}", stderr(&output));
+}
+
+#[test]
+fn status_reads_the_platform_and_the_log_without_loading_any_policy() {
+    let h = failing_canary();
+    h.guards("");
+    // A policy that cannot load: every guard command refuses the configuration; status does not need it.
+    let path = h.dir.path().join("guards.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_default().replace("builtin:error-rate", "missing.wasm");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    let status = h.ripcord(&["status"]);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    assert!(stdout(&status).contains("v1 90% / v2 10%"), "{}", stdout(&status));
+    assert!(!h.dir.path().join("cache").exists(), "status compiled a policy");
+    assert!(!h.dir.path().join("audit.jsonl").exists(), "status wrote to the audit log");
+    let check = h.ripcord(&["check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(stderr(&check).contains("guard[0].policies[0].use: guard \"checkout-api\""), "{}", stderr(&check));
+}
+
+#[test]
+fn report_of_a_missing_audit_log_is_an_error() {
+    let h = failing_canary();
+    let missing = h.dir.path().join("nothing-here.jsonl").display().to_string();
+    let output = h.ripcord(&["report", "--audit", &missing]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cannot read the audit log") && stderr(&output).contains(&missing));
+    assert!(stdout(&output).is_empty());
+}
+
+#[test]
+fn plugin_text_cannot_forge_the_terminal() {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
+    h.sim.advance(5 * 60_000);
+    let hostile = guest("hostile").display().to_string();
+    write_guards(
+        &h,
+        &format!(
+            "[[guard]]\nname = \"forger\"\nplatform = \"aws-lambda\"\nfunction = \"checkout\"\nalias = \"live\"\npolicies = [{{ use = {hostile:?}, params = {{ behaviour = \"forge-output\" }} }}]\n"
+        ),
+    );
+    let output = h.ripcord(&["check"]);
+    let text = stdout(&output);
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{0}') && !text.contains('\u{202e}'), "{text:?}");
+    assert!(!text.contains('\r'), "{text:?}");
+    assert_eq!(text.lines().count(), 2, "one guard, two lines: {text}");
+    assert!(text.contains("\\u{1b}[2J\\u{1b}[Hchecked\\r\\nchecked: ROLLED BACK\\u{0}\\u{202e}"), "{text}");
+}
+
+#[test]
+fn an_unreachable_endpoint_is_one_readable_line() {
+    let h = failing_canary();
+    h.guards("");
+    // Nothing listens on the port of a listener just closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+    let port = port.unwrap_or_else(|e| panic!("{e}"));
+    let path = h.dir.path().join("guards.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .replace(&h.server.endpoint(), &format!("http://127.0.0.1:{port}"))
+        .replace("clock = \"simulator\"\n", "");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert_eq!(text.matches("cannot reach the endpoint").count(), 1, "said once: {text}");
+    assert!(text.contains("GetAlias on checkout:live: cannot reach the endpoint: Connection refused"), "{text}");
+    assert!(text.len() < 400, "a line, not an SDK dump: {text}");
+}
