@@ -114,7 +114,7 @@ fn a_cycle_that_cannot_read_its_metrics_still_writes_a_decision() {
     let audit = h.audit();
     assert_eq!(audit.len(), 1, "{audit:?}");
     let decision = &audit[0];
-    assert_eq!((decision.record, decision.verdict), (Kind::Decision, ripcord::report::Verdict::Inconclusive));
+    assert_eq!((decision.record, decision.verdict), (Kind::Decision, ripcord::verdict::Verdict::Inconclusive));
     let error = decision.error.clone().unwrap_or_default();
     assert!(error.contains("InvalidParameterValue: no such metric, on purpose (HTTP 400)"), "{error}");
     assert!(decision.deployment.is_some(), "the deployment as read is recorded");
@@ -140,7 +140,7 @@ fn an_alias_update_whose_answer_is_lost_is_reported_as_the_platform_shows_it() {
     assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
     assert_eq!(h.alias(), (1, None));
     let result = h.audit().into_iter().rfind(|r| r.record == Kind::Result).unwrap_or_else(|| panic!("no result"));
-    assert_eq!(result.outcome.as_deref(), Some("pinned"), "{result:?}");
+    assert_eq!(result.outcome.map(|o| o.to_string()).as_deref(), Some("pinned"), "{result:?}");
     assert!(h.tags().contains_key("ripcord:rolled-back-at:live"), "the cooldown marker: {:?}", h.tags());
 }
 
@@ -155,7 +155,7 @@ fn a_traffic_update_whose_answer_is_lost_is_reported_as_the_platform_shows_it() 
     let output = h.ripcord(&["check"]);
     assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
     let result = h.audit().into_iter().rfind(|r| r.record == Kind::Result).unwrap_or_else(|| panic!("no result"));
-    assert_eq!(result.outcome.as_deref(), Some("pinned"), "{result:?}");
+    assert_eq!(result.outcome.map(|o| o.to_string()).as_deref(), Some("pinned"), "{result:?}");
     let split = h.split("search");
     assert!(split.iter().all(|(revision, percent, _)| *percent == 0 || revision == "search-00001-aaa"), "{split:?}");
 }

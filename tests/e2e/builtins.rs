@@ -1,7 +1,7 @@
 //! The built-in policies on the shipped fixtures: each verdict, and the checks behind it.
 
 use crate::support::{fixture, load, runtime};
-use ripcord::report::Verdict;
+use ripcord::verdict::Verdict;
 
 #[test]
 fn builtins_give_the_expected_verdict_on_every_fixture() {

@@ -97,7 +97,7 @@ policies = [{ use = "builtin:latency" }]
     assert_eq!(checkout.windows, 6);
     assert_eq!(checkout.cooldown, std::time::Duration::from_secs(3600));
     assert_eq!(checkout.mode, ripcord::config::Mode::DryRun);
-    assert_eq!(checkout.prewarm, ripcord::config::Prewarm::Standby);
+    assert_eq!(checkout.prewarm, ripcord::config::PrewarmMode::Standby);
     assert_eq!(checkout.policies[1].source.to_string(), "/etc/ripcord/policies/safety.wasm");
     assert_eq!(checkout.metrics["safety_hits"].stat, "Sum");
     assert_eq!(config.guards[1].mode, ripcord::config::Mode::Enforce);

@@ -173,7 +173,7 @@ fn assert_contained(h: &SimHarness, cycles: usize) {
         let decisions: Vec<_> = audit.iter().filter(|r| r.guard == name && r.record == Kind::Decision).collect();
         assert_eq!(decisions.len(), cycles, "{name}: one decision per cycle: {audit:?}");
         for decision in decisions {
-            assert_eq!(decision.verdict, ripcord::report::Verdict::Inconclusive, "{name}");
+            assert_eq!(decision.verdict, ripcord::verdict::Verdict::Inconclusive, "{name}");
             let error = decision.policies[0].error.clone().unwrap_or_default();
             assert!(error.contains(p.identity), "{name}: the error names the plugin: {error}");
             assert!(error.contains(p.cause), "{name}: the error says the cause: {error}");
@@ -182,7 +182,11 @@ fn assert_contained(h: &SimHarness, cycles: usize) {
     let function = h.sim.function("checkout").unwrap_or_else(|| panic!("no checkout"));
     let live = function.aliases.get("live").cloned().unwrap_or_else(|| panic!("no alias"));
     assert_eq!((live.version, live.routing), (1, None), "the failing canary was rolled back");
-    assert!(audit.iter().any(|r| r.guard == "checkout-api" && r.outcome.as_deref() == Some("pinned")));
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.guard == "checkout-api" && r.outcome.map(|o| o.to_string()).as_deref() == Some("pinned"))
+    );
 }
 
 /// What each hostile policy printed is in the log at debug level, attributed to it.

@@ -21,7 +21,7 @@ fn demo_prewarms_pins_the_stable_version_without_cold_starts() {
     assert!(summary["verdict_to_pin_ms"].as_i64().is_some_and(|ms| ms >= 30_000), "{summary}");
     let audit = summary["audit_log"].as_str().map(std::path::PathBuf::from).unwrap_or_default();
     let records = ripcord::audit::Audit::read(&audit).unwrap_or_else(|e| panic!("{e}"));
-    let rollback: Vec<_> = records.iter().filter(|r| r.action == "rollback").map(|r| r.record).collect();
+    let rollback: Vec<_> = records.iter().filter(|r| r.action.to_string() == "rollback").map(|r| r.record).collect();
     assert_eq!(rollback, [ripcord::audit::Kind::Decision, ripcord::audit::Kind::Intent, ripcord::audit::Kind::Result]);
 }
 

@@ -45,7 +45,7 @@ fn canary_error_spike_is_rolled_back_with_capacity_ready_before_the_pin() {
     assert_eq!(kinds, [Kind::Decision, Kind::Intent, Kind::Result]);
     assert_eq!(audit[1].id, audit[2].id);
     let result = &audit[2];
-    assert_eq!(result.outcome.as_deref(), Some("pinned"));
+    assert_eq!(result.outcome.map(|o| o.to_string()).as_deref(), Some("pinned"));
     assert_eq!(result.target.as_deref(), Some("1"));
     assert!(result.prewarm.as_ref().is_some_and(|p| p.ready && p.created && p.requested >= 1));
     assert!(result.timings.verdict_to_pin_ms.is_some_and(|ms| ms >= 30_000));
@@ -123,7 +123,7 @@ fn a_concurrent_alias_change_is_re_read_and_the_rollback_still_lands() {
     assert_eq!(h.alias(), (1, None));
     let reads = h.operations().iter().filter(|o| *o == "GetAlias").count();
     assert!(reads >= 3, "read, re-read after the conflict, verify: {:?}", h.operations());
-    assert_eq!(h.audit().last().and_then(|r| r.outcome.clone()).as_deref(), Some("pinned"));
+    assert_eq!(h.audit().last().and_then(|r| r.outcome.map(|o| o.to_string())).as_deref(), Some("pinned"));
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn a_new_deploy_during_the_rollback_is_not_overridden() {
     assert_eq!(h.alias(), (1, Some((3, 0.1))), "the new deploy stays");
     let result =
         h.audit().into_iter().rfind(|r| r.record == Kind::Result).unwrap_or_else(|| panic!("no result record"));
-    assert_eq!(result.outcome.as_deref(), Some("aborted"));
+    assert_eq!(result.outcome.map(|o| o.to_string()).as_deref(), Some("aborted"));
     assert!(result.error.as_deref().is_some_and(|e| e.contains("candidate 3")), "{:?}", result.error);
 }
 
@@ -190,7 +190,7 @@ fn throttling_and_server_errors_are_retried_by_the_sdk() {
         |op: &str| -> Vec<u16> { h.sim.api_log().iter().filter(|c| c.operation == op).map(|c| c.status).collect() };
     assert_eq!(statuses("UpdateAlias"), [503, 200]);
     assert_eq!(statuses("GetMetricData")[..2], [400, 200]);
-    assert_eq!(h.audit().last().and_then(|r| r.outcome.clone()).as_deref(), Some("pinned"));
+    assert_eq!(h.audit().last().and_then(|r| r.outcome.map(|o| o.to_string())).as_deref(), Some("pinned"));
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn a_pin_that_keeps_failing_is_reported_never_left_half_done() {
     let kinds: Vec<Kind> = audit.iter().map(|r| r.record).collect();
     assert_eq!(kinds, [Kind::Decision, Kind::Intent, Kind::Result], "the intent has its result");
     let result = &audit[2];
-    assert_eq!(result.outcome.as_deref(), Some("failed"));
+    assert_eq!(result.outcome.map(|o| o.to_string()).as_deref(), Some("failed"));
     assert!(result.error.as_deref().is_some_and(|e| e.contains("UpdateAlias")), "{:?}", result.error);
     // The capacity the prewarm added is scheduled for release, and the cooldown is not started.
     let tags = h.tags();
@@ -226,7 +226,11 @@ fn prewarm_capacity_is_released_after_the_settle_time() {
     h.ripcord(&["check"]);
     assert!(h.sim.function("checkout").is_some_and(|f| !f.provisioned.contains_key(&1)), "not released");
     assert!(!h.tags().contains_key("ripcord:prewarm:live"));
-    let release = h.audit().into_iter().rfind(|r| r.action == "release-prewarm").map(|r| r.outcome);
+    let release = h
+        .audit()
+        .into_iter()
+        .rfind(|r| r.action.to_string() == "release-prewarm")
+        .map(|r| r.outcome.map(|o| o.to_string()));
     assert_eq!(release, Some(Some("released".to_string())));
 }
 
@@ -419,7 +423,7 @@ fn standby_keeps_the_known_good_warm_while_a_candidate_bakes() {
     let result = h
         .audit()
         .into_iter()
-        .rfind(|r| r.action == "rollback" && r.record == Kind::Result)
+        .rfind(|r| r.action.to_string() == "rollback" && r.record == Kind::Result)
         .unwrap_or_else(|| panic!("no result"));
     let prewarm = result.prewarm.unwrap_or_else(|| panic!("no prewarm"));
     assert!(prewarm.ready && !prewarm.created && prewarm.waited_ms == 0, "{prewarm:?}");
@@ -472,10 +476,10 @@ fn a_rollback_killed_after_adding_capacity_is_closed_and_finished_by_the_next_ru
     let kinds: Vec<Kind> = audit.iter().map(|r| r.record).collect();
     assert_eq!(kinds, [Kind::Decision, Kind::Intent, Kind::Result, Kind::Decision, Kind::Intent, Kind::Result]);
     assert_eq!(audit[2].id, audit[1].id, "the interrupted intent gets its result");
-    assert_eq!(audit[2].outcome.as_deref(), Some("interrupted"));
+    assert_eq!(audit[2].outcome.map(|o| o.to_string()).as_deref(), Some("interrupted"));
     let why = audit[2].error.clone().unwrap_or_default();
     assert!(why.contains("stopped before writing its result") && why.contains("had not taken effect"), "{why}");
-    assert_eq!(audit[5].outcome.as_deref(), Some("pinned"));
+    assert_eq!(audit[5].outcome.map(|o| o.to_string()).as_deref(), Some("pinned"));
     // The capacity the dead run added is reused, not allocated twice, and is released after the settle time.
     let prewarm = audit[5].prewarm.clone().unwrap_or_else(|| panic!("no prewarm"));
     assert!(!prewarm.created, "{prewarm:?}");
@@ -498,7 +502,7 @@ fn a_rollback_killed_after_the_pin_took_effect_is_closed_without_a_second_pin() 
     assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
     let audit = h.audit();
     let closed = audit.iter().find(|r| r.record == Kind::Result).unwrap_or_else(|| panic!("no result: {audit:?}"));
-    assert_eq!(closed.outcome.as_deref(), Some("interrupted"));
+    assert_eq!(closed.outcome.map(|o| o.to_string()).as_deref(), Some("interrupted"));
     assert_eq!(closed.id, audit[1].id);
     assert!(closed.error.as_deref().is_some_and(|e| e.contains("had taken effect")), "{:?}", closed.error);
     assert_eq!(h.mutations().iter().filter(|o| *o == "UpdateAlias").count(), 1, "no second pin");

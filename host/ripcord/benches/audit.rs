@@ -6,7 +6,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ripcord::audit::{Actor, Audit, DeploymentRecord, Kind, PolicyRecord, Record, Writer};
 use ripcord::config::Mode;
-use ripcord::report::{Check, Verdict};
+use ripcord::verdict::{Check, Verdict};
 use std::io::Write;
 
 const DECISIONS: usize = 52_560;

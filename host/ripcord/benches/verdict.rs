@@ -10,8 +10,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ripcord::evaluation::{Evaluation, MetricKind, MetricSeries, Params, Platform, Revision, Window};
-use ripcord::report::Verdict;
 use ripcord::runtime::{CacheDir, PluginSource, Runtime, RuntimeSettings};
+use ripcord::verdict::Verdict;
 use std::hint::black_box;
 
 const NOW: i64 = 1_795_000_000_000;

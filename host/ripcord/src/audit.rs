@@ -8,8 +8,8 @@
 //! appended, and readers skip and count lines that are not records (torn, bad bytes) instead of refusing the log.
 
 use crate::config::Mode;
-use crate::platform::{Deployment, Prewarm};
-use crate::report::{Check, Verdict};
+use crate::provider::{Deployment, Prewarmed};
+use crate::verdict::{Check, Verdict};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,55 @@ pub enum Kind {
     Intent,
     Result,
 }
+
+/// What a record is about: the change made or considered (the record's `action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// No change (a healthy, holding or inconclusive verdict, or a rollback that was suppressed).
+    None,
+    /// Prewarm and pin the rollback target.
+    Rollback,
+    /// Record the candidate as the last known good.
+    RecordKnownGood,
+    /// Release capacity ripcord added.
+    ReleasePrewarm,
+    /// Keep the rollback target warm while a candidate bakes (`prewarm = "standby"`).
+    StandbyPrewarm,
+}
+
+/// How a change ended (a `result` record's `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The target serves all traffic, verified.
+    Pinned,
+    /// The target already served all traffic when ripcord re-read the deployment.
+    AlreadyPinned,
+    /// The deployment changed under ripcord (a new deploy); nothing was changed.
+    Aborted,
+    Failed,
+    /// The last known good was recorded.
+    Recorded,
+    /// Capacity ripcord added was released.
+    Released,
+    /// Standby capacity was requested (not waited for).
+    Warming,
+    /// The process that wrote the intent stopped before its result; a later run closed it.
+    Interrupted,
+}
+
+macro_rules! display_as_serialized {
+    ($($ty:ty),*) => {$(
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let text = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string));
+                f.write_str(&text.unwrap_or_default())
+            }
+        }
+    )*};
+}
+display_as_serialized!(Action, Outcome);
 
 /// One policy's part in a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,17 +148,16 @@ pub struct Record {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyRecord>,
-    /// `rollback`, `record-known-good`, `release-prewarm` or `none`.
-    pub action: String,
+    pub action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// For results: `pinned`, `already-pinned`, `aborted`, `failed`, `recorded`, `released`.
+    /// For results: how the change ended.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prewarm: Option<Prewarm>,
+    pub prewarm: Option<Prewarmed>,
     #[serde(default)]
     pub timings: Timings,
     /// The process that wrote the record.
@@ -124,7 +172,7 @@ impl Record {
         Self {
             record,
             id,
-            at: crate::fixture::format_timestamp(at_ms),
+            at: crate::time::format_timestamp(at_ms),
             at_ms,
             guard: guard.to_string(),
             actor,
@@ -133,7 +181,7 @@ impl Record {
             verdict: Verdict::Hold,
             reason: String::new(),
             policies: Vec::new(),
-            action: "none".into(),
+            action: Action::None,
             target: None,
             outcome: None,
             error: None,
@@ -359,7 +407,7 @@ mod tests {
 
     fn record(kind: Kind, id: &str) -> Record {
         Record {
-            action: "rollback".into(),
+            action: Action::Rollback,
             target: Some("1".into()),
             writer: Some(Writer::this_process()),
             ..Record::new(kind, id.into(), 0, "g", Actor::Schedule, Mode::Enforce)
@@ -421,6 +469,20 @@ mod tests {
         assert!(note.ends_with("skipped 2 damaged lines (not an audit record; first at line 2)"), "{note}");
         assert!(Audit::load(&dir.path().join("missing.jsonl")).is_ok_and(|l| l.records.is_empty()));
         assert!(Audit::load_existing(&dir.path().join("missing.jsonl")).is_err());
+    }
+
+    #[test]
+    fn actions_and_outcomes_are_written_as_documented() {
+        let mut record = record(Kind::Result, "a");
+        record.action = Action::RecordKnownGood;
+        record.outcome = Some(Outcome::AlreadyPinned);
+        let line = serde_json::to_value(&record).unwrap_or_default();
+        assert_eq!(
+            (line["action"].as_str(), line["outcome"].as_str()),
+            (Some("record-known-good"), Some("already-pinned"))
+        );
+        assert_eq!(Action::StandbyPrewarm.to_string(), "standby-prewarm");
+        assert_eq!(Outcome::Interrupted.to_string(), "interrupted");
     }
 
     #[test]

@@ -1,11 +1,18 @@
 //! Command-line interface: argument parsing (clap derive), logging setup, and dispatch to the subcommands.
 
+mod check;
 mod demo;
 mod function;
-mod guards;
 mod logging;
+mod output;
 mod plugin;
+mod pull;
+mod replay;
+mod report;
+mod setup;
 mod sim;
+mod status;
+mod watch;
 
 use clap::{Parser, Subcommand};
 use logging::LogFormat;
@@ -215,17 +222,17 @@ pub(crate) fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { no_prewarm, platform, runtime } => demo::run(platform, !no_prewarm, &runtime),
         Command::Check { guards: g, only, record, shard } => {
-            guards::check(&g.config, &only, &shard, g.dry_run, g.json, record, &g.runtime)
+            check::run(&g.config, &only, &shard, g.dry_run, g.json, record, &g.runtime)
         }
         Command::Function { config, runtime } => function::run(&config, &runtime),
-        Command::Watch { guards: g, cycles } => guards::watch(&g.config, g.dry_run, cycles, g.json, &g.runtime),
+        Command::Watch { guards: g, cycles } => watch::run(&g.config, g.dry_run, cycles, g.json, &g.runtime),
         Command::Pull { guard, to, guards: g } => {
-            guards::pull(&g.config, &guard, to.as_deref(), g.dry_run, g.json, &g.runtime)
+            pull::run(&g.config, &guard, to.as_deref(), g.dry_run, g.json, &g.runtime)
         }
-        Command::Status { config } => guards::status(&config),
-        Command::Report { config, audit, out, last } => guards::report(&config, audit, out, last),
+        Command::Status { config } => status::run(&config),
+        Command::Report { config, audit, out, last } => report::run(&config, audit, out, last),
         Command::Replay { config, input, guard, json, runtime } => {
-            guards::replay(&config, &input, guard.as_deref(), json, &runtime)
+            replay::run(&config, &input, guard.as_deref(), json, &runtime)
         }
         Command::Plugin(command) => plugin::run(command),
         Command::Sim(SimCommand::Serve { scenario, listen }) => sim::serve(&scenario, listen),

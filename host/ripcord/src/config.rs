@@ -1,7 +1,7 @@
 //! `guards.toml`: what ripcord guards and how. Parsed strictly (`deny_unknown_fields`), resolved against
 //! `[defaults]`, and validated; every error names the file, the field and the value.
 
-use crate::evaluation::ParamValue;
+use crate::evaluation::{ParamValue, Platform};
 use crate::runtime::PluginSource;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -45,7 +45,7 @@ pub enum Mode {
 /// When to warm the rollback target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Prewarm {
+pub enum PrewarmMode {
     /// Never: pin immediately.
     Off,
     /// Warm the target right before pinning it.
@@ -61,14 +61,6 @@ pub enum Fallback {
     Inconclusive,
     Hold,
     Rollback,
-}
-
-/// The platform a guard runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PlatformKind {
-    AwsLambda,
-    CloudRun,
 }
 
 /// Where "now" comes from.
@@ -125,7 +117,7 @@ struct DefaultsFile {
     interval: Option<String>,
     window: Option<String>,
     windows: Option<usize>,
-    prewarm: Option<Prewarm>,
+    prewarm: Option<PrewarmMode>,
     prewarm_headroom: Option<f64>,
     prewarm_timeout: Option<String>,
     settle: Option<String>,
@@ -139,7 +131,7 @@ struct DefaultsFile {
 #[serde(deny_unknown_fields)]
 struct GuardFile {
     name: String,
-    platform: PlatformKind,
+    platform: Platform,
     function: Option<String>,
     alias: Option<String>,
     region: Option<String>,
@@ -242,7 +234,7 @@ pub struct Guard {
     pub interval: Duration,
     pub window: Duration,
     pub windows: usize,
-    pub prewarm: Prewarm,
+    pub prewarm: PrewarmMode,
     pub prewarm_headroom: f64,
     pub prewarm_timeout: Duration,
     pub settle: Duration,
@@ -290,7 +282,7 @@ impl Config {
                 return Err(invalid(&at("name"), format!("duplicate guard name {}", echo(&g.name))));
             }
             let target = match g.platform {
-                PlatformKind::AwsLambda => {
+                Platform::AwsLambda => {
                     for (field, value) in [("project", &g.project), ("location", &g.location), ("service", &g.service)]
                     {
                         if value.is_some() {
@@ -310,7 +302,7 @@ impl Config {
                     }
                     Target::Lambda { function, alias, region: g.region.clone() }
                 }
-                PlatformKind::CloudRun => {
+                Platform::CloudRun => {
                     for (field, value) in [("function", &g.function), ("alias", &g.alias), ("region", &g.region)] {
                         if value.is_some() {
                             return Err(invalid(
@@ -410,10 +402,10 @@ impl Config {
 
 impl Guard {
     /// The platform the guarded deployment runs on.
-    pub fn platform(&self) -> crate::evaluation::Platform {
+    pub fn platform(&self) -> Platform {
         match self.target {
-            Target::Lambda { .. } => crate::evaluation::Platform::AwsLambda,
-            Target::CloudRun { .. } => crate::evaluation::Platform::CloudRun,
+            Target::Lambda { .. } => Platform::AwsLambda,
+            Target::CloudRun { .. } => Platform::CloudRun,
         }
     }
 
@@ -491,7 +483,7 @@ fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<Guard, (&'st
         interval,
         window,
         windows,
-        prewarm: guard.prewarm.or(defaults.prewarm).unwrap_or(Prewarm::OnRollback),
+        prewarm: guard.prewarm.or(defaults.prewarm).unwrap_or(PrewarmMode::OnRollback),
         prewarm_headroom,
         prewarm_timeout,
         settle,

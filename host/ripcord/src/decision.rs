@@ -7,7 +7,7 @@
 //! revision to go back to; a promote of a candidate serving all traffic records it as the last known good.
 
 use crate::config::{Fallback, Mode};
-use crate::report::Verdict;
+use crate::verdict::Verdict;
 
 /// One policy's answer, or why it could not give one.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,7 +15,7 @@ pub struct PolicyOutcome {
     /// The plugin's source, e.g. `builtin:error-rate`.
     pub plugin: String,
     /// The report, or the error — which names the plugin, as every plugin error does.
-    pub outcome: Result<crate::report::Report, String>,
+    pub outcome: Result<crate::verdict::PolicyReport, String>,
 }
 
 /// Everything a decision depends on.
@@ -102,7 +102,7 @@ pub fn decide(input: &Input<'_>) -> Decision {
             None => (Action::None, Some("no last known good revision to roll back to".to_string())),
             Some(_) if input.mode == Mode::DryRun => (Action::None, Some("dry-run: no change made".to_string())),
             Some(_) if input.cooldown_until_ms.is_some_and(|until| input.now_ms < until) => {
-                let until = input.cooldown_until_ms.map(crate::fixture::format_timestamp).unwrap_or_default();
+                let until = input.cooldown_until_ms.map(crate::time::format_timestamp).unwrap_or_default();
                 (Action::None, Some(format!("in cooldown after the last rollback, until {until}")))
             }
             Some(to) => (Action::Rollback { to: to.clone() }, None),
@@ -142,12 +142,12 @@ fn explain(outcomes: &[PolicyOutcome], verdict: Verdict) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Report;
+    use crate::verdict::PolicyReport;
 
     fn outcome(verdict: Verdict) -> PolicyOutcome {
         PolicyOutcome {
             plugin: format!("builtin:{verdict}"),
-            outcome: Ok(Report { verdict, reason: format!("said {verdict}"), checks: Vec::new() }),
+            outcome: Ok(PolicyReport { verdict, reason: format!("said {verdict}"), checks: Vec::new() }),
         }
     }
 

@@ -5,11 +5,12 @@
 //! Errors name the file, the field (a JSON path) and the offending value.
 
 use crate::evaluation::{Evaluation, MetricKind, MetricSeries, ParamValue, Params, Platform, Revision, Window};
-use crate::report::Verdict;
+use crate::time::{duration_ms, format_timestamp, timestamp};
+use crate::verdict::Verdict;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Most windows one evaluation file may ask for (a day of one-minute windows): the host builds every window.
 pub const MAX_WINDOWS: usize = 1440;
@@ -277,31 +278,6 @@ pub fn to_json(e: &Evaluation) -> serde_json::Value {
         out["baseline"] = revision(baseline);
     }
     out
-}
-
-/// Parses an RFC 3339 UTC timestamp such as `2026-11-26T10:00:00Z` to milliseconds since the epoch.
-pub fn timestamp(text: &str) -> Result<i64, String> {
-    let time = humantime::parse_rfc3339(text).map_err(|e| format!("invalid timestamp {text:?}: {e}"))?;
-    Ok(millis_since_epoch(time))
-}
-
-/// Formats milliseconds since the epoch as RFC 3339.
-pub fn format_timestamp(ms: i64) -> String {
-    let time = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(time).to_string()
-}
-
-fn millis_since_epoch(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// Parses a positive duration such as `5m` to milliseconds.
-pub fn duration_ms(text: &str) -> Result<i64, String> {
-    let d = humantime::parse_duration(text).map_err(|e| format!("invalid duration {text:?}: {e}"))?;
-    match d.as_millis() {
-        0 => Err(format!("duration {text:?} must be positive")),
-        ms => i64::try_from(ms).map_err(|_| format!("duration {text:?} is too long")),
-    }
 }
 
 #[cfg(test)]

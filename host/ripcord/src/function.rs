@@ -6,7 +6,7 @@
 //! The answer to every event is the same JSON as `ripcord check --json`, so a pipeline invoking the function reads
 //! what a pipeline running the CLI reads.
 
-use crate::platform::codedeploy::HookStatus;
+use crate::provider::codedeploy::HookStatus;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -86,11 +86,11 @@ impl Event {
 /// judged (fail closed: a gate that cannot see must not wave a deploy through), `Succeeded` otherwise — promote,
 /// hold, and inconclusive (too little traffic yet, e.g. in `BeforeAllowTraffic`). In dry-run the hook never fails a
 /// deployment (failing it would make CodeDeploy change the platform); the answer says what it would have reported.
-pub fn hook_status(reports: &[crate::controller::GuardReport], dry_run: bool) -> (HookStatus, Option<HookStatus>) {
-    use crate::controller::Outcome;
+pub fn hook_status(reports: &[crate::effect::GuardResult], dry_run: bool) -> (HookStatus, Option<HookStatus>) {
+    use crate::effect::Effect;
     let fails = reports.iter().any(|r| {
-        r.verdict == crate::report::Verdict::Rollback
-            || matches!(r.outcome, Outcome::Failed { .. } | Outcome::Aborted { .. })
+        r.verdict == crate::verdict::Verdict::Rollback
+            || matches!(r.effect, Effect::Failed { .. } | Effect::Aborted { .. })
     });
     let status = if fails { HookStatus::Failed } else { HookStatus::Succeeded };
     if dry_run && status == HookStatus::Failed { (HookStatus::Succeeded, Some(status)) } else { (status, None) }
@@ -184,8 +184,8 @@ impl RuntimeApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::{GuardReport, Outcome};
-    use crate::report::Verdict;
+    use crate::effect::{Effect, GuardResult};
+    use crate::verdict::Verdict;
 
     fn parse(text: &str) -> Result<Event, String> {
         Event::parse(text.as_bytes()).map_err(|e| e.to_string())
@@ -225,17 +225,17 @@ mod tests {
         assert!(error("not json").contains("not JSON"));
     }
 
-    fn report(verdict: Verdict, outcome: Outcome) -> GuardReport {
-        GuardReport { guard: "g".into(), deployment: None, verdict, reason: String::new(), outcome, evaluation: None }
+    fn report(verdict: Verdict, effect: Effect) -> GuardResult {
+        GuardResult { guard: "g".into(), deployment: None, verdict, reason: String::new(), effect, evaluation: None }
     }
 
     #[test]
     fn a_hook_fails_on_rollback_or_error_and_never_in_dry_run() {
-        let healthy = [report(Verdict::Promote, Outcome::NoAction), report(Verdict::Inconclusive, Outcome::NoAction)];
+        let healthy = [report(Verdict::Promote, Effect::NoAction), report(Verdict::Inconclusive, Effect::NoAction)];
         assert_eq!(hook_status(&healthy, false), (HookStatus::Succeeded, None));
-        let rollback = [report(Verdict::Promote, Outcome::NoAction), report(Verdict::Rollback, Outcome::NoAction)];
+        let rollback = [report(Verdict::Promote, Effect::NoAction), report(Verdict::Rollback, Effect::NoAction)];
         assert_eq!(hook_status(&rollback, false), (HookStatus::Failed, None));
-        let failed = [report(Verdict::Inconclusive, Outcome::Failed { error: "GetAlias".into() })];
+        let failed = [report(Verdict::Inconclusive, Effect::Failed { error: "GetAlias".into() })];
         assert_eq!(hook_status(&failed, false), (HookStatus::Failed, None));
         assert_eq!(hook_status(&rollback, true), (HookStatus::Succeeded, Some(HookStatus::Failed)));
     }

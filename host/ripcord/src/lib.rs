@@ -3,7 +3,7 @@
 //! they say rollback.
 //!
 //! This crate is the host library behind the `ripcord` binary:
-//! - [`evaluation`], [`report`], [`policy_info`]: the plain data that flows through a cycle;
+//! - [`evaluation`], [`verdict`], [`policy_info`]: the plain data that flows through a cycle;
 //! - [`fixture`]: the evaluation JSON format plugin authors write;
 //! - [`runtime`]: the sandboxed wasmtime host for policies;
 //! - [`stats`]: the native statistics policies import;
@@ -11,23 +11,31 @@
 
 pub mod audit;
 pub mod builtins;
+pub mod capacity;
 pub mod clock;
 pub mod config;
 pub mod controller;
+mod cycle;
 pub mod decision;
 pub mod devkit;
+pub mod effect;
 pub mod evaluation;
 pub mod fixture;
 pub mod function;
+pub mod inputs;
 pub mod notify;
-pub mod platform;
 pub mod policies;
 pub mod policy_info;
+pub mod provider;
+mod pull;
+mod recovery;
 pub mod report;
+mod rollback;
 pub mod runtime;
 pub mod stats;
 pub mod text;
-pub mod timeline;
+pub mod time;
+pub mod verdict;
 
 /// Where the build script put the guest components compiled from `plugins/` (built-ins and test plugins).
 #[doc(hidden)]

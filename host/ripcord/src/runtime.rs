@@ -20,7 +20,7 @@ pub use settings::{
 use crate::builtins;
 use crate::evaluation::Evaluation;
 use crate::policy_info::PolicyInfo;
-use crate::report::Report;
+use crate::verdict::PolicyReport;
 use cache::CodeCache;
 use sandbox::Sandbox;
 use std::fmt;
@@ -182,7 +182,7 @@ impl Runtime {
     }
 
     /// Asks the plugin for a verdict, in a fresh instance.
-    pub fn evaluate(&self, plugin: &Plugin, evaluation: &Evaluation) -> Result<Report, PluginError> {
+    pub fn evaluate(&self, plugin: &Plugin, evaluation: &Evaluation) -> Result<PolicyReport, PluginError> {
         let answer = self.call(&plugin.identity, |store| match &plugin.bound {
             Bound::V0_1_0(b) => b.evaluate(store, evaluation),
         })?;
@@ -258,7 +258,7 @@ fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
     Ok(())
 }
 
-fn validate_report(report: &Report) -> Result<(), String> {
+fn validate_report(report: &PolicyReport) -> Result<(), String> {
     if report.reason.len() > MAX_REASON_BYTES {
         return Err(format!("reason is {} bytes, more than the {MAX_REASON_BYTES} allowed", report.reason.len()));
     }

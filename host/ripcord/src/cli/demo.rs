@@ -5,12 +5,13 @@
 //! The last line of output is one JSON object.
 
 use super::RuntimeArgs;
-use super::guards::describe;
+use super::output::describe;
 use anyhow::Context;
 use ripcord::audit::{Actor, Audit};
 use ripcord::clock::Clock;
 use ripcord::config::Config;
-use ripcord::controller::{Controller, Outcome};
+use ripcord::controller::Controller;
+use ripcord::effect::Effect;
 use ripcord::policies::PolicySet;
 use ripcord::runtime::Runtime;
 use serde_json::json;
@@ -110,18 +111,18 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
     }
     sim.advance(WARM_UP_MS);
 
-    let runtime = super::guards::runtime()?;
+    let runtime = super::setup::async_runtime()?;
     let mut rollback = None;
     for _ in 0..MAX_CYCLES {
         let reports = runtime.block_on(controller.check(&[], Actor::Schedule));
         let now = sim.now_ms();
         for report in &reports {
             println!("{}  {}", time(now), describe(report).replace('\n', "\n          "));
-            if let Outcome::Failed { error } = &report.outcome {
+            if let Effect::Failed { error } = &report.effect {
                 anyhow::bail!("the demo cycle failed: {error}");
             }
         }
-        if let Some(report) = reports.into_iter().find(|r| matches!(r.outcome, Outcome::RolledBack { .. })) {
+        if let Some(report) = reports.into_iter().find(|r| matches!(r.effect, Effect::RolledBack { .. })) {
             rollback = Some(report);
             break;
         }
@@ -131,7 +132,7 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
         println!("{}", json!({"rolled_back": false, "error": format!("no rollback within {MAX_CYCLES} cycles")}));
         return Ok(ExitCode::FAILURE);
     };
-    let Outcome::RolledBack { to, prewarm: warmed, verdict_to_pin_ms, verdict_to_pin_real_ms } = report.outcome else {
+    let Effect::RolledBack { to, prewarm: warmed, verdict_to_pin_ms, verdict_to_pin_real_ms } = report.effect else {
         return Ok(ExitCode::FAILURE);
     };
     let pinned_at = sim.now_ms();
@@ -170,8 +171,11 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
         revisions,
     );
     let records = Audit::read(&audit_log)?;
-    let kinds: Vec<String> =
-        records.iter().filter(|r| r.action == "rollback").map(|r| format!("{:?}", r.record).to_lowercase()).collect();
+    let kinds: Vec<String> = records
+        .iter()
+        .filter(|r| r.action == ripcord::audit::Action::Rollback)
+        .map(|r| format!("{:?}", r.record).to_lowercase())
+        .collect();
     println!("audit: {} ({})", audit_log.display(), kinds.join(", "));
     let prewarmed = warmed.as_ref().is_some_and(|p| p.ready);
     println!(

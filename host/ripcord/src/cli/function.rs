@@ -2,11 +2,12 @@
 //! is reported to Lambda as an init error), then answers events until Lambda freezes or stops the process.
 
 use super::RuntimeArgs;
-use super::guards::{controller, exit_code, runtime, summary};
+use super::output::{exit_code, summary};
+use super::setup::{async_runtime, controller};
 use ripcord::audit::Actor;
 use ripcord::controller::Controller;
 use ripcord::function::{Event, Invocation, RuntimeApi, hook_status};
-use ripcord::platform::codedeploy::CodeDeploy;
+use ripcord::provider::codedeploy::CodeDeploy;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ const PIN_RESERVE: Duration = Duration::from_secs(5);
 
 pub(crate) fn run(config: &Path, runtime_args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
     let api = RuntimeApi::from_env()?;
-    runtime()?.block_on(async {
+    async_runtime()?.block_on(async {
         let mut controller = match controller(config, runtime_args, false) {
             Ok(controller) => controller,
             Err(error) => {

@@ -5,8 +5,8 @@ use anyhow::Context;
 use clap::Subcommand;
 use ripcord::devkit::{self, Lang, Project};
 use ripcord::evaluation::ParamValue;
-use ripcord::report::Report;
 use ripcord::runtime::{Plugin, PluginSource, Runtime};
+use ripcord::verdict::PolicyReport;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -141,7 +141,7 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
                 Ok(report) => (report, None),
                 Err(error) => {
                     let detail = json!({"kind": error.kind.code(), "message": error.to_string()});
-                    (Report::inconclusive(error.to_string()), Some(detail))
+                    (PolicyReport::inconclusive(error.to_string()), Some(detail))
                 }
             };
             let output = json!({

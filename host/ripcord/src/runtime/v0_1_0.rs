@@ -5,7 +5,7 @@
 use super::sandbox::{LogLevel, Sandbox};
 use crate::evaluation::{self as host_eval, Evaluation};
 use crate::policy_info::{ParamSpec, PolicyInfo};
-use crate::report::{Check, Report, Verdict};
+use crate::verdict::{Check, PolicyReport, Verdict};
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker};
 
@@ -105,7 +105,7 @@ impl Bound {
         &self,
         store: &mut Store<Sandbox>,
         evaluation: &Evaluation,
-    ) -> wasmtime::Result<Result<Report, String>> {
+    ) -> wasmtime::Result<Result<PolicyReport, String>> {
         let instance = self.0.instantiate(&mut *store)?;
         let input = evaluation_to_wit(evaluation);
         let output = instance.ripcord_policy_evaluator().call_evaluate(&mut *store, &input)?;
@@ -171,8 +171,8 @@ fn param_from_wit(value: types::ParamValue) -> host_eval::ParamValue {
     }
 }
 
-fn report_from_wit(report: types::Report) -> Report {
-    Report {
+fn report_from_wit(report: types::Report) -> PolicyReport {
+    PolicyReport {
         verdict: match report.verdict {
             types::Verdict::Promote => Verdict::Promote,
             types::Verdict::Hold => Verdict::Hold,

@@ -1,7 +1,7 @@
 //! CodeDeploy, for ripcord as a lifecycle hook of Lambda deployments: the one call a hook must make, reporting
 //! whether the deployment may go on (`PutLifecycleEventHookExecutionStatus`), through aws-sdk-codedeploy.
 
-use super::PlatformError;
+use super::ProviderError;
 use super::aws::{fail, sdk_config};
 use crate::config::AwsSettings;
 use aws_sdk_codedeploy::types::LifecycleEventStatus;
@@ -32,7 +32,7 @@ impl CodeDeploy {
         deployment_id: &str,
         execution_id: &str,
         status: HookStatus,
-    ) -> Result<(), PlatformError> {
+    ) -> Result<(), ProviderError> {
         let status = match status {
             HookStatus::Succeeded => LifecycleEventStatus::Succeeded,
             HookStatus::Failed => LifecycleEventStatus::Failed,

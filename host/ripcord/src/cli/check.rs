@@ -1,0 +1,44 @@
+//! `ripcord check`: one cycle over the guards (or one shard of them), for CI gates and scheduled jobs.
+
+use super::output::{exit, exit_code, print};
+use super::setup::{async_runtime, controller};
+use super::{RuntimeArgs, ShardArgs};
+use ripcord::audit::Actor;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub(crate) fn run(
+    config: &Path,
+    guards: &[String],
+    shard: &ShardArgs,
+    dry_run: bool,
+    json: bool,
+    record: Option<PathBuf>,
+    runtime_args: &RuntimeArgs,
+) -> anyhow::Result<ExitCode> {
+    let mut controller = controller(config, runtime_args, dry_run)?;
+    controller.record = record;
+    let guards = match shard.shard_count {
+        0 => anyhow::bail!("--shard-count (CLOUD_RUN_TASK_COUNT) must be at least 1"),
+        1 => guards.to_vec(),
+        count if shard.shard_index >= count => anyhow::bail!(
+            "--shard-index (CLOUD_RUN_TASK_INDEX) is {}, not below --shard-count (CLOUD_RUN_TASK_COUNT) {count}",
+            shard.shard_index
+        ),
+        count => {
+            let mine = controller.config().shard(shard.shard_index, count);
+            tracing::info!(shard = shard.shard_index, of = count, guards = ?mine, "this shard's guards");
+            let mine: Vec<String> = mine.into_iter().filter(|g| guards.is_empty() || guards.contains(g)).collect();
+            if mine.is_empty() {
+                // More tasks than guards: this one has nothing to do (an empty list would mean every guard).
+                print(&[], json, exit::HEALTHY)?;
+                return Ok(ExitCode::from(exit::HEALTHY));
+            }
+            mine
+        }
+    };
+    let reports = async_runtime()?.block_on(controller.check(&guards, Actor::Schedule));
+    let code = exit_code(&reports);
+    print(&reports, json, code)?;
+    Ok(ExitCode::from(code))
+}

@@ -1,0 +1,129 @@
+//! How the guard commands speak: exit codes for CI gates, two lines per guard for people (every text from a
+//! plugin or a cloud escaped), one JSON object for machines.
+
+use ripcord::effect::{Effect, GuardResult};
+use ripcord::verdict::Verdict;
+
+/// Exit codes of `check`, `watch --cycles`, `pull` and `replay` (documented in the README).
+pub(crate) mod exit {
+    /// Every guard evaluated; no rollback verdict, none inconclusive.
+    pub const HEALTHY: u8 = 0;
+    /// A guard could not be evaluated or a change failed.
+    pub const ERROR: u8 = 1;
+    /// At least one guard's verdict was rollback (acted on, or not in dry-run/cooldown).
+    pub const ROLLBACK: u8 = 2;
+    /// At least one guard was inconclusive (and none rolled back or failed).
+    pub const INCONCLUSIVE: u8 = 3;
+
+    /// The code covering two runs (cycles of `watch`): rollback wins over error, error over inconclusive.
+    pub fn worst(a: u8, b: u8) -> u8 {
+        let rank = |code| match code {
+            ROLLBACK => 3,
+            ERROR => 2,
+            INCONCLUSIVE => 1,
+            _ => 0,
+        };
+        if rank(b) > rank(a) { b } else { a }
+    }
+}
+
+/// The exit code summarising a cycle.
+pub(crate) fn exit_code(reports: &[GuardResult]) -> u8 {
+    let any = |f: &dyn Fn(&GuardResult) -> bool| reports.iter().any(f);
+    if any(&|r| r.verdict == Verdict::Rollback && !matches!(r.effect, Effect::Failed { .. })) {
+        exit::ROLLBACK
+    } else if any(&|r| matches!(r.effect, Effect::Failed { .. } | Effect::Aborted { .. })) {
+        exit::ERROR
+    } else if any(&|r| r.verdict == Verdict::Inconclusive) {
+        exit::INCONCLUSIVE
+    } else {
+        exit::HEALTHY
+    }
+}
+
+/// A revision for people: Lambda versions as `v7`, Cloud Run revisions by name.
+pub(crate) fn label(revision: &str) -> String {
+    if revision.chars().all(|c| c.is_ascii_digit()) { format!("v{revision}") } else { revision.to_string() }
+}
+
+/// The traffic split, e.g. `v1 90% / v2 10%`.
+pub(crate) fn traffic(primary: &str, candidate: &str, candidate_share: f64) -> String {
+    if candidate == primary {
+        format!("{} 100%", label(primary))
+    } else {
+        let (p, c) = ((1.0 - candidate_share) * 100.0, candidate_share * 100.0);
+        format!("{} {p:.0}% / {} {c:.0}%", label(primary), label(candidate))
+    }
+}
+
+/// Two lines per guard, for people: what was decided and done, then why. Text from plugins and clouds is
+/// escaped (control characters, bidi overrides), so no reason can forge the terminal's output.
+pub(crate) fn describe(report: &GuardResult) -> String {
+    let safe = |text: &str| ripcord::text::terminal_safe(text).into_owned();
+    let split = report
+        .deployment
+        .as_ref()
+        .map(|d| traffic(&d.primary, &d.candidate, d.candidate_share))
+        .unwrap_or_else(|| "-".into());
+    let action = match &report.effect {
+        Effect::NoAction => "no action".to_string(),
+        Effect::RolledBack { to, prewarm, verdict_to_pin_ms, verdict_to_pin_real_ms } => {
+            let warm = match prewarm {
+                Some(p) if p.ready => format!(
+                    ", prewarmed ({} {} ready after {:.1}s)",
+                    p.method,
+                    p.requested,
+                    p.waited_ms as f64 / 1000.0
+                ),
+                Some(p) => format!(", prewarm not ready ({})", safe(p.note.as_deref().unwrap_or_default())),
+                None => String::new(),
+            };
+            format!(
+                "ROLLED BACK to {}{warm}; verdict-to-pin {verdict_to_pin_ms} ms ({verdict_to_pin_real_ms} ms real)",
+                label(to)
+            )
+        }
+        Effect::AlreadyPinned { to } => format!("already pinned to {}", label(to)),
+        Effect::RecordedKnownGood { revision } => format!("recorded {} as known good", label(revision)),
+        Effect::Aborted { reason } => format!("ABORTED: {}", safe(reason)),
+        // The error is the second line (it is the reason too, unless the verdict had one of its own).
+        Effect::Failed { .. } => "FAILED".to_string(),
+    };
+    let why = match &report.effect {
+        Effect::Failed { error } if *error != report.reason => {
+            format!("{}; error: {}", safe(&report.reason), safe(error))
+        }
+        _ => safe(&report.reason),
+    };
+    format!("{:<16} {:<13} {:<22} {action}\n{:<16} {why}", report.guard, report.verdict.as_str(), split, "")
+}
+
+/// A cycle as one JSON object: what `--json` prints and what function mode answers.
+pub(crate) fn summary(reports: &[GuardResult], code: u8) -> serde_json::Value {
+    serde_json::json!({"exit_code": code, "guards": reports})
+}
+
+pub(crate) fn print(reports: &[GuardResult], json: bool, code: u8) -> anyhow::Result<()> {
+    if json {
+        println!("{}", summary(reports, code));
+    } else {
+        for report in reports {
+            println!("{}", describe(report));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_code_of_many_cycles_is_the_worst_of_them() {
+        use exit::{ERROR, HEALTHY, INCONCLUSIVE, ROLLBACK, worst};
+        assert_eq!([ROLLBACK, HEALTHY, INCONCLUSIVE].into_iter().fold(HEALTHY, worst), ROLLBACK);
+        assert_eq!([INCONCLUSIVE, ERROR, HEALTHY].into_iter().fold(HEALTHY, worst), ERROR);
+        assert_eq!([HEALTHY, INCONCLUSIVE].into_iter().fold(HEALTHY, worst), INCONCLUSIVE);
+        assert_eq!([HEALTHY, HEALTHY].into_iter().fold(HEALTHY, worst), HEALTHY);
+    }
+}

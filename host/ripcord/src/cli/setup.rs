@@ -1,0 +1,42 @@
+//! What every guard command starts with: the configuration loaded and checked (its policies too), the clock, the
+//! audit log, the controller — and the async runtime the cycles run on.
+
+use super::RuntimeArgs;
+use anyhow::Context;
+use ripcord::audit::Audit;
+use ripcord::clock::Clock;
+use ripcord::config::{ClockKind, Config};
+use ripcord::controller::Controller;
+use ripcord::policies::PolicySet;
+use ripcord::runtime::Runtime;
+use std::path::Path;
+
+/// The async runtime the guard commands run their cycles on (two workers: the machine ripcord is sized for).
+pub(crate) fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Builds the controller for `config_path`: the configuration, its policies loaded and checked, the clock and the
+/// audit log.
+pub(crate) fn controller(config_path: &Path, runtime_args: &RuntimeArgs, dry_run: bool) -> anyhow::Result<Controller> {
+    let config = Config::load(config_path)?;
+    let clock = clock(&config);
+    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?)?;
+    let audit = Audit::open(&config.audit_log, config.webhook.clone())?;
+    let mut controller = Controller::new(config, policies, clock, audit);
+    controller.force_dry_run = dry_run;
+    Ok(controller)
+}
+
+/// The configuration's clock: the simulator's when it says so, else the system's.
+pub(crate) fn clock(config: &Config) -> Clock {
+    let simulator = config.aws.endpoint_url.as_ref().or(config.gcp.endpoint_url.as_ref());
+    match (config.clock, simulator) {
+        (ClockKind::Simulator, Some(endpoint)) => Clock::remote(endpoint),
+        _ => Clock::System,
+    }
+}

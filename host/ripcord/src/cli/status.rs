@@ -1,0 +1,82 @@
+//! `ripcord status`: each guard's traffic split, last known good, last verdict and notes for on-call, from the
+//! platform and the audit log only (no policy is loaded, nothing is written).
+
+use super::output::{exit, label, traffic};
+use super::setup::{async_runtime, clock};
+use anyhow::Context;
+use ripcord::audit::{Audit, Kind};
+use ripcord::config::Config;
+use ripcord::provider::Provider;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The platform and the audit log, read: no policy is loaded, nothing is written.
+pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let log = Audit::load(&config.audit_log).with_context(|| format!("reading {}", config.audit_log.display()))?;
+    if let Some(note) = log.damage_note(&config.audit_log) {
+        eprintln!("warning: {note}");
+    }
+    let open = ripcord::audit::unanswered(log.records.iter().cloned());
+    let clock = clock(&config);
+    let (rows, now) = async_runtime()?.block_on(async {
+        let mut providers: std::collections::BTreeMap<String, Arc<dyn Provider>> = Default::default();
+        let mut rows = Vec::new();
+        for guard in &config.guards {
+            let provider = match providers.get(&guard.batch_key()) {
+                Some(provider) => Ok(provider.clone()),
+                None => ripcord::provider::connect(&config, guard).await.inspect(|p| {
+                    providers.insert(guard.batch_key(), p.clone());
+                }),
+            };
+            let deployment = match provider {
+                Ok(p) => p.deployment(guard).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let last = log.records.iter().rev().find(|r| r.guard == guard.name && r.record == Kind::Decision);
+            rows.push((guard, deployment, last.cloned()));
+        }
+        (rows, clock.now_ms().await.unwrap_or(0))
+    });
+    println!("{:<16} {:<24} {:<10} {:<13} {:<24} NOTES", "GUARD", "TRAFFIC", "KNOWN GOOD", "LAST VERDICT", "AT");
+    let mut code = exit::HEALTHY;
+    for (guard, deployment, last) in rows {
+        let mut notes = Vec::new();
+        let (traffic, known_good) = match &deployment {
+            Ok(d) => {
+                if let Some(until) =
+                    d.last_rollback_ms.map(|at| at + guard.cooldown.as_millis() as i64).filter(|u| *u > now)
+                {
+                    notes.push(format!("cooldown until {}", ripcord::time::format_timestamp(until)));
+                }
+                if let Some(capacity) = &d.capacity {
+                    let release = match capacity.release {
+                        ripcord::provider::Release::At(due) => {
+                            format!("until {}", ripcord::time::format_timestamp(due))
+                        }
+                        ripcord::provider::Release::WhenPromoted => "standby".into(),
+                    };
+                    notes.push(format!("warm capacity on {} ({release})", label(&capacity.revision)));
+                }
+                (traffic(&d.primary, &d.candidate, d.candidate_share), d.known_good.clone())
+            }
+            Err(error) => {
+                code = exit::ERROR;
+                (format!("error: {error}"), None)
+            }
+        };
+        for intent in open.iter().filter(|i| i.guard == guard.name) {
+            let target = intent.target.as_deref().map(label).unwrap_or_default();
+            notes.push(format!("change without a result: {} {target} since {}", intent.action, intent.at));
+        }
+        let (verdict, at) = last.map(|r| (r.verdict.to_string(), r.at)).unwrap_or_else(|| ("-".into(), "-".into()));
+        println!(
+            "{:<16} {traffic:<24} {:<10} {verdict:<13} {at:<24} {}",
+            guard.name,
+            known_good.map(|v| label(&v)).unwrap_or_else(|| "-".into()),
+            if notes.is_empty() { "-".to_string() } else { notes.join("; ") }
+        );
+    }
+    Ok(ExitCode::from(code))
+}

@@ -1,0 +1,106 @@
+//! `ripcord watch`: cycles until interrupted (or N cycles), each guard on its own `interval`; the exit code covers
+//! every cycle.
+
+use super::RuntimeArgs;
+use super::output::{exit, exit_code, print};
+use super::setup::{async_runtime, controller};
+use ripcord::audit::Actor;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub(crate) fn run(
+    config: &Path,
+    dry_run: bool,
+    cycles: Option<u64>,
+    json: bool,
+    runtime_args: &RuntimeArgs,
+) -> anyhow::Result<ExitCode> {
+    let controller = controller(config, runtime_args, dry_run)?;
+    let mut code = exit::HEALTHY;
+    async_runtime()?.block_on(async {
+        let clock = controller.clock();
+        let mut schedule = Schedule::new(&controller.config().guards, clock.now_ms().await?);
+        let mut done = 0u64;
+        loop {
+            let now = clock.now_ms().await?;
+            let due = schedule.take_due(now);
+            if due.is_empty() {
+                // Woken early (a system clock step): an empty list would mean every guard.
+                let wait = schedule.next_due().saturating_sub(now).max(1);
+                clock.sleep(std::time::Duration::from_millis(wait as u64)).await?;
+                continue;
+            }
+            let reports = controller.check(&due, Actor::Schedule).await;
+            // The exit code covers every cycle: a rollback an hour ago is not undone by a promote now.
+            code = exit::worst(code, exit_code(&reports));
+            if !json {
+                println!("-- {}", ripcord::time::format_timestamp(now));
+            }
+            print(&reports, json, exit_code(&reports))?;
+            done += 1;
+            if cycles.is_some_and(|n| done >= n) {
+                return Ok::<_, anyhow::Error>(());
+            }
+            let wait = schedule.next_due().saturating_sub(clock.now_ms().await?).max(0);
+            tokio::select! {
+                slept = clock.sleep(std::time::Duration::from_millis(wait as u64)) => slept?,
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            }
+        }
+    })?;
+    Ok(ExitCode::from(code))
+}
+
+/// When each guard is next due: every guard is judged on its own `interval`, counted from the start.
+#[derive(Debug)]
+struct Schedule {
+    /// (guard, interval in ms, next due in ms).
+    guards: Vec<(String, i64, i64)>,
+}
+
+impl Schedule {
+    fn new(guards: &[ripcord::config::Guard], now: i64) -> Self {
+        Self { guards: guards.iter().map(|g| (g.name.clone(), g.interval.as_millis() as i64, now)).collect() }
+    }
+
+    /// The guards due at `now`, each then scheduled one interval later (skipping intervals missed meanwhile).
+    fn take_due(&mut self, now: i64) -> Vec<String> {
+        let mut due = Vec::new();
+        for (name, interval, next) in &mut self.guards {
+            if *next <= now {
+                due.push(name.clone());
+                let missed = (now - *next) / *interval;
+                *next += (missed + 1) * *interval;
+            }
+        }
+        due
+    }
+
+    fn next_due(&self) -> i64 {
+        self.guards.iter().map(|(_, _, next)| *next).min().unwrap_or(i64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ripcord::config::Config;
+
+    #[test]
+    fn each_guard_is_due_on_its_own_interval() {
+        let text = "[[guard]]\nname = \"fast\"\nplatform = \"aws-lambda\"\nfunction = \"f\"\nalias = \"a\"\ninterval = \"1m\"\npolicies = [{ use = \"builtin:error-rate\" }]\n[[guard]]\nname = \"slow\"\nplatform = \"aws-lambda\"\nfunction = \"g\"\nalias = \"a\"\ninterval = \"10m\"\npolicies = [{ use = \"builtin:error-rate\" }]\n";
+        let config = Config::parse(text, Path::new("guards.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let mut schedule = Schedule::new(&config.guards, 0);
+        let mut judged = std::collections::BTreeMap::<String, u32>::new();
+        let mut now = 0;
+        for _ in 0..20 {
+            for name in schedule.take_due(now) {
+                *judged.entry(name).or_default() += 1;
+            }
+            now = schedule.next_due();
+        }
+        assert_eq!(now, 20 * 60_000, "one tick a minute");
+        assert_eq!(judged["fast"], 20);
+        assert_eq!(judged["slow"], 2, "the 10m guard at 0 and 10m only");
+    }
+}

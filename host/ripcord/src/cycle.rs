@@ -1,0 +1,256 @@
+//! One guard's cycle, as one object (the way Argo Rollouts gives each reconcile a `rolloutContext`): what the
+//! cycle knows about the guard — the shared services of the [`Controller`], the provider, the deployment as read,
+//! the cycle's time — and its steps, in order: close what a dead process left open (`recovery.rs`), release
+//! capacity no longer needed (`capacity.rs`), ask the policies, decide (`decision.rs`), record the decision, act —
+//! keep the target warm, record the known good, or roll back (`rollback.rs`). The manual pull is `pull.rs`.
+
+use crate::audit::{Action as AuditAction, Actor, DeploymentRecord, Kind, PolicyRecord, Record};
+use crate::config::{Guard, Mode};
+use crate::controller::Controller;
+use crate::decision::{self, Action, Decision, PolicyOutcome};
+use crate::effect::{Effect, GuardResult};
+use crate::evaluation::Evaluation;
+use crate::inputs;
+use crate::provider::{Deployment, GuardMetrics, Mark, Provider};
+use crate::verdict::Verdict;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What every guard of one cycle shares: its time (the clock's), who runs it, and when it started (real time).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cycle {
+    pub(crate) now: i64,
+    pub(crate) actor: Actor,
+    pub(crate) started: Instant,
+}
+
+/// One guard's cycle.
+#[derive(Debug)]
+pub(crate) struct GuardCycle<'a> {
+    pub(crate) controller: &'a Controller,
+    pub(crate) guard: &'a Guard,
+    pub(crate) provider: Arc<dyn Provider>,
+    /// The deployment as read at the start of the cycle.
+    pub(crate) deployment: Deployment,
+    pub(crate) cycle: Cycle,
+}
+
+impl GuardCycle<'_> {
+    /// The whole cycle, with the guard's metrics: tidy up, judge, record, act.
+    pub(crate) async fn run(self, metrics: GuardMetrics) -> GuardResult {
+        self.close_interrupted().await;
+        self.release_capacity().await;
+        let windows = inputs::guard_windows(self.cycle.now, self.guard);
+        let evaluation = inputs::evaluation(self.guard, &self.deployment, &metrics, &windows, self.cycle.now);
+        self.controller.record_evaluation(&evaluation);
+        let outcomes = self.ask_policies(&evaluation).await;
+        let decision = decision::decide(&self.decision_input(&outcomes, &evaluation));
+        let decided = Instant::now();
+        let mut record = self.record("", audit_action(&decision.action));
+        record.verdict = decision.verdict;
+        record.reason = decision.reason.clone();
+        record.policies = policy_records(&outcomes);
+        record.target = action_target(&decision.action);
+        record.timings.cycle_real_ms = Some(self.cycle.started.elapsed().as_millis() as u64);
+        if let Err(error) = self.controller.audit.write(&record).await {
+            let effect = Effect::Failed { error: error.to_string() };
+            return self.result(&decision, effect, Some(evaluation));
+        }
+        let capacity = crate::capacity::needed(self.guard, &metrics, &evaluation);
+        let effect = match &decision.action {
+            Action::None => {
+                self.keep_standby(capacity).await;
+                Effect::NoAction
+            }
+            Action::RecordGood { revision } => self.record_known_good(revision, &mut record).await,
+            Action::Rollback { to } => crate::rollback::Rollback::new(&self, to, capacity, record, decided).run().await,
+        };
+        self.result(&decision, effect, Some(evaluation))
+    }
+
+    /// A guard whose metrics could not be read: its decision record says why, so the audit log has one record
+    /// per guard per cycle, failures included.
+    pub(crate) async fn unjudged(self, error: String) -> GuardResult {
+        let mut result = GuardResult::failed(self.guard, error.clone());
+        result.deployment = Some(DeploymentRecord::from(&self.deployment));
+        self.controller.record_unjudged(self.guard, Some(&self.deployment), error, &self.cycle).await;
+        result
+    }
+
+    /// The guard's mode: its own, unless the run is a dry run.
+    pub(crate) fn mode(&self) -> Mode {
+        self.controller.mode(self.guard)
+    }
+
+    /// Asks the guard's policies on a blocking thread: a plugin runs synchronously (up to its deadline), and
+    /// WASI's synchronous bindings it prints through may not run on an async worker (see `Runtime`).
+    async fn ask_policies(&self, evaluation: &Evaluation) -> Vec<PolicyOutcome> {
+        let (policies, guard, input) = (self.controller.policies.clone(), self.guard.clone(), evaluation.clone());
+        match tokio::task::spawn_blocking(move || policies.evaluate(&guard, &input)).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => self
+                .guard
+                .policies
+                .iter()
+                .map(|p| PolicyOutcome {
+                    plugin: p.source.to_string(),
+                    outcome: Err(format!("plugin {}: the evaluation did not finish: {error}", p.source)),
+                })
+                .collect(),
+        }
+    }
+
+    fn decision_input<'o>(&self, outcomes: &'o [PolicyOutcome], evaluation: &Evaluation) -> decision::Input<'o> {
+        let d = &self.deployment;
+        decision::Input {
+            outcomes,
+            has_data: !evaluation.candidate.metrics.is_empty(),
+            mode: self.mode(),
+            on_policy_error: self.guard.on_policy_error,
+            no_data: self.guard.no_data,
+            now_ms: self.cycle.now,
+            cooldown_until_ms: d.last_rollback_ms.map(|at| at + self.guard.cooldown.as_millis() as i64),
+            rollback_target: d.rollback_target().map(str::to_string),
+            candidate: d.candidate.clone(),
+            candidate_serves_all: d.candidate_serves_all(),
+            candidate_is_known_good: d.known_good.as_deref() == Some(d.candidate.as_str()),
+        }
+    }
+
+    async fn record_known_good(&self, revision: &str, record: &mut Record) -> Effect {
+        record.record = Kind::Intent;
+        if let Err(error) = self.controller.audit.write(record).await {
+            return Effect::Failed { error: error.to_string() };
+        }
+        let effect = match self.provider.mark(self.guard, &[Mark::KnownGood(revision.to_string())]).await {
+            Ok(()) => Effect::RecordedKnownGood { revision: revision.to_string() },
+            Err(error) => Effect::Failed { error: error.to_string() },
+        };
+        self.close(record, effect).await
+    }
+
+    /// A record about the guard with the deployment as read; `suffix` tells a change's id from the decision's.
+    pub(crate) fn record(&self, suffix: &str, action: AuditAction) -> Record {
+        let (name, now) = (&self.guard.name, self.cycle.now);
+        let id = if suffix.is_empty() { format!("{name}-{now}") } else { format!("{name}-{now}-{suffix}") };
+        Record {
+            deployment: Some(DeploymentRecord::from(&self.deployment)),
+            writer: Some(self.controller.writer.clone()),
+            action,
+            ..Record::new(Kind::Decision, id, now, name, self.cycle.actor, self.mode())
+        }
+    }
+
+    /// Writes the `result` of a change for `effect`; a result that cannot be written is a failure, saying how the
+    /// change itself ended.
+    pub(crate) async fn close(&self, record: &mut Record, effect: Effect) -> Effect {
+        record.record = Kind::Result;
+        if let Effect::RolledBack { verdict_to_pin_ms, verdict_to_pin_real_ms, .. } = &effect {
+            record.timings.verdict_to_pin_ms = Some(*verdict_to_pin_ms);
+            record.timings.verdict_to_pin_real_ms = Some(*verdict_to_pin_real_ms);
+        }
+        record.outcome = effect.audit_outcome();
+        if let Some(error) = effect.error() {
+            record.error = Some(match record.error.take() {
+                Some(earlier) => format!("{error}; {earlier}"),
+                None => error.to_string(),
+            });
+        }
+        match self.controller.audit.write(record).await {
+            Ok(()) => effect,
+            Err(error) => {
+                let ended = record.outcome.map(|o| o.to_string()).unwrap_or_default();
+                Effect::Failed { error: format!("{error} (the change itself ended as: {ended})") }
+            }
+        }
+    }
+
+    /// Runs a small change (a release, a standby prewarm) between an intent and a result record; `done` is the
+    /// result's outcome when it worked.
+    pub(crate) async fn change(
+        &self,
+        record: &mut Record,
+        done: crate::audit::Outcome,
+        change: impl std::future::Future<
+            Output = Result<Option<crate::provider::Prewarmed>, crate::provider::ProviderError>,
+        >,
+    ) {
+        record.record = Kind::Intent;
+        if let Err(error) = self.controller.audit.write(record).await {
+            tracing::error!(%error, action = %record.action, "cannot audit the change; not making it");
+            return;
+        }
+        record.record = Kind::Result;
+        match change.await {
+            Ok(prewarm) => {
+                record.outcome = Some(done);
+                record.prewarm = prewarm;
+            }
+            Err(error) => {
+                record.outcome = Some(crate::audit::Outcome::Failed);
+                record.error = Some(error.to_string());
+            }
+        }
+        if let Err(error) = self.controller.audit.write(record).await {
+            tracing::error!(%error, "cannot audit the result of {}", record.action);
+        }
+    }
+
+    pub(crate) fn result(&self, decision: &Decision, effect: Effect, evaluation: Option<Evaluation>) -> GuardResult {
+        GuardResult {
+            guard: self.guard.name.clone(),
+            deployment: Some(DeploymentRecord::from(&self.deployment)),
+            verdict: decision.verdict,
+            reason: decision.reason.clone(),
+            effect,
+            evaluation,
+        }
+    }
+}
+
+/// The audit record's `action` for a decision.
+fn audit_action(action: &Action) -> AuditAction {
+    match action {
+        Action::None => AuditAction::None,
+        Action::Rollback { .. } => AuditAction::Rollback,
+        Action::RecordGood { .. } => AuditAction::RecordKnownGood,
+    }
+}
+
+fn action_target(action: &Action) -> Option<String> {
+    match action {
+        Action::None => None,
+        Action::Rollback { to } => Some(to.clone()),
+        Action::RecordGood { revision } => Some(revision.clone()),
+    }
+}
+
+fn policy_records(outcomes: &[PolicyOutcome]) -> Vec<PolicyRecord> {
+    outcomes
+        .iter()
+        .map(|o| match &o.outcome {
+            Ok(report) => PolicyRecord {
+                plugin: o.plugin.clone(),
+                verdict: report.verdict,
+                reason: report.reason.clone(),
+                checks: report.checks.clone(),
+                error: None,
+            },
+            Err(error) => PolicyRecord {
+                plugin: o.plugin.clone(),
+                verdict: Verdict::Inconclusive,
+                reason: error.clone(),
+                checks: Vec::new(),
+                error: Some(error.clone()),
+            },
+        })
+        .collect()
+}
+
+/// Adds `note` to the record's error text, keeping what was there.
+pub(crate) fn append_error(record: &mut Record, note: String) {
+    record.error = Some(match record.error.take() {
+        Some(earlier) => format!("{earlier}; {note}"),
+        None => note,
+    });
+}

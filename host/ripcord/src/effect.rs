@@ -1,0 +1,93 @@
+//! What a guard's cycle did — its [`Effect`] on the deployment — and the [`GuardResult`] the commands print, the
+//! JSON output carries and function mode answers with.
+
+use crate::audit::{self, DeploymentRecord};
+use crate::config::Guard;
+use crate::evaluation::Evaluation;
+use crate::provider::Prewarmed;
+use crate::verdict::Verdict;
+
+/// How a guard's cycle ended (the `outcome` of `--json`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Effect {
+    /// Nothing to do (healthy, holding, inconclusive, or an action suppressed).
+    NoAction,
+    RolledBack {
+        to: String,
+        prewarm: Option<Prewarmed>,
+        /// From the verdict to the pin, in the clock's time (virtual under the simulator).
+        verdict_to_pin_ms: i64,
+        verdict_to_pin_real_ms: u64,
+    },
+    /// The target already served all traffic when ripcord looked again: nothing to change.
+    AlreadyPinned {
+        to: String,
+    },
+    RecordedKnownGood {
+        revision: String,
+    },
+    /// The deployment changed under ripcord; the verdict was about something else.
+    Aborted {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+impl Effect {
+    /// The `outcome` of the change's `result` record (`None`: no change was made).
+    pub fn audit_outcome(&self) -> Option<audit::Outcome> {
+        match self {
+            Self::NoAction => None,
+            Self::RolledBack { .. } => Some(audit::Outcome::Pinned),
+            Self::AlreadyPinned { .. } => Some(audit::Outcome::AlreadyPinned),
+            Self::RecordedKnownGood { .. } => Some(audit::Outcome::Recorded),
+            Self::Aborted { .. } => Some(audit::Outcome::Aborted),
+            Self::Failed { .. } => Some(audit::Outcome::Failed),
+        }
+    }
+
+    /// Why the change did not happen, if it did not.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Self::Aborted { reason } => Some(reason),
+            Self::Failed { error } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Whether the target serves all traffic afterwards (ripcord pinned it, or found it pinned).
+    pub fn pinned(&self) -> bool {
+        matches!(self, Self::RolledBack { .. } | Self::AlreadyPinned { .. })
+    }
+}
+
+/// What happened to one guard in a cycle.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GuardResult {
+    pub guard: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRecord>,
+    pub verdict: Verdict,
+    pub reason: String,
+    #[serde(flatten)]
+    pub effect: Effect,
+    #[serde(skip)]
+    pub evaluation: Option<Evaluation>,
+}
+
+impl GuardResult {
+    /// A guard that could not be judged: `inconclusive`, the error as reason.
+    pub fn failed(guard: &Guard, error: String) -> Self {
+        Self {
+            guard: guard.name.clone(),
+            deployment: None,
+            verdict: Verdict::Inconclusive,
+            reason: error.clone(),
+            effect: Effect::Failed { error },
+            evaluation: None,
+        }
+    }
+}

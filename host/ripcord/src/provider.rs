@@ -1,0 +1,202 @@
+//! Providers: the only code that talks to a cloud, behind two interfaces — [`Reader`] (what the deployment looks
+//! like, its metrics, its revisions) and [`Changer`] (warm a revision, pin one, record markers, release capacity) —
+//! the way Flagger (`pkg/metrics/providers`, `pkg/router`) and Argo Rollouts (`metricproviders`,
+//! `trafficrouting`) divide the same job. The cycle knows neither cloud: AWS Lambda (`lambda.rs` with CloudWatch
+//! in `cloudwatch.rs`) and Google Cloud Run (`cloud_run.rs` with Cloud Monitoring in `cloud_monitoring.rs`)
+//! implement both, through the official SDKs, against the real cloud, the simulator or moto, chosen by
+//! configuration alone. A third provider is a new file implementing both traits, a [`connect`] arm and simulator
+//! support (docs/architecture.md says what it takes).
+
+pub mod aws;
+mod cloud_monitoring;
+pub mod cloud_run;
+mod cloudwatch;
+pub mod codedeploy;
+pub mod gcp;
+pub mod lambda;
+pub mod markers;
+
+use crate::clock::Clock;
+use crate::config::{Config, Guard, Target};
+use crate::evaluation::{Revision, Window};
+use std::sync::Arc;
+
+/// A provider call failed (after the SDK's own retries).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation} on {resource}: {message}")]
+pub struct ProviderError {
+    pub operation: &'static str,
+    pub resource: String,
+    pub message: String,
+}
+
+/// The state of a guarded deployment, read from the platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    /// The revision serving the main share of traffic (the alias's version).
+    pub primary: String,
+    /// The revision under evaluation: the canary while traffic is split, else the primary.
+    pub candidate: String,
+    /// Share of traffic the candidate serves, in [0, 1].
+    pub candidate_share: f64,
+    /// The revision to compare with and to roll back to: the primary during a canary, else the last known good.
+    pub baseline: Option<String>,
+    /// The last known good recorded on the resource.
+    pub known_good: Option<String>,
+    /// Optimistic-concurrency token of the routing (Lambda RevisionId, Cloud Run etag).
+    pub token: String,
+    /// When ripcord last rolled this deployment back (marker on the resource), ms since the epoch.
+    pub last_rollback_ms: Option<i64>,
+    /// Capacity ripcord added and must release, as recorded on the resource.
+    pub capacity: Option<Capacity>,
+}
+
+impl Deployment {
+    /// Whether the candidate serves all traffic (no split).
+    pub fn candidate_serves_all(&self) -> bool {
+        self.candidate == self.primary
+    }
+
+    /// The rollback target, when there is one different from the candidate.
+    pub fn rollback_target(&self) -> Option<&str> {
+        self.baseline.as_deref().filter(|b| *b != self.candidate)
+    }
+
+    /// Whether all traffic goes to `revision`.
+    pub fn serves_only(&self, revision: &str) -> bool {
+        self.primary == revision && self.candidate_serves_all()
+    }
+}
+
+/// Warm capacity ripcord added to a revision (provisioned concurrency, min instances).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capacity {
+    pub revision: String,
+    pub release: Release,
+}
+
+/// When ripcord releases capacity it added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// After a rollback: at this time (ms since the epoch), once the traffic has settled.
+    At(i64),
+    /// Standby during a bake: when the revision is no longer the rollback target (the candidate was promoted).
+    WhenPromoted,
+}
+
+/// Metrics of one guard's deployment over the evaluation windows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardMetrics {
+    pub baseline: Option<Revision>,
+    pub candidate: Revision,
+    /// Peak concurrent executions of the whole deployment in the last window (prewarm sizing).
+    pub peak_concurrency: Option<f64>,
+}
+
+/// Warm capacity to add: to which revision, how much, whether to wait until it is ready (bounded by the guard's
+/// `prewarm_timeout`), and when it is to be released.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrewarmRequest<'a> {
+    pub revision: &'a str,
+    pub capacity: u32,
+    pub wait: bool,
+    pub release: Release,
+}
+
+/// What a prewarm did (the audit record's `prewarm`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Prewarmed {
+    /// `provisioned-concurrency`, `tag+warm-up`, …
+    pub method: String,
+    pub revision: String,
+    /// Capacity asked for (environments or instances).
+    pub requested: u32,
+    /// Whether it was ready before the pin.
+    pub ready: bool,
+    /// Whether ripcord created it (and must release it later).
+    pub created: bool,
+    pub waited_ms: i64,
+    pub note: Option<String>,
+}
+
+/// What a pin attempt did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pin {
+    /// Traffic now goes 100% to the target.
+    Pinned { token: String },
+    /// The token was stale: someone changed the routing since it was read.
+    Conflict,
+}
+
+/// A marker ripcord keeps on the platform resource, so scheduled runs need no local state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mark {
+    KnownGood(String),
+    RolledBackAt(i64),
+    /// Capacity ripcord added, and when to release it.
+    Capacity(Capacity),
+    ClearCapacity,
+}
+
+/// Reading a deployment: its routing and markers, its metrics (batched across the guards of one client), its
+/// revisions.
+#[async_trait::async_trait]
+pub trait Reader: Send + Sync + std::fmt::Debug {
+    async fn deployment(&self, guard: &Guard) -> Result<Deployment, ProviderError>;
+
+    /// Metrics of several guards, fetched in as few calls as the API allows; one answer per request, in order.
+    async fn metrics(
+        &self,
+        requests: &[(&Guard, &Deployment)],
+        windows: &[Window],
+    ) -> Result<Vec<GuardMetrics>, ProviderError>;
+
+    /// The revisions the deployment has (published versions, ready revisions).
+    async fn revisions(&self, guard: &Guard) -> Result<Vec<String>, ProviderError>;
+}
+
+/// Changing a deployment. Each change is idempotent where the platform allows and says what it did.
+#[async_trait::async_trait]
+pub trait Changer: Send + Sync + std::fmt::Debug {
+    /// Adds warm capacity. Capacity it creates is first recorded on the resource with `request.release` (a
+    /// write-ahead marker), so it is released even if this process dies before it can say when.
+    async fn prewarm(
+        &self,
+        guard: &Guard,
+        request: PrewarmRequest<'_>,
+        clock: &Clock,
+    ) -> Result<Prewarmed, ProviderError>;
+
+    /// Sends all traffic to `revision` with the optimistic-concurrency `token` read; `from` is the revision rolled
+    /// back from. Returns once the change serves (or the platform's bound ran out).
+    async fn pin(
+        &self,
+        guard: &Guard,
+        revision: &str,
+        token: &str,
+        from: &str,
+        clock: &Clock,
+    ) -> Result<Pin, ProviderError>;
+
+    /// Records markers on the resource: last known good, rollback time, capacity to release.
+    async fn mark(&self, guard: &Guard, marks: &[Mark]) -> Result<(), ProviderError>;
+
+    /// Releases capacity a prewarm added.
+    async fn release(&self, guard: &Guard, revision: &str) -> Result<(), ProviderError>;
+}
+
+/// A provider: both interfaces.
+pub trait Provider: Reader + Changer {}
+
+impl<T: Reader + Changer> Provider for T {}
+
+/// The provider client for `guard` under `config` (one per region or project: see `Guard::batch_key`).
+pub async fn connect(config: &Config, guard: &Guard) -> Result<Arc<dyn Provider>, ProviderError> {
+    match &guard.target {
+        Target::Lambda { region, .. } => {
+            let region = region.clone().or_else(|| config.aws.region.clone());
+            Ok(Arc::new(lambda::Lambda::connect(&config.aws, region).await))
+        }
+        Target::CloudRun { .. } => Ok(Arc::new(cloud_run::CloudRun::connect(&config.gcp).await?)),
+    }
+}

@@ -1,0 +1,407 @@
+//! Google Cloud Run through google-cloud-run-v2. A guard is a service: the candidate is the newest revision
+//! serving traffic, the baseline the largest other one during a split, or the last known good kept in the service
+//! annotation `ripcord.dev/known-good`. Metrics come from Cloud Monitoring (`cloud_monitoring.rs`). The prewarm
+//! tags the target revision and sends warm-up requests to its tag URL; the pin is a PATCH of the traffic with the
+//! etag read, followed by the operation and a bounded wait until the split is reconciled.
+
+use super::gcp::{client, credentials, fail};
+use super::markers::{self, Marker, Markers};
+use super::{Capacity, Changer, Deployment, GuardMetrics, Mark, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader};
+use crate::clock::Clock;
+use crate::config::{GcpSettings, Guard, Target};
+use crate::evaluation::Window;
+use google_cloud_gax::error::rpc::Code;
+use google_cloud_gax::paginator::ItemPaginator;
+use google_cloud_lro::Poller;
+use google_cloud_run_v2::model::{Service, TrafficTarget, TrafficTargetAllocationType};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// The tag the prewarm puts on the rollback target, to reach it before it serves traffic.
+pub const WARM_TAG: &str = "ripcord-warm";
+/// The tag kept on the revision rolled back from, so it stays reachable for debugging.
+pub const ROLLED_BACK_TAG: &str = "ripcord-rolled-back";
+/// Longest wait for the traffic split to be reconciled after a pin.
+const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
+const RECONCILE_POLL: Duration = Duration::from_secs(1);
+/// Most warm-up requests one prewarm sends.
+const MAX_WARMUPS: u32 = 2_000;
+/// After the warm-up requests answered, time for the instances they started to finish them before traffic moves.
+const WARMUP_SETTLE: Duration = Duration::from_secs(5);
+
+/// Clients for Cloud Run and Cloud Monitoring.
+#[derive(Debug, Clone)]
+pub struct CloudRun {
+    services: google_cloud_run_v2::client::Services,
+    revisions: google_cloud_run_v2::client::Revisions,
+    monitoring: google_cloud_monitoring_v3::client::MetricService,
+    http: reqwest::Client,
+    warmup_path: String,
+}
+
+fn target(guard: &Guard) -> (String, &str) {
+    match &guard.target {
+        Target::CloudRun { project, location, service } => {
+            (format!("projects/{project}/locations/{location}/services/{service}"), project.as_str())
+        }
+        Target::Lambda { function, .. } => (function.clone(), ""),
+    }
+}
+
+/// Where a marker lives: the annotation `ripcord.dev/MARKER` on the service.
+fn annotation(marker: Marker) -> String {
+    format!("ripcord.dev/{}", marker.name())
+}
+
+/// The short name of a revision (`svc-00002-abc`) from its full name.
+fn short(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+fn revision_target(revision: &str, percent: i32, tag: &str) -> TrafficTarget {
+    TrafficTarget::new()
+        .set_type(TrafficTargetAllocationType::Revision)
+        .set_revision(revision)
+        .set_percent(percent)
+        .set_tag(tag)
+}
+
+impl CloudRun {
+    /// Builds the clients: with an endpoint override (the simulator) anonymous credentials and fast operation
+    /// polling; otherwise application-default credentials, checked once.
+    pub async fn connect(settings: &GcpSettings) -> Result<Self, ProviderError> {
+        let credentials = credentials(settings).await?;
+        Ok(Self {
+            services: client!(google_cloud_run_v2::client::Services, settings, &credentials)?,
+            revisions: client!(google_cloud_run_v2::client::Revisions, settings, &credentials)?,
+            monitoring: client!(google_cloud_monitoring_v3::client::MetricService, settings, &credentials)?,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .map_err(|e| fail("connect", "http", e))?,
+            warmup_path: settings.warmup_path.clone(),
+        })
+    }
+
+    async fn service(&self, name: &str) -> Result<Service, ProviderError> {
+        self.services.get_service().set_name(name).send().await.map_err(|e| fail("GetService", name, e))
+    }
+
+    /// Revisions, newest first.
+    async fn revision_list(&self, name: &str) -> Result<Vec<(String, i64, i32)>, ProviderError> {
+        let mut items = self.revisions.list_revisions().set_parent(name).by_item();
+        let mut out = Vec::new();
+        while let Some(item) = items.next().await {
+            let revision = item.map_err(|e| fail("ListRevisions", name, e))?;
+            let created = revision.create_time.as_ref().map_or(0, |t| t.seconds());
+            out.push((short(&revision.name).to_string(), created, revision.max_instance_request_concurrency));
+        }
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+        Ok(out)
+    }
+
+    /// Polls a long-running operation to its end.
+    async fn finish(&self, name: &str, operation: String) -> Result<(), ProviderError> {
+        let mut delay = Duration::from_millis(5);
+        for _ in 0..240 {
+            let op = self
+                .services
+                .get_operation()
+                .set_name(&operation)
+                .send()
+                .await
+                .map_err(|e| fail("GetOperation", name, e))?;
+            if op.done {
+                if let Some(google_cloud_longrunning::model::operation::Result::Error(status)) = &op.result {
+                    return Err(fail(
+                        "UpdateService",
+                        name,
+                        format!("the operation failed: {} (code {})", status.message, status.code),
+                    ));
+                }
+                return Ok(());
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+        Err(fail("GetOperation", name, "the operation did not finish"))
+    }
+
+    /// Waits (bounded) until the traffic split is reconciled: statuses equal the spec, generation observed.
+    async fn reconciled(&self, name: &str, clock: &Clock) -> Result<Service, ProviderError> {
+        let mut waited = Duration::ZERO;
+        loop {
+            let service = self.service(name).await?;
+            let spec: Vec<(String, i32, String)> =
+                service.traffic.iter().map(|t| (t.revision.clone(), t.percent, t.tag.clone())).collect();
+            let status: Vec<(String, i32, String)> =
+                service.traffic_statuses.iter().map(|t| (t.revision.clone(), t.percent, t.tag.clone())).collect();
+            if !service.reconciling && spec == status && service.observed_generation == service.generation {
+                return Ok(service);
+            }
+            if waited >= RECONCILE_TIMEOUT {
+                return Err(fail(
+                    "GetService",
+                    name,
+                    format!("the traffic split was not reconciled within {RECONCILE_TIMEOUT:?}"),
+                ));
+            }
+            clock.sleep(RECONCILE_POLL).await.map_err(|e| fail("clock", name, e))?;
+            waited += RECONCILE_POLL;
+        }
+    }
+
+    /// Runs an update of `fields` and waits for its operation.
+    async fn update(&self, name: &str, service: Service, fields: &[&str]) -> Result<Service, ProviderError> {
+        let mask = google_cloud_wkt::FieldMask::default().set_paths(fields.iter().map(|f| f.to_string()));
+        self.services
+            .update_service()
+            .set_service(service)
+            .set_update_mask(mask)
+            .poller()
+            .until_done()
+            .await
+            .map_err(|e| fail("UpdateService", name, e))
+    }
+}
+
+#[async_trait::async_trait]
+impl Reader for CloudRun {
+    async fn deployment(&self, guard: &Guard) -> Result<Deployment, ProviderError> {
+        let (name, _) = target(guard);
+        let service = self.service(&name).await?;
+        let latest = short(&service.latest_ready_revision).to_string();
+        // What serves now: the reconciled split (falling back to the spec before the first reconciliation).
+        let split: Vec<(String, i32)> = if service.traffic_statuses.is_empty() {
+            service.traffic.iter().map(|t| (resolve(&t.r#type, &t.revision, &latest), t.percent)).collect()
+        } else {
+            service.traffic_statuses.iter().map(|t| (resolve(&t.r#type, &t.revision, &latest), t.percent)).collect()
+        };
+        let mut shares: BTreeMap<String, i32> = BTreeMap::new();
+        for (revision, percent) in split.into_iter().filter(|(_, p)| *p > 0) {
+            *shares.entry(revision).or_default() += percent;
+        }
+        let order = self.revision_list(&name).await?;
+        let newest = order.iter().map(|(r, _, _)| r).find(|r| shares.contains_key(*r)).cloned();
+        let candidate = newest.or_else(|| shares.keys().next().cloned()).unwrap_or(latest);
+        let primary = shares
+            .iter()
+            .filter(|(r, _)| **r != candidate)
+            .max_by_key(|(_, p)| **p)
+            .map(|(r, _)| r.clone())
+            .unwrap_or_else(|| candidate.clone());
+        let candidate_share = f64::from(shares.get(&candidate).copied().unwrap_or(100)) / 100.0;
+        let markers = Markers::decode(|marker| service.annotations.get(&annotation(marker)).map(String::as_str));
+        Ok(Deployment {
+            baseline: if primary == candidate { markers.known_good.clone() } else { Some(primary.clone()) },
+            primary,
+            candidate,
+            candidate_share,
+            known_good: markers.known_good,
+            token: service.etag.clone(),
+            last_rollback_ms: markers.last_rollback_ms,
+            capacity: markers.capacity,
+        })
+    }
+
+    async fn metrics(
+        &self,
+        requests: &[(&Guard, &Deployment)],
+        windows: &[Window],
+    ) -> Result<Vec<GuardMetrics>, ProviderError> {
+        super::cloud_monitoring::metrics(&self.monitoring, requests, windows).await
+    }
+
+    async fn revisions(&self, guard: &Guard) -> Result<Vec<String>, ProviderError> {
+        let (name, _) = target(guard);
+        Ok(self.revision_list(&name).await?.into_iter().map(|(r, _, _)| r).collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl Changer for CloudRun {
+    /// Tags `revision` (so it is addressable and started) and sends warm-up requests to its tag URL: enough
+    /// concurrent requests to occupy `capacity` instances at the revision's request concurrency.
+    async fn prewarm(
+        &self,
+        guard: &Guard,
+        request: PrewarmRequest<'_>,
+        clock: &Clock,
+    ) -> Result<Prewarmed, ProviderError> {
+        let PrewarmRequest { revision, capacity, wait, release } = request;
+        let (name, _) = target(guard);
+        let started = clock.now_ms().await.map_err(|e| fail("clock", &name, e))?;
+        let mut service = self.service(&name).await?;
+        let tagged = service.traffic.iter().any(|t| t.tag == WARM_TAG && t.revision == revision);
+        if !tagged {
+            let mut traffic: Vec<TrafficTarget> =
+                service.traffic.iter().filter(|t| t.tag != WARM_TAG).cloned().collect();
+            traffic.push(revision_target(revision, 0, WARM_TAG));
+            // The capacity marker goes in the same PATCH as the tag, so no crash can leave a tag ripcord forgets.
+            let marker = Mark::Capacity(Capacity { revision: revision.to_string(), release });
+            let annotations = annotated(&service.annotations, &[marker]);
+            let update = service.clone().set_traffic(traffic).set_annotations(annotations);
+            service = self.update(&name, update, &["traffic", "annotations"]).await?;
+        }
+        let uri = service
+            .traffic_statuses
+            .iter()
+            .find(|t| t.tag == WARM_TAG)
+            .map(|t| t.uri.clone())
+            .filter(|u| !u.is_empty());
+        let mut outcome = Prewarmed {
+            method: "tag+warm-up".into(),
+            revision: revision.to_string(),
+            requested: capacity,
+            ready: false,
+            created: !tagged,
+            waited_ms: 0,
+            note: None,
+        };
+        let Some(uri) = uri else {
+            outcome.note = Some(format!("tag {WARM_TAG} has no URL yet; no warm-up requests sent"));
+            return Ok(outcome);
+        };
+        let concurrency = self
+            .revision_list(&name)
+            .await?
+            .into_iter()
+            .find(|(r, _, _)| r == revision)
+            .map_or(80, |(_, _, c)| if c > 0 { c as u32 } else { 80 });
+        let count = capacity.saturating_mul(concurrency).clamp(1, MAX_WARMUPS);
+        let url = format!("{}{}", uri.trim_end_matches('/'), self.warmup_path);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..count {
+            let (http, url) = (self.http.clone(), url.clone());
+            tasks.spawn(async move {
+                http.get(url).header("user-agent", "ripcord-warmup").send().await.map(|r| r.status().as_u16())
+            });
+        }
+        let mut answered = 0u32;
+        while let Some(result) = tasks.join_next().await {
+            if matches!(result, Ok(Ok(status)) if status < 500) {
+                answered += 1;
+            }
+        }
+        outcome.ready = answered * 10 >= count * 9;
+        outcome.note = Some(format!("{answered} of {count} warm-up requests answered"));
+        if wait {
+            clock.sleep(WARMUP_SETTLE).await.map_err(|e| fail("clock", &name, e))?;
+        }
+        let now = clock.now_ms().await.map_err(|e| fail("clock", &name, e))?;
+        outcome.waited_ms = now - started;
+        Ok(outcome)
+    }
+
+    /// PATCHes the traffic to 100% on `revision` with the etag read, keeps a tag on the revision rolled back from
+    /// and the users' tags, then waits for the operation and for the split to be reconciled.
+    async fn pin(
+        &self,
+        guard: &Guard,
+        revision: &str,
+        token: &str,
+        from: &str,
+        clock: &Clock,
+    ) -> Result<Pin, ProviderError> {
+        let (name, _) = target(guard);
+        let current = self.service(&name).await?;
+        let mut traffic = vec![revision_target(revision, 100, "")];
+        for t in current.traffic.iter().filter(|t| !t.tag.is_empty() && t.tag != WARM_TAG && t.tag != ROLLED_BACK_TAG) {
+            traffic.push(t.clone().set_percent(0));
+        }
+        if from != revision {
+            traffic.push(revision_target(from, 0, ROLLED_BACK_TAG));
+        }
+        let update = current.clone().set_etag(token).set_traffic(traffic);
+        let operation = self
+            .services
+            .update_service()
+            .set_service(update)
+            .set_update_mask(google_cloud_wkt::FieldMask::default().set_paths(["traffic"]))
+            .send()
+            .await;
+        let operation = match operation {
+            Ok(operation) => operation,
+            Err(error)
+                if error.status().is_some_and(|s| matches!(s.code, Code::Aborted | Code::FailedPrecondition)) =>
+            {
+                return Ok(Pin::Conflict);
+            }
+            Err(error) => return Err(fail("UpdateService", &name, error)),
+        };
+        // The operation's answer is not the last word: if polling it fails (a lost answer, a transient error),
+        // the change may still have been applied, and the reconciled service says whether it was.
+        let finished = self.finish(&name, operation.name).await;
+        match (self.reconciled(&name, clock).await, finished) {
+            (Ok(service), Ok(())) => Ok(Pin::Pinned { token: service.etag }),
+            (Ok(service), Err(error)) if serves_only(&service, revision) => {
+                tracing::warn!(service = %name, %error, "the pin's operation could not be followed; the service serves the target");
+                Ok(Pin::Pinned { token: service.etag })
+            }
+            (Ok(_), Err(error)) | (Err(_), Err(error)) | (Err(error), Ok(())) => Err(error),
+        }
+    }
+
+    /// Writes ripcord's annotations (with the current etag; one retry if it changes meanwhile).
+    async fn mark(&self, guard: &Guard, marks: &[Mark]) -> Result<(), ProviderError> {
+        let (name, _) = target(guard);
+        let mut last = None;
+        for _ in 0..2 {
+            let service = self.service(&name).await?;
+            let annotations = annotated(&service.annotations, marks);
+            match self.update(&name, service.set_annotations(annotations), &["annotations"]).await {
+                Ok(_) => return Ok(()),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| fail("UpdateService", &name, "annotations not written")))
+    }
+
+    /// Removes the warm-up tag from `revision` (its extra instances then scale down on their own).
+    async fn release(&self, guard: &Guard, revision: &str) -> Result<(), ProviderError> {
+        let (name, _) = target(guard);
+        let service = self.service(&name).await?;
+        if !service.traffic.iter().any(|t| t.tag == WARM_TAG) {
+            return Ok(());
+        }
+        let traffic: Vec<TrafficTarget> = service
+            .traffic
+            .iter()
+            .filter(|t| !(t.tag == WARM_TAG && t.percent == 0))
+            .cloned()
+            .map(|t| if t.tag == WARM_TAG { t.set_tag("") } else { t })
+            .collect();
+        let _ = revision;
+        self.update(&name, service.set_traffic(traffic), &["traffic"]).await.map(|_| ())
+    }
+}
+
+/// Whether all of the service's reconciled traffic goes to `revision`.
+fn serves_only(service: &Service, revision: &str) -> bool {
+    let latest = short(&service.latest_ready_revision);
+    service
+        .traffic_statuses
+        .iter()
+        .filter(|t| t.percent > 0)
+        .all(|t| resolve(&t.r#type, &t.revision, latest) == revision)
+}
+
+/// `annotations` with ripcord's markers set or cleared.
+fn annotated(annotations: &HashMap<String, String>, marks: &[Mark]) -> HashMap<String, String> {
+    let mut annotations = annotations.clone();
+    for mark in marks {
+        match markers::encode(mark) {
+            (marker, Some(value)) => drop(annotations.insert(annotation(marker), value)),
+            (marker, None) => drop(annotations.remove(&annotation(marker))),
+        }
+    }
+    annotations
+}
+
+fn resolve(kind: &TrafficTargetAllocationType, revision: &str, latest: &str) -> String {
+    if *kind == TrafficTargetAllocationType::Latest || revision.is_empty() {
+        latest.to_string()
+    } else {
+        short(revision).to_string()
+    }
+}

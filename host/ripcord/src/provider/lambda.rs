@@ -1,0 +1,307 @@
+//! AWS Lambda through aws-sdk-lambda. A guard is a function alias: with weighted routing the candidate is the
+//! additional version and the baseline the alias's version; without it the candidate is the alias's version and
+//! the baseline the last known good recorded in the function's tags. Metrics come from CloudWatch
+//! (`cloudwatch.rs`). The pin is UpdateAlias with the RevisionId read and the routing cleared; the prewarm is
+//! provisioned concurrency, waited for until READY; markers are tags `ripcord:MARKER:ALIAS` on the function.
+
+use super::aws::{fail, sdk_config};
+use super::markers::{self, Marker, Markers};
+use super::{Capacity, Changer, Deployment, GuardMetrics, Mark, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader};
+use crate::clock::Clock;
+use crate::config::{AwsSettings, Guard, Target};
+use crate::evaluation::Window;
+use aws_config::retry::RetryConfig;
+use aws_sdk_lambda::error::ProvideErrorMetadata;
+use aws_sdk_lambda::types::{AliasRoutingConfiguration, ProvisionedConcurrencyStatusEnum};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How often a prewarm checks whether provisioned concurrency is READY.
+const PREWARM_POLL: Duration = Duration::from_secs(2);
+
+/// Clients for one region.
+#[derive(Debug, Clone)]
+pub struct Lambda {
+    lambda: aws_sdk_lambda::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Unqualified function ARNs (where the tags live) by function name, learnt from the alias reads, so a marker
+    /// costs one TagResource call and no lookup.
+    arns: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>,
+}
+
+/// The function and alias a guard watches.
+pub(super) fn target(guard: &Guard) -> (&str, &str) {
+    match &guard.target {
+        Target::Lambda { function, alias, .. } => (function, alias),
+        Target::CloudRun { service, .. } => (service, ""),
+    }
+}
+
+/// Where a marker lives: the tag `ripcord:MARKER:ALIAS` on the function.
+fn tag(marker: Marker, alias: &str) -> String {
+    format!("ripcord:{}:{alias}", marker.name())
+}
+
+fn clock_failed(resource: &str, error: crate::clock::ClockError) -> ProviderError {
+    ProviderError { operation: "clock", resource: resource.to_string(), message: error.to_string() }
+}
+
+impl Lambda {
+    /// Builds the clients (see [`sdk_config`]).
+    pub async fn connect(settings: &AwsSettings, region: Option<String>) -> Self {
+        let config = sdk_config(settings, region).await;
+        Self {
+            lambda: aws_sdk_lambda::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            arns: Default::default(),
+        }
+    }
+
+    async fn function_arn(&self, function: &str) -> Result<String, ProviderError> {
+        if let Some(arn) = self.arns.lock().unwrap_or_else(|p| p.into_inner()).get(function) {
+            return Ok(arn.clone());
+        }
+        let config = self
+            .lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .map_err(|e| fail("GetFunctionConfiguration", function, e))?;
+        let arn = config.function_arn().unwrap_or(function);
+        // The configuration's ARN may carry a qualifier (`:$LATEST`); tags live on the unqualified ARN.
+        Ok(match arn.matches(':').count() {
+            7 => arn.rsplit_once(':').map_or(arn, |(unqualified, _)| unqualified).to_string(),
+            _ => arn.to_string(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Reader for Lambda {
+    async fn deployment(&self, guard: &Guard) -> Result<Deployment, ProviderError> {
+        let (function, alias) = target(guard);
+        let resource = format!("{function}:{alias}");
+        let got = self
+            .lambda
+            .get_alias()
+            .function_name(function)
+            .name(alias)
+            .send()
+            .await
+            .map_err(|e| fail("GetAlias", &resource, e))?;
+        let primary = got.function_version().unwrap_or_default().to_string();
+        let routing = got
+            .routing_config()
+            .and_then(|r| r.additional_version_weights())
+            .and_then(|w| w.iter().find(|(_, weight)| **weight > 0.0).map(|(v, w)| (v.clone(), *w)));
+        let function_arn = got
+            .alias_arn()
+            .and_then(|arn| arn.rsplit_once(':').map(|(f, _)| f.to_string()))
+            .unwrap_or_else(|| function.to_string());
+        if function_arn.starts_with("arn:") {
+            self.arns.lock().unwrap_or_else(|p| p.into_inner()).insert(function.to_string(), function_arn.clone());
+        }
+        let tags = self
+            .lambda
+            .list_tags()
+            .resource(&function_arn)
+            .send()
+            .await
+            .map_err(|e| fail("ListTags", &function_arn, e))?
+            .tags
+            .unwrap_or_default();
+        let markers = Markers::decode(|marker| tags.get(&tag(marker, alias)).map(String::as_str));
+        let (candidate, candidate_share, baseline) = match routing {
+            Some((extra, weight)) => (extra, weight, Some(primary.clone())),
+            None => (primary.clone(), 1.0, markers.known_good.clone()),
+        };
+        Ok(Deployment {
+            primary,
+            candidate,
+            candidate_share,
+            baseline,
+            known_good: markers.known_good,
+            token: got.revision_id().unwrap_or_default().to_string(),
+            last_rollback_ms: markers.last_rollback_ms,
+            capacity: markers.capacity,
+        })
+    }
+
+    async fn metrics(
+        &self,
+        requests: &[(&Guard, &Deployment)],
+        windows: &[Window],
+    ) -> Result<Vec<GuardMetrics>, ProviderError> {
+        super::cloudwatch::metrics(&self.cloudwatch, requests, windows).await
+    }
+
+    /// Published versions of the function (not `$LATEST`), following pagination.
+    async fn revisions(&self, guard: &Guard) -> Result<Vec<String>, ProviderError> {
+        let (function, _) = target(guard);
+        let mut pages = self.lambda.list_versions_by_function().function_name(function).into_paginator().send();
+        let mut versions = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| fail("ListVersionsByFunction", function, e))?;
+            versions.extend(
+                page.versions().iter().filter_map(|v| v.version()).filter(|v| *v != "$LATEST").map(str::to_string),
+            );
+        }
+        Ok(versions)
+    }
+}
+
+#[async_trait::async_trait]
+impl Changer for Lambda {
+    async fn prewarm(
+        &self,
+        guard: &Guard,
+        request: PrewarmRequest<'_>,
+        clock: &Clock,
+    ) -> Result<Prewarmed, ProviderError> {
+        let PrewarmRequest { revision: version, capacity, wait, release } = request;
+        let (function, _) = target(guard);
+        let resource = format!("{function}:{version}");
+        let mut outcome = Prewarmed {
+            method: "provisioned-concurrency".into(),
+            revision: version.to_string(),
+            requested: capacity,
+            ready: false,
+            created: false,
+            waited_ms: 0,
+            note: None,
+        };
+        let existing =
+            self.lambda.get_provisioned_concurrency_config().function_name(function).qualifier(version).send().await;
+        match existing {
+            Ok(config) => {
+                // Existing capacity is used as it is; ripcord releases it later only when its own marker says an
+                // earlier run of ripcord added it.
+                outcome.requested = config.requested_provisioned_concurrent_executions().unwrap_or(0).max(0) as u32;
+                outcome.note = Some(format!("existing provisioned concurrency of {} kept", outcome.requested));
+            }
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_provisioned_concurrency_config_not_found_exception()) =>
+            {
+                // Write-ahead: the marker goes on the function before the capacity exists, so a process that dies
+                // right after creating it leaves capacity a later run releases, never a silent cost.
+                let marker = Capacity { revision: version.to_string(), release };
+                self.mark(guard, &[Mark::Capacity(marker)]).await?;
+                self.lambda
+                    .put_provisioned_concurrency_config()
+                    .function_name(function)
+                    .qualifier(version)
+                    .provisioned_concurrent_executions(i32::try_from(capacity).unwrap_or(i32::MAX))
+                    .send()
+                    .await
+                    .map_err(|e| fail("PutProvisionedConcurrencyConfig", &resource, e))?;
+                outcome.created = true;
+            }
+            Err(error) => return Err(fail("GetProvisionedConcurrencyConfig", &resource, error)),
+        }
+        let started = clock.now_ms().await.map_err(|e| clock_failed(&resource, e))?;
+        loop {
+            let status = self
+                .lambda
+                .get_provisioned_concurrency_config()
+                .function_name(function)
+                .qualifier(version)
+                .send()
+                .await
+                .map_err(|e| fail("GetProvisionedConcurrencyConfig", &resource, e))?;
+            let now = clock.now_ms().await.map_err(|e| clock_failed(&resource, e))?;
+            outcome.waited_ms = now - started;
+            match status.status() {
+                Some(ProvisionedConcurrencyStatusEnum::Ready) => {
+                    outcome.ready = true;
+                    return Ok(outcome);
+                }
+                _ if !wait => return Ok(outcome),
+                Some(ProvisionedConcurrencyStatusEnum::Failed) => {
+                    outcome.note =
+                        Some(format!("allocation failed: {}", status.status_reason().unwrap_or("no reason given")));
+                    return Ok(outcome);
+                }
+                _ if outcome.waited_ms >= guard.prewarm_timeout.as_millis() as i64 => {
+                    outcome.note = Some(format!(
+                        "not READY after {}; pinning anyway",
+                        humantime::format_duration(guard.prewarm_timeout)
+                    ));
+                    return Ok(outcome);
+                }
+                _ => clock.sleep(PREWARM_POLL).await.map_err(|e| clock_failed(&resource, e))?,
+            }
+        }
+    }
+
+    async fn pin(&self, guard: &Guard, version: &str, token: &str, _: &str, _: &Clock) -> Result<Pin, ProviderError> {
+        let (function, alias) = target(guard);
+        let cleared = AliasRoutingConfiguration::builder().set_additional_version_weights(Some(HashMap::new())).build();
+        let updated = self
+            .lambda
+            .update_alias()
+            .function_name(function)
+            .name(alias)
+            .function_version(version)
+            .routing_config(cleared)
+            .revision_id(token)
+            // Not retried by the SDK: an attempt that timed out may have taken effect, and a blind retry would
+            // then meet a stale RevisionId. The controller re-reads the alias and decides (see its pin loop).
+            .customize()
+            .config_override(aws_sdk_lambda::config::Builder::default().retry_config(RetryConfig::disabled()))
+            .send()
+            .await;
+        match updated {
+            Ok(alias) => Ok(Pin::Pinned { token: alias.revision_id().unwrap_or_default().to_string() }),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_precondition_failed_exception()) => {
+                Ok(Pin::Conflict)
+            }
+            Err(error) => Err(fail("UpdateAlias", &format!("{function}:{alias}"), error)),
+        }
+    }
+
+    async fn mark(&self, guard: &Guard, marks: &[Mark]) -> Result<(), ProviderError> {
+        let (function, alias) = target(guard);
+        let arn = self.function_arn(function).await?;
+        let mut set = HashMap::new();
+        let mut unset = Vec::new();
+        for mark in marks {
+            match markers::encode(mark) {
+                (marker, Some(value)) => drop(set.insert(tag(marker, alias), value)),
+                (marker, None) => unset.push(tag(marker, alias)),
+            }
+        }
+        if !set.is_empty() {
+            self.lambda
+                .tag_resource()
+                .resource(&arn)
+                .set_tags(Some(set))
+                .send()
+                .await
+                .map_err(|e| fail("TagResource", &arn, e))?;
+        }
+        if !unset.is_empty() {
+            self.lambda
+                .untag_resource()
+                .resource(&arn)
+                .set_tag_keys(Some(unset))
+                .send()
+                .await
+                .map_err(|e| fail("UntagResource", &arn, e))?;
+        }
+        Ok(())
+    }
+
+    async fn release(&self, guard: &Guard, version: &str) -> Result<(), ProviderError> {
+        let (function, _) = target(guard);
+        let deleted =
+            self.lambda.delete_provisioned_concurrency_config().function_name(function).qualifier(version).send().await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(error) if error.code() == Some("ResourceNotFoundException") => Ok(()),
+            Err(error) => Err(fail("DeleteProvisionedConcurrencyConfig", &format!("{function}:{version}"), error)),
+        }
+    }
+}

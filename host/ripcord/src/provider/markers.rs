@@ -1,0 +1,108 @@
+//! The markers ripcord keeps on a platform resource (Lambda function tags, Cloud Run service annotations), so a
+//! scheduled run needs no local state: their names and the one codec for their values. Each provider only says
+//! where a marker lives (`ripcord:known-good:ALIAS`, `ripcord.dev/known-good`).
+
+use super::{Capacity, Mark, Release};
+
+/// What a marker records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    /// The last known good revision.
+    KnownGood,
+    /// When ripcord last rolled back (ms since the epoch): the cooldown.
+    RolledBackAt,
+    /// Capacity ripcord added and when it goes: `REVISION@DUE_MS` or `REVISION@standby`.
+    Prewarm,
+}
+
+impl Marker {
+    /// The marker's name inside a tag key or annotation key.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::KnownGood => "known-good",
+            Self::RolledBackAt => "rolled-back-at",
+            Self::Prewarm => "prewarm",
+        }
+    }
+}
+
+/// The marker a mark writes, and its value (`None`: remove the marker).
+pub fn encode(mark: &Mark) -> (Marker, Option<String>) {
+    match mark {
+        Mark::KnownGood(revision) => (Marker::KnownGood, Some(revision.clone())),
+        Mark::RolledBackAt(ms) => (Marker::RolledBackAt, Some(ms.to_string())),
+        Mark::Capacity(Capacity { revision, release }) => {
+            let when = match release {
+                Release::At(due) => due.to_string(),
+                Release::WhenPromoted => "standby".to_string(),
+            };
+            (Marker::Prewarm, Some(format!("{revision}@{when}")))
+        }
+        Mark::ClearCapacity => (Marker::Prewarm, None),
+    }
+}
+
+/// The markers found on a resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Markers {
+    pub known_good: Option<String>,
+    pub last_rollback_ms: Option<i64>,
+    pub capacity: Option<Capacity>,
+}
+
+impl Markers {
+    /// Reads the markers with `get` (a marker's value on the resource, if set); a value that does not parse is
+    /// taken as absent.
+    pub fn decode<'a>(get: impl Fn(Marker) -> Option<&'a str>) -> Self {
+        let capacity = get(Marker::Prewarm).and_then(|value| {
+            let (revision, release) = value.split_once('@')?;
+            let release = match release {
+                "standby" => Release::WhenPromoted,
+                due => Release::At(due.parse().ok()?),
+            };
+            Some(Capacity { revision: revision.to_string(), release })
+        });
+        Self {
+            known_good: get(Marker::KnownGood).map(str::to_string),
+            last_rollback_ms: get(Marker::RolledBackAt).and_then(|v| v.parse().ok()),
+            capacity,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn every_mark_reads_back_as_written() {
+        let marks = [
+            Mark::KnownGood("7".into()),
+            Mark::RolledBackAt(1_795_683_900_000),
+            Mark::Capacity(Capacity { revision: "svc-00001-aaa".into(), release: Release::At(1_795_684_000_000) }),
+        ];
+        let stored: HashMap<&str, String> =
+            marks.iter().map(encode).filter_map(|(marker, value)| Some((marker.name(), value?))).collect();
+        let read = Markers::decode(|marker| stored.get(marker.name()).map(String::as_str));
+        assert_eq!(read.known_good.as_deref(), Some("7"));
+        assert_eq!(read.last_rollback_ms, Some(1_795_683_900_000));
+        assert_eq!(
+            read.capacity,
+            Some(Capacity { revision: "svc-00001-aaa".into(), release: Release::At(1_795_684_000_000) })
+        );
+        let standby = encode(&Mark::Capacity(Capacity { revision: "3".into(), release: Release::WhenPromoted }));
+        assert_eq!(standby, (Marker::Prewarm, Some("3@standby".to_string())));
+        assert_eq!(encode(&Mark::ClearCapacity), (Marker::Prewarm, None));
+    }
+
+    #[test]
+    fn a_damaged_marker_is_absent() {
+        let read = Markers::decode(|marker| match marker {
+            Marker::Prewarm => Some("no-at-sign"),
+            Marker::RolledBackAt => Some("yesterday"),
+            Marker::KnownGood => None,
+        });
+        assert_eq!(read, Markers::default());
+    }
+}
