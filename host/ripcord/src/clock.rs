@@ -18,6 +18,8 @@ pub enum Clock {
         endpoint: String,
         http: reqwest::Client,
     },
+    /// A virtual clock of its own, moved only by waiting on it (unit tests of the cycle, in-process benchmarks).
+    Virtual(std::sync::Arc<std::sync::atomic::AtomicI64>),
 }
 
 /// The clock could not be read or advanced.
@@ -29,6 +31,11 @@ pub struct ClockError {
 }
 
 impl Clock {
+    /// A virtual clock starting at `ms` since the epoch.
+    pub fn virtual_at(ms: i64) -> Self {
+        Self::Virtual(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(ms)))
+    }
+
     pub fn remote(endpoint: &str) -> Self {
         Self::Remote { endpoint: endpoint.trim_end_matches('/').to_string(), http: reqwest::Client::new() }
     }
@@ -38,6 +45,7 @@ impl Clock {
         match self {
             Self::System => Ok(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)),
             Self::Simulator(sim) => Ok(sim.now_ms()),
+            Self::Virtual(now) => Ok(now.load(std::sync::atomic::Ordering::SeqCst)),
             Self::Remote { endpoint, http } => {
                 let request = http.get(format!("{endpoint}/_sim/clock"));
                 Self::read_now(endpoint, request).await
@@ -55,6 +63,10 @@ impl Clock {
             }
             Self::Simulator(sim) => {
                 sim.advance(ms);
+                Ok(())
+            }
+            Self::Virtual(now) => {
+                now.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
                 Ok(())
             }
             Self::Remote { endpoint, http } => {

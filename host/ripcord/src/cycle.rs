@@ -16,6 +16,9 @@ use crate::verdict::Verdict;
 use std::sync::Arc;
 use std::time::Instant;
 
+#[cfg(test)]
+mod tests;
+
 /// What every guard of one cycle shares: its time (the clock's), who runs it, and when it started (real time).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Cycle {

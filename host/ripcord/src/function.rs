@@ -34,7 +34,7 @@ pub enum FunctionError {
     )]
     NoRuntimeApi,
     #[error("Lambda Runtime API {url}: {message}")]
-    RuntimeApi { url: String, message: String },
+    LambdaRuntimeApi { url: String, message: String },
 }
 
 impl Event {
@@ -107,7 +107,7 @@ pub struct Invocation {
 
 /// The Lambda Runtime API client: `next`, `response`, `error`, `init/error`.
 #[derive(Debug, Clone)]
-pub struct RuntimeApi {
+pub struct LambdaRuntimeApi {
     base: String,
     http: reqwest::Client,
 }
@@ -115,7 +115,7 @@ pub struct RuntimeApi {
 /// How long an answer to the Runtime API may take (`next` itself is a long poll and has no bound).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
-impl RuntimeApi {
+impl LambdaRuntimeApi {
     /// The API Lambda announces in `AWS_LAMBDA_RUNTIME_API` (`host:port`).
     pub fn from_env() -> Result<Self, FunctionError> {
         let address = std::env::var("AWS_LAMBDA_RUNTIME_API").map_err(|_| FunctionError::NoRuntimeApi)?;
@@ -128,7 +128,7 @@ impl RuntimeApi {
     }
 
     fn failed(&self, url: &str, message: impl std::fmt::Display) -> FunctionError {
-        FunctionError::RuntimeApi { url: url.to_string(), message: message.to_string() }
+        FunctionError::LambdaRuntimeApi { url: url.to_string(), message: message.to_string() }
     }
 
     /// Waits for the next event.

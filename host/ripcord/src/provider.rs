@@ -15,6 +15,8 @@ pub mod codedeploy;
 pub mod gcp;
 pub mod lambda;
 pub mod markers;
+#[cfg(test)]
+pub mod memory;
 
 use crate::clock::Clock;
 use crate::config::{Config, Guard, Target};
@@ -52,6 +54,29 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// A deployment from its routing — the revision serving the main share, the candidate and its share — its
+    /// optimistic-concurrency token and the markers on the resource. The baseline (what the candidate is compared
+    /// with and rolled back to) is the primary during a split, else the last known good.
+    pub fn new(
+        primary: String,
+        candidate: String,
+        candidate_share: f64,
+        token: String,
+        markers: markers::Markers,
+    ) -> Self {
+        let baseline = if primary == candidate { markers.known_good.clone() } else { Some(primary.clone()) };
+        Self {
+            primary,
+            candidate,
+            candidate_share,
+            baseline,
+            known_good: markers.known_good,
+            token,
+            last_rollback_ms: markers.last_rollback_ms,
+            capacity: markers.capacity,
+        }
+    }
+
     /// Whether the candidate serves all traffic (no split).
     pub fn candidate_serves_all(&self) -> bool {
         self.candidate == self.primary

@@ -55,6 +55,7 @@ pub fn render(records: &[Record], source: &str, last: usize) -> String {
     page
 }
 
+/// One guard: its counts, its verdict strip, its changes and its latest decisions.
 fn guard_section(page: &mut String, name: &str, records: &[&Record], last: usize) {
     let decisions: Vec<&Record> = records.iter().copied().filter(|r| r.record == Kind::Decision).collect();
     let count = |v: Verdict| decisions.iter().filter(|r| r.verdict == v).count();
@@ -86,7 +87,13 @@ fn guard_section(page: &mut String, name: &str, records: &[&Record], last: usize
         );
     }
     page.push_str("</div>\n");
+    changes_table(page, records);
+    decisions_table(page, &decisions, last);
+    page.push_str("</section>\n");
+}
 
+/// Every intent and result: what changed, how it ended, how long it took.
+fn changes_table(page: &mut String, records: &[&Record]) {
     page.push_str("<h3>Changes</h3>\n");
     let changes: Vec<&Record> = records.iter().copied().filter(|r| r.record != Kind::Decision).collect();
     if changes.is_empty() {
@@ -127,7 +134,10 @@ fn guard_section(page: &mut String, name: &str, records: &[&Record], last: usize
         }
         page.push_str("</table>\n");
     }
+}
 
+/// The newest `last` decisions with the checks that failed.
+fn decisions_table(page: &mut String, decisions: &[&Record], last: usize) {
     let _ = writeln!(page, "<h3>Latest decisions ({} of {})</h3>", last.min(decisions.len()), decisions.len());
     page.push_str("<table><tr><th>at</th><th>verdict</th><th>traffic</th><th>reason</th><th>policies</th></tr>\n");
     for r in decisions.iter().rev().take(last) {
@@ -168,7 +178,7 @@ fn guard_section(page: &mut String, name: &str, records: &[&Record], last: usize
             escape(&r.reason)
         );
     }
-    page.push_str("</table>\n</section>\n");
+    page.push_str("</table>\n");
 }
 
 /// A check value for people: four decimals at most, `none` when nothing was observed.

@@ -11,7 +11,7 @@ use ripcord::audit::{Actor, Audit};
 use ripcord::clock::Clock;
 use ripcord::config::Config;
 use ripcord::controller::Controller;
-use ripcord::effect::Effect;
+use ripcord::effect::{Effect, GuardResult};
 use ripcord::policies::PolicySet;
 use ripcord::runtime::Runtime;
 use serde_json::json;
@@ -46,13 +46,71 @@ pub(crate) fn run(platform: DemoPlatform, prewarm: bool, runtime_args: &RuntimeA
     let dir = std::env::temp_dir().join(format!("ripcord-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let audit_log = dir.join("audit.jsonl");
+    let config =
+        Config::parse(&guards_toml(platform, prewarm, &audit_log, &server.endpoint()), &dir.join("guards.toml"))?;
+    let audit = Audit::open(&config.audit_log, None)?;
+    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?)?;
+    let controller = Controller::new(config, policies, Clock::Simulator(sim.clone()), audit);
+    introduce(platform, prewarm, &server.endpoint());
+    sim.advance(WARM_UP_MS);
+    let Some(report) = cycles_until_rollback(&controller, &sim)? else {
+        println!("{}", json!({"rolled_back": false, "error": format!("no rollback within {MAX_CYCLES} cycles")}));
+        return Ok(ExitCode::FAILURE);
+    };
+    let Effect::RolledBack { to, prewarm: warmed, verdict_to_pin_ms, verdict_to_pin_real_ms } = report.effect else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let pinned_at = sim.now_ms();
+    sim.advance(AFTER_PIN_MS);
+    let after = after_the_pin(platform, &sim, pinned_at);
+    println!(
+        "{}  5 minutes after the pin: {} requests, all on {:?}, {} cold starts, {} errors",
+        time(pinned_at + AFTER_PIN_MS),
+        after.requests,
+        after.revisions,
+        after.cold,
+        after.errors,
+    );
+    let records = Audit::read(&audit_log)?;
+    let kinds: Vec<String> = records
+        .iter()
+        .filter(|r| r.action == ripcord::audit::Action::Rollback)
+        .map(|r| format!("{:?}", r.record).to_lowercase())
+        .collect();
+    println!("audit: {} ({})", audit_log.display(), kinds.join(", "));
+    let prewarmed = warmed.as_ref().is_some_and(|p| p.ready);
+    println!(
+        "{}",
+        json!({
+            "rolled_back": true,
+            "pinned_version": to,
+            "prewarmed": prewarmed,
+            "prewarm_capacity": warmed.as_ref().map(|p| p.requested),
+            "cold_starts_after_rollback": after.cold,
+            "requests_after_rollback": after.requests,
+            "platform": match platform { DemoPlatform::AwsLambda => "aws-lambda", DemoPlatform::CloudRun => "cloud-run" },
+            "verdict_to_pin_ms": verdict_to_pin_ms,
+            "verdict_to_pin_real_ms": verdict_to_pin_real_ms,
+            "audit_log": audit_log.display().to_string(),
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `HH:MM:SS` of a virtual time.
+fn time(ms: i64) -> String {
+    ripcord_sim::format_time(ms).get(11..19).unwrap_or_default().to_string()
+}
+
+/// The demo's guards.toml: one guard on the simulated workload.
+fn guards_toml(platform: DemoPlatform, prewarm: bool, audit_log: &Path, endpoint: &str) -> String {
     let target = match platform {
         DemoPlatform::AwsLambda => format!("platform = \"aws-lambda\"\nfunction = \"{WORKLOAD}\"\nalias = \"live\""),
         DemoPlatform::CloudRun => format!(
             "platform = \"cloud-run\"\nproject = \"acme-prod\"\nlocation = \"europe-west1\"\nservice = \"{WORKLOAD}\""
         ),
     };
-    let guards = format!(
+    format!(
         r#"
 [settings]
 audit_log = "{audit}"
@@ -76,43 +134,35 @@ name = "checkout-api"
 policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows = 2, min_requests = 100 }} }}]
 "#,
         audit = audit_log.display(),
-        endpoint = server.endpoint(),
         prewarm = if prewarm { "on-rollback" } else { "off" },
-    );
-    let config = Config::parse(&guards, &dir.join("guards.toml"))?;
-    let audit = Audit::open(&config.audit_log, None)?;
-    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?)?;
-    let controller = Controller::new(config, policies, Clock::Simulator(sim.clone()), audit);
-    let time = |ms: i64| ripcord_sim::format_time(ms).get(11..19).unwrap_or_default().to_string();
+    )
+}
 
-    match platform {
-        DemoPlatform::AwsLambda => {
-            println!("ripcord demo: AWS Lambda function `{WORKLOAD}`, alias `live` -> v1 (stable), v2 a 10% canary;");
-            println!(
-                "v2 starts failing at 09:04. Simulator at {} (virtual time; aws-sdk-lambda and",
-                server.endpoint()
-            );
-            println!("aws-sdk-cloudwatch talk to it).");
-            let how = "on-rollback (provisioned concurrency on v1 before the pin)";
-            println!("prewarm: {}", if prewarm { how } else { "off" });
-        }
-        DemoPlatform::CloudRun => {
-            println!(
-                "ripcord demo: Cloud Run service `{WORKLOAD}`: checkout-00001-stable 90%, checkout-00002-canary 10%;"
-            );
-            println!(
-                "the canary starts failing at 09:04. Simulator at {} (virtual time; google-cloud-run-v2",
-                server.endpoint()
-            );
-            println!("and google-cloud-monitoring-v3 talk to it).");
-            let how = "on-rollback (tag the stable revision, warm-up requests to its tag URL, then pin)";
-            println!("prewarm: {}", if prewarm { how } else { "off" });
-        }
-    }
-    sim.advance(WARM_UP_MS);
+/// What the demo shows, before it starts.
+fn introduce(platform: DemoPlatform, prewarm: bool, endpoint: &str) {
+    let (story, clients, how) = match platform {
+        DemoPlatform::AwsLambda => (
+            format!(
+                "AWS Lambda function `{WORKLOAD}`, alias `live` -> v1 (stable), v2 a 10% canary;\nv2 starts failing at 09:04."
+            ),
+            "aws-sdk-lambda and\naws-sdk-cloudwatch",
+            "on-rollback (provisioned concurrency on v1 before the pin)",
+        ),
+        DemoPlatform::CloudRun => (
+            format!(
+                "Cloud Run service `{WORKLOAD}`: checkout-00001-stable 90%, checkout-00002-canary 10%;\nthe canary starts failing at 09:04."
+            ),
+            "google-cloud-run-v2\nand google-cloud-monitoring-v3",
+            "on-rollback (tag the stable revision, warm-up requests to its tag URL, then pin)",
+        ),
+    };
+    println!("ripcord demo: {story} Simulator at {endpoint} (virtual time; {clients} talk to it).");
+    println!("prewarm: {}", if prewarm { how } else { "off" });
+}
 
+/// Cycles a minute apart until one rolls back (its result), at most [`MAX_CYCLES`].
+fn cycles_until_rollback(controller: &Controller, sim: &ripcord_sim::Simulator) -> anyhow::Result<Option<GuardResult>> {
     let runtime = super::setup::async_runtime()?;
-    let mut rollback = None;
     for _ in 0..MAX_CYCLES {
         let reports = runtime.block_on(controller.check(&[], Actor::Schedule));
         let now = sim.now_ms();
@@ -123,32 +173,31 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
             }
         }
         if let Some(report) = reports.into_iter().find(|r| matches!(r.effect, Effect::RolledBack { .. })) {
-            rollback = Some(report);
-            break;
+            return Ok(Some(report));
         }
         sim.advance(60_000);
     }
-    let Some(report) = rollback else {
-        println!("{}", json!({"rolled_back": false, "error": format!("no rollback within {MAX_CYCLES} cycles")}));
-        return Ok(ExitCode::FAILURE);
-    };
-    let Effect::RolledBack { to, prewarm: warmed, verdict_to_pin_ms, verdict_to_pin_real_ms } = report.effect else {
-        return Ok(ExitCode::FAILURE);
-    };
-    let pinned_at = sim.now_ms();
-    sim.advance(AFTER_PIN_MS);
-    // (requests, cold starts, errors, revisions served) of the users' requests in the 5 minutes after the pin.
-    let (requests, cold, errors, revisions) = match platform {
+    Ok(None)
+}
+
+/// The users' requests in the 5 minutes after the pin.
+struct AfterThePin {
+    requests: usize,
+    cold: usize,
+    errors: usize,
+    revisions: std::collections::BTreeSet<String>,
+}
+
+fn after_the_pin(platform: DemoPlatform, sim: &ripcord_sim::Simulator, pinned_at: i64) -> AfterThePin {
+    match platform {
         DemoPlatform::AwsLambda => {
             let after = sim.requests(WORKLOAD, pinned_at, pinned_at + AFTER_PIN_MS);
-            let revisions: std::collections::BTreeSet<String> =
-                after.iter().map(|r| format!("v{}", r.version)).collect();
-            (
-                after.len(),
-                after.iter().filter(|r| r.cold_start).count(),
-                after.iter().filter(|r| r.error).count(),
-                revisions,
-            )
+            AfterThePin {
+                requests: after.len(),
+                cold: after.iter().filter(|r| r.cold_start).count(),
+                errors: after.iter().filter(|r| r.error).count(),
+                revisions: after.iter().map(|r| format!("v{}", r.version)).collect(),
+            }
         }
         DemoPlatform::CloudRun => {
             let after: Vec<_> = sim
@@ -156,42 +205,12 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
                 .into_iter()
                 .filter(|r| r.tag.is_none())
                 .collect();
-            let revisions: std::collections::BTreeSet<String> = after.iter().map(|r| r.revision.clone()).collect();
-            (
-                after.len(),
-                after.iter().filter(|r| r.cold_start).count(),
-                after.iter().filter(|r| r.status >= 500).count(),
-                revisions,
-            )
+            AfterThePin {
+                requests: after.len(),
+                cold: after.iter().filter(|r| r.cold_start).count(),
+                errors: after.iter().filter(|r| r.status >= 500).count(),
+                revisions: after.iter().map(|r| r.revision.clone()).collect(),
+            }
         }
-    };
-    println!(
-        "{}  5 minutes after the pin: {requests} requests, all on {:?}, {cold} cold starts, {errors} errors",
-        time(pinned_at + AFTER_PIN_MS),
-        revisions,
-    );
-    let records = Audit::read(&audit_log)?;
-    let kinds: Vec<String> = records
-        .iter()
-        .filter(|r| r.action == ripcord::audit::Action::Rollback)
-        .map(|r| format!("{:?}", r.record).to_lowercase())
-        .collect();
-    println!("audit: {} ({})", audit_log.display(), kinds.join(", "));
-    let prewarmed = warmed.as_ref().is_some_and(|p| p.ready);
-    println!(
-        "{}",
-        json!({
-            "rolled_back": true,
-            "pinned_version": to,
-            "prewarmed": prewarmed,
-            "prewarm_capacity": warmed.as_ref().map(|p| p.requested),
-            "cold_starts_after_rollback": cold,
-            "requests_after_rollback": requests,
-            "platform": match platform { DemoPlatform::AwsLambda => "aws-lambda", DemoPlatform::CloudRun => "cloud-run" },
-            "verdict_to_pin_ms": verdict_to_pin_ms,
-            "verdict_to_pin_real_ms": verdict_to_pin_real_ms,
-            "audit_log": audit_log.display().to_string(),
-        })
-    );
-    Ok(ExitCode::SUCCESS)
+    }
 }

@@ -6,7 +6,7 @@ use super::output::{exit_code, summary};
 use super::setup::{async_runtime, controller};
 use ripcord::audit::Actor;
 use ripcord::controller::Controller;
-use ripcord::function::{Event, Invocation, RuntimeApi, hook_status};
+use ripcord::function::{Event, Invocation, LambdaRuntimeApi, hook_status};
 use ripcord::provider::codedeploy::CodeDeploy;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 const PIN_RESERVE: Duration = Duration::from_secs(5);
 
 pub(crate) fn run(config: &Path, runtime_args: &RuntimeArgs) -> anyhow::Result<ExitCode> {
-    let api = RuntimeApi::from_env()?;
+    let api = LambdaRuntimeApi::from_env()?;
     async_runtime()?.block_on(async {
         let mut controller = match controller(config, runtime_args, false) {
             Ok(controller) => controller,

@@ -130,35 +130,45 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
         }
         PluginCommand::Test { plugin, input: Some(input), params, runtime, .. } => {
             let plugin = plugin.context("name the plugin to run on --input")?;
-            let mut evaluation = ripcord::fixture::load(&input)?;
-            evaluation.params.extend(params);
-            let runtime = Runtime::new(runtime.settings())?;
-            let plugin = runtime.load(&plugin)?;
-            let started = Instant::now();
-            let outcome = runtime.evaluate(&plugin, &evaluation);
-            let elapsed_us = started.elapsed().as_micros() as u64;
-            let (report, error) = match outcome {
-                Ok(report) => (report, None),
-                Err(error) => {
-                    let detail = json!({"kind": error.kind.code(), "message": error.to_string()});
-                    (PolicyReport::inconclusive(error.to_string()), Some(detail))
-                }
-            };
-            let output = json!({
-                "plugin": plugin.source(),
-                "policy": plugin.info().name,
-                "version": plugin.info().version,
-                "input": input.display().to_string(),
-                "verdict": report.verdict,
-                "reason": report.reason,
-                "checks": report.checks,
-                "error": error,
-                "elapsed_us": elapsed_us,
-            });
-            println!("{}", serde_json::to_string(&output).context("cannot encode the result")?);
-            Ok(ExitCode::SUCCESS)
+            run_once(&plugin, &input, params, &runtime)
         }
     }
+}
+
+/// `plugin test PLUGIN --input FILE`: one evaluation, one JSON object.
+fn run_once(
+    plugin: &PluginSource,
+    input: &Path,
+    params: Vec<(String, ParamValue)>,
+    runtime: &RuntimeArgs,
+) -> anyhow::Result<ExitCode> {
+    let mut evaluation = ripcord::fixture::load(input)?;
+    evaluation.params.extend(params);
+    let runtime = Runtime::new(runtime.settings())?;
+    let plugin = runtime.load(plugin)?;
+    let started = Instant::now();
+    let outcome = runtime.evaluate(&plugin, &evaluation);
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    let (report, error) = match outcome {
+        Ok(report) => (report, None),
+        Err(error) => {
+            let detail = json!({"kind": error.kind.code(), "message": error.to_string()});
+            (PolicyReport::inconclusive(error.to_string()), Some(detail))
+        }
+    };
+    let output = json!({
+        "plugin": plugin.source(),
+        "policy": plugin.info().name,
+        "version": plugin.info().version,
+        "input": input.display().to_string(),
+        "verdict": report.verdict,
+        "reason": report.reason,
+        "checks": report.checks,
+        "error": error,
+        "elapsed_us": elapsed_us,
+    });
+    println!("{}", serde_json::to_string(&output).context("cannot encode the result")?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn describe_json(plugin: &Plugin) -> serde_json::Value {

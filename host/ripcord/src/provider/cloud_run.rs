@@ -192,16 +192,7 @@ impl Reader for CloudRun {
             .unwrap_or_else(|| candidate.clone());
         let candidate_share = f64::from(shares.get(&candidate).copied().unwrap_or(100)) / 100.0;
         let markers = Markers::decode(|marker| service.annotations.get(&annotation(marker)).map(String::as_str));
-        Ok(Deployment {
-            baseline: if primary == candidate { markers.known_good.clone() } else { Some(primary.clone()) },
-            primary,
-            candidate,
-            candidate_share,
-            known_good: markers.known_good,
-            token: service.etag.clone(),
-            last_rollback_ms: markers.last_rollback_ms,
-            capacity: markers.capacity,
-        })
+        Ok(Deployment::new(primary, candidate, candidate_share, service.etag.clone(), markers))
     }
 
     async fn metrics(

@@ -57,6 +57,91 @@ impl Lambda {
         }
     }
 
+    /// Provisioned concurrency on the version: existing capacity is used as it is (ripcord releases it later only
+    /// when its own marker says an earlier run added it); missing capacity is created, its write-ahead marker first,
+    /// so a process that dies right after creating it leaves capacity a later run releases, never a silent cost.
+    async fn ensure_capacity(
+        &self,
+        guard: &Guard,
+        request: &PrewarmRequest<'_>,
+        outcome: &mut Prewarmed,
+    ) -> Result<(), ProviderError> {
+        let ((function, _), version) = (target(guard), request.revision);
+        let resource = format!("{function}:{version}");
+        let existing =
+            self.lambda.get_provisioned_concurrency_config().function_name(function).qualifier(version).send().await;
+        match existing {
+            Ok(config) => {
+                outcome.requested = config.requested_provisioned_concurrent_executions().unwrap_or(0).max(0) as u32;
+                outcome.note = Some(format!("existing provisioned concurrency of {} kept", outcome.requested));
+                Ok(())
+            }
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_provisioned_concurrency_config_not_found_exception()) =>
+            {
+                let marker = Capacity { revision: version.to_string(), release: request.release };
+                self.mark(guard, &[Mark::Capacity(marker)]).await?;
+                self.lambda
+                    .put_provisioned_concurrency_config()
+                    .function_name(function)
+                    .qualifier(version)
+                    .provisioned_concurrent_executions(i32::try_from(request.capacity).unwrap_or(i32::MAX))
+                    .send()
+                    .await
+                    .map_err(|e| fail("PutProvisionedConcurrencyConfig", &resource, e))?;
+                outcome.created = true;
+                Ok(())
+            }
+            Err(error) => Err(fail("GetProvisionedConcurrencyConfig", &resource, error)),
+        }
+    }
+
+    /// Polls the capacity's status until READY (with `wait`, bounded by the guard's `prewarm_timeout`), FAILED, or
+    /// once (without `wait`); the outcome says which and how long it took.
+    async fn wait_until_ready(
+        &self,
+        guard: &Guard,
+        wait: bool,
+        outcome: &mut Prewarmed,
+        clock: &Clock,
+    ) -> Result<(), ProviderError> {
+        let ((function, _), version) = (target(guard), outcome.revision.clone());
+        let resource = format!("{function}:{version}");
+        let started = clock.now_ms().await.map_err(|e| clock_failed(&resource, e))?;
+        loop {
+            let status = self
+                .lambda
+                .get_provisioned_concurrency_config()
+                .function_name(function)
+                .qualifier(&version)
+                .send()
+                .await
+                .map_err(|e| fail("GetProvisionedConcurrencyConfig", &resource, e))?;
+            let now = clock.now_ms().await.map_err(|e| clock_failed(&resource, e))?;
+            outcome.waited_ms = now - started;
+            match status.status() {
+                Some(ProvisionedConcurrencyStatusEnum::Ready) => {
+                    outcome.ready = true;
+                    return Ok(());
+                }
+                _ if !wait => return Ok(()),
+                Some(ProvisionedConcurrencyStatusEnum::Failed) => {
+                    let reason = status.status_reason().unwrap_or("no reason given");
+                    outcome.note = Some(format!("allocation failed: {reason}"));
+                    return Ok(());
+                }
+                _ if outcome.waited_ms >= guard.prewarm_timeout.as_millis() as i64 => {
+                    let timeout = humantime::format_duration(guard.prewarm_timeout);
+                    outcome.note = Some(format!("not READY after {timeout}; pinning anyway"));
+                    return Ok(());
+                }
+                _ => clock.sleep(PREWARM_POLL).await.map_err(|e| clock_failed(&resource, e))?,
+            }
+        }
+    }
+
     async fn function_arn(&self, function: &str) -> Result<String, ProviderError> {
         if let Some(arn) = self.arns.lock().unwrap_or_else(|p| p.into_inner()).get(function) {
             return Ok(arn.clone());
@@ -112,20 +197,9 @@ impl Reader for Lambda {
             .tags
             .unwrap_or_default();
         let markers = Markers::decode(|marker| tags.get(&tag(marker, alias)).map(String::as_str));
-        let (candidate, candidate_share, baseline) = match routing {
-            Some((extra, weight)) => (extra, weight, Some(primary.clone())),
-            None => (primary.clone(), 1.0, markers.known_good.clone()),
-        };
-        Ok(Deployment {
-            primary,
-            candidate,
-            candidate_share,
-            baseline,
-            known_good: markers.known_good,
-            token: got.revision_id().unwrap_or_default().to_string(),
-            last_rollback_ms: markers.last_rollback_ms,
-            capacity: markers.capacity,
-        })
+        let (candidate, candidate_share) = routing.unwrap_or_else(|| (primary.clone(), 1.0));
+        let token = got.revision_id().unwrap_or_default().to_string();
+        Ok(Deployment::new(primary, candidate, candidate_share, token, markers))
     }
 
     async fn metrics(
@@ -159,81 +233,18 @@ impl Changer for Lambda {
         request: PrewarmRequest<'_>,
         clock: &Clock,
     ) -> Result<Prewarmed, ProviderError> {
-        let PrewarmRequest { revision: version, capacity, wait, release } = request;
-        let (function, _) = target(guard);
-        let resource = format!("{function}:{version}");
         let mut outcome = Prewarmed {
             method: "provisioned-concurrency".into(),
-            revision: version.to_string(),
-            requested: capacity,
+            revision: request.revision.to_string(),
+            requested: request.capacity,
             ready: false,
             created: false,
             waited_ms: 0,
             note: None,
         };
-        let existing =
-            self.lambda.get_provisioned_concurrency_config().function_name(function).qualifier(version).send().await;
-        match existing {
-            Ok(config) => {
-                // Existing capacity is used as it is; ripcord releases it later only when its own marker says an
-                // earlier run of ripcord added it.
-                outcome.requested = config.requested_provisioned_concurrent_executions().unwrap_or(0).max(0) as u32;
-                outcome.note = Some(format!("existing provisioned concurrency of {} kept", outcome.requested));
-            }
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_provisioned_concurrency_config_not_found_exception()) =>
-            {
-                // Write-ahead: the marker goes on the function before the capacity exists, so a process that dies
-                // right after creating it leaves capacity a later run releases, never a silent cost.
-                let marker = Capacity { revision: version.to_string(), release };
-                self.mark(guard, &[Mark::Capacity(marker)]).await?;
-                self.lambda
-                    .put_provisioned_concurrency_config()
-                    .function_name(function)
-                    .qualifier(version)
-                    .provisioned_concurrent_executions(i32::try_from(capacity).unwrap_or(i32::MAX))
-                    .send()
-                    .await
-                    .map_err(|e| fail("PutProvisionedConcurrencyConfig", &resource, e))?;
-                outcome.created = true;
-            }
-            Err(error) => return Err(fail("GetProvisionedConcurrencyConfig", &resource, error)),
-        }
-        let started = clock.now_ms().await.map_err(|e| clock_failed(&resource, e))?;
-        loop {
-            let status = self
-                .lambda
-                .get_provisioned_concurrency_config()
-                .function_name(function)
-                .qualifier(version)
-                .send()
-                .await
-                .map_err(|e| fail("GetProvisionedConcurrencyConfig", &resource, e))?;
-            let now = clock.now_ms().await.map_err(|e| clock_failed(&resource, e))?;
-            outcome.waited_ms = now - started;
-            match status.status() {
-                Some(ProvisionedConcurrencyStatusEnum::Ready) => {
-                    outcome.ready = true;
-                    return Ok(outcome);
-                }
-                _ if !wait => return Ok(outcome),
-                Some(ProvisionedConcurrencyStatusEnum::Failed) => {
-                    outcome.note =
-                        Some(format!("allocation failed: {}", status.status_reason().unwrap_or("no reason given")));
-                    return Ok(outcome);
-                }
-                _ if outcome.waited_ms >= guard.prewarm_timeout.as_millis() as i64 => {
-                    outcome.note = Some(format!(
-                        "not READY after {}; pinning anyway",
-                        humantime::format_duration(guard.prewarm_timeout)
-                    ));
-                    return Ok(outcome);
-                }
-                _ => clock.sleep(PREWARM_POLL).await.map_err(|e| clock_failed(&resource, e))?,
-            }
-        }
+        self.ensure_capacity(guard, &request, &mut outcome).await?;
+        self.wait_until_ready(guard, request.wait, &mut outcome, clock).await?;
+        Ok(outcome)
     }
 
     async fn pin(&self, guard: &Guard, version: &str, token: &str, _: &str, _: &Clock) -> Result<Pin, ProviderError> {

@@ -1,0 +1,229 @@
+//! The audit record: one line of the audit file — a decision, an intent or a result — with who wrote it, what the
+//! deployment looked like, what each policy said, and how a change ended. Field names and values are the
+//! documented format (README, "The audit log"); `action` and `outcome` are enums so they cannot drift from it.
+
+use crate::config::Mode;
+use crate::provider::{Deployment, Prewarmed};
+use crate::verdict::{Check, Verdict};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Who asked for the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Actor {
+    /// A scheduled or looping run (`check`, `watch`, function mode).
+    Schedule,
+    /// A person (`pull`).
+    Manual,
+    /// A deploy hook (CodeDeploy, CI gate).
+    Hook,
+}
+
+/// The kind of record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Decision,
+    Intent,
+    Result,
+}
+
+/// What a record is about: the change made or considered (the record's `action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// No change (a healthy, holding or inconclusive verdict, or a rollback that was suppressed).
+    None,
+    /// Prewarm and pin the rollback target.
+    Rollback,
+    /// Record the candidate as the last known good.
+    RecordKnownGood,
+    /// Release capacity ripcord added.
+    ReleasePrewarm,
+    /// Keep the rollback target warm while a candidate bakes (`prewarm = "standby"`).
+    StandbyPrewarm,
+}
+
+/// How a change ended (a `result` record's `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The target serves all traffic, verified.
+    Pinned,
+    /// The target already served all traffic when ripcord re-read the deployment.
+    AlreadyPinned,
+    /// The deployment changed under ripcord (a new deploy); nothing was changed.
+    Aborted,
+    Failed,
+    /// The last known good was recorded.
+    Recorded,
+    /// Capacity ripcord added was released.
+    Released,
+    /// Standby capacity was requested (not waited for).
+    Warming,
+    /// The process that wrote the intent stopped before its result; a later run closed it.
+    Interrupted,
+}
+
+macro_rules! display_as_serialized {
+    ($($ty:ty),*) => {$(
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let text = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string));
+                f.write_str(&text.unwrap_or_default())
+            }
+        }
+    )*};
+}
+display_as_serialized!(Action, Outcome);
+
+/// One policy's part in a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    pub plugin: String,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub checks: Vec<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The deployment as it was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub primary: String,
+    pub candidate: String,
+    pub candidate_share: f64,
+    pub baseline: Option<String>,
+    pub known_good: Option<String>,
+}
+
+impl From<&Deployment> for DeploymentRecord {
+    fn from(d: &Deployment) -> Self {
+        Self {
+            primary: d.primary.clone(),
+            candidate: d.candidate.clone(),
+            candidate_share: d.candidate_share,
+            baseline: d.baseline.clone(),
+            known_good: d.known_good.clone(),
+        }
+    }
+}
+
+/// Durations of a change, in the clock's milliseconds (virtual time under the simulator) and in real ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict_to_pin_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict_to_pin_real_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prewarm_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cycle_real_ms: Option<u64>,
+}
+
+/// One line of the audit file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub record: Kind,
+    /// Shared by the intent and the result of one change.
+    pub id: String,
+    pub at: String,
+    pub at_ms: i64,
+    pub guard: String,
+    pub actor: Actor,
+    pub mode: Mode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRecord>,
+    pub verdict: Verdict,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyRecord>,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// For results: how the change ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prewarm: Option<Prewarmed>,
+    #[serde(default)]
+    pub timings: Timings,
+    /// The process that wrote the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<Writer>,
+}
+
+impl Record {
+    /// A record of `guard` at `at_ms` with nothing else filled in yet (verdict hold, no action, no writer: the
+    /// controller names its process, read once, on every record it writes).
+    pub fn new(record: Kind, id: String, at_ms: i64, guard: &str, actor: Actor, mode: Mode) -> Self {
+        Self {
+            record,
+            id,
+            at: crate::time::format_timestamp(at_ms),
+            at_ms,
+            guard: guard.to_string(),
+            actor,
+            mode,
+            deployment: None,
+            verdict: Verdict::Hold,
+            reason: String::new(),
+            policies: Vec::new(),
+            action: Action::None,
+            target: None,
+            outcome: None,
+            error: None,
+            prewarm: None,
+            timings: Timings::default(),
+            writer: None,
+        }
+    }
+}
+
+/// The intents among `records` (in the order written) that no result with the same id answers.
+pub fn unanswered(records: impl IntoIterator<Item = Record>) -> Vec<Record> {
+    let mut open: Vec<Record> = Vec::new();
+    for record in records {
+        match record.record {
+            Kind::Intent => open.push(record),
+            Kind::Result => open.retain(|intent| intent.id != record.id),
+            Kind::Decision => {}
+        }
+    }
+    open
+}
+
+/// The process that wrote a record: how a later run tells a change still in flight in another process from one
+/// whose process died between its intent and its result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Writer {
+    pub host: String,
+    pub pid: u32,
+}
+
+impl Writer {
+    pub fn this_process() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown".into());
+        Self { host, pid: std::process::id() }
+    }
+
+    /// Whether the writer is known to have stopped: it ran on this host and no process has its pid now. `false`
+    /// when that cannot be told (another host, no `/proc`).
+    pub fn has_stopped(&self) -> bool {
+        let here = Self::this_process();
+        self.host == here.host
+            && self.pid != here.pid
+            && Path::new("/proc/self").exists()
+            && !Path::new("/proc").join(self.pid.to_string()).exists()
+    }
+}

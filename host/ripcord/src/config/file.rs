@@ -1,0 +1,201 @@
+//! guards.toml as written: the serde structures (`deny_unknown_fields` everywhere, so a typo is an error), the
+//! settings a guard inherits from `[defaults]` resolved and bounded, and TOML errors turned into ones naming the
+//! line.
+
+use super::{
+    ClockKind, ConfigError, Fallback, Guard, MAX_ECHO, MAX_HOLD, MAX_INTERVAL, MAX_PREWARM_TIMEOUT, MAX_SPAN, Mode,
+    PrewarmMode, Target, echo,
+};
+use crate::evaluation::Platform;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct File {
+    #[serde(default)]
+    pub(super) settings: SettingsFile,
+    #[serde(default)]
+    pub(super) aws: AwsFile,
+    #[serde(default)]
+    pub(super) gcp: GcpFile,
+    #[serde(default)]
+    pub(super) defaults: DefaultsFile,
+    #[serde(default)]
+    pub(super) guard: Vec<GuardFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SettingsFile {
+    pub(super) audit_log: Option<PathBuf>,
+    pub(super) webhook: Option<String>,
+    pub(super) clock: Option<ClockKind>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AwsFile {
+    pub(super) region: Option<String>,
+    pub(super) endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GcpFile {
+    pub(super) endpoint_url: Option<String>,
+    pub(super) warmup_path: Option<String>,
+}
+
+/// Settings a guard inherits from `[defaults]` unless it sets them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DefaultsFile {
+    pub(super) interval: Option<String>,
+    pub(super) window: Option<String>,
+    pub(super) windows: Option<usize>,
+    pub(super) prewarm: Option<PrewarmMode>,
+    pub(super) prewarm_headroom: Option<f64>,
+    pub(super) prewarm_timeout: Option<String>,
+    pub(super) settle: Option<String>,
+    pub(super) mode: Option<Mode>,
+    pub(super) cooldown: Option<String>,
+    pub(super) on_policy_error: Option<Fallback>,
+    pub(super) no_data: Option<Fallback>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GuardFile {
+    pub(super) name: String,
+    pub(super) platform: Platform,
+    pub(super) function: Option<String>,
+    pub(super) alias: Option<String>,
+    pub(super) region: Option<String>,
+    pub(super) project: Option<String>,
+    pub(super) location: Option<String>,
+    pub(super) service: Option<String>,
+    #[serde(default)]
+    pub(super) policies: Vec<PolicyFile>,
+    #[serde(default)]
+    pub(super) metrics: BTreeMap<String, CustomMetricFile>,
+    #[serde(flatten)]
+    pub(super) overrides: DefaultsFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PolicyFile {
+    #[serde(rename = "use")]
+    pub(super) source: String,
+    #[serde(default)]
+    pub(super) params: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CustomMetricFile {
+    pub(super) namespace: String,
+    pub(super) name: String,
+    #[serde(default = "default_stat")]
+    pub(super) stat: String,
+    #[serde(default)]
+    pub(super) dimensions: BTreeMap<String, String>,
+}
+
+fn default_stat() -> String {
+    "Sum".to_string()
+}
+
+impl DefaultsFile {
+    /// Whether the guard itself sets `field` (so an error points at the guard, not at `[defaults]`).
+    pub(super) fn names(&self, field: &str) -> bool {
+        match field {
+            "interval" => self.interval.is_some(),
+            "window" => self.window.is_some(),
+            "windows" => self.windows.is_some(),
+            "prewarm_headroom" => self.prewarm_headroom.is_some(),
+            "prewarm_timeout" => self.prewarm_timeout.is_some(),
+            "settle" => self.settle.is_some(),
+            "cooldown" => self.cooldown.is_some(),
+            _ => false,
+        }
+    }
+}
+
+/// Defaults overridden by a guard, checked; errors are `(field, message)`.
+pub(super) fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<Guard, (&'static str, String)> {
+    let duration = |field: &'static str, g: &Option<String>, d: &Option<String>, fallback: &str, max: Duration| {
+        let text = g.as_deref().or(d.as_deref()).unwrap_or(fallback);
+        let value =
+            humantime::parse_duration(text).map_err(|e| (field, format!("invalid duration {}: {e}", echo(text))))?;
+        if value > max {
+            let message = format!("must be at most {}, got {}", humantime::format_duration(max), echo(text));
+            return Err((field, message));
+        }
+        Ok(value)
+    };
+    let interval = duration("interval", &guard.interval, &defaults.interval, "1m", MAX_INTERVAL)?;
+    let window = duration("window", &guard.window, &defaults.window, "5m", MAX_SPAN)?;
+    let cooldown = duration("cooldown", &guard.cooldown, &defaults.cooldown, "30m", MAX_HOLD)?;
+    let prewarm_timeout =
+        duration("prewarm_timeout", &guard.prewarm_timeout, &defaults.prewarm_timeout, "2m", MAX_PREWARM_TIMEOUT)?;
+    let settle = duration("settle", &guard.settle, &defaults.settle, "15m", MAX_HOLD)?;
+    if window < Duration::from_secs(60) || window.as_secs() % 60 != 0 {
+        return Err(("window", format!("must be a whole number of minutes (metric periods are 1m), got {window:?}")));
+    }
+    if interval.is_zero() {
+        return Err(("interval", "must be positive".into()));
+    }
+    let windows = guard.windows.or(defaults.windows).unwrap_or(4);
+    if !(1..=60).contains(&windows) {
+        return Err(("windows", format!("must be between 1 and 60, got {windows}")));
+    }
+    if window * windows as u32 > MAX_SPAN {
+        let message = format!(
+            "{windows} windows of {} span {}, more than the {} one evaluation may cover",
+            humantime::format_duration(window),
+            humantime::format_duration(window * windows as u32),
+            humantime::format_duration(MAX_SPAN)
+        );
+        return Err(("windows", message));
+    }
+    let prewarm_headroom = guard.prewarm_headroom.or(defaults.prewarm_headroom).unwrap_or(1.5);
+    if !(1.0..=10.0).contains(&prewarm_headroom) {
+        return Err(("prewarm_headroom", format!("must be between 1.0 and 10.0, got {prewarm_headroom}")));
+    }
+    Ok(Guard {
+        name: String::new(),
+        target: Target::Lambda { function: String::new(), alias: String::new(), region: None },
+        policies: Vec::new(),
+        metrics: BTreeMap::new(),
+        interval,
+        window,
+        windows,
+        prewarm: guard.prewarm.or(defaults.prewarm).unwrap_or(PrewarmMode::OnRollback),
+        prewarm_headroom,
+        prewarm_timeout,
+        settle,
+        mode: guard.mode.or(defaults.mode).unwrap_or(Mode::Enforce),
+        cooldown,
+        on_policy_error: guard.on_policy_error.or(defaults.on_policy_error).unwrap_or(Fallback::Inconclusive),
+        no_data: guard.no_data.or(defaults.no_data).unwrap_or(Fallback::Inconclusive),
+    })
+}
+
+/// Turns a TOML error into one naming the file, the field path and the line.
+pub(super) fn toml_error(path: &Path, text: &str, error: toml::de::Error) -> ConfigError {
+    let message = crate::text::truncate(error.message().trim_end(), 4 * MAX_ECHO).into_owned();
+    let field = match error.span() {
+        Some(span) => {
+            let start = span.start.min(text.len());
+            let line = text[..start].matches('\n').count() + 1;
+            let source = text.lines().nth(line - 1).unwrap_or_default().trim();
+            format!("line {line} `{}`", crate::text::truncate(source, MAX_ECHO))
+        }
+        None => "(document)".to_string(),
+    };
+    ConfigError::Invalid { path: path.into(), field, message }
+}
