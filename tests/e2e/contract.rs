@@ -17,7 +17,7 @@ fn a_newer_contract_version_is_named_in_the_error() {
     assert_eq!(
         error,
         "plugin future.wasm: targets contract ripcord:policy@0.9.0, which this ripcord does not support \
-         (supported: 0.1.0)"
+         (supported: 0.1.0, 0.2.0)"
     );
 }
 
@@ -66,3 +66,44 @@ fn the_released_contract_is_frozen() {
 }
 
 const FROZEN_V0_1_0: &str = "e6d423447bffeed6467ec1c81713a2f3cd94644fe0c7ba912324620db833b8a6";
+
+/// Plugins of both contract versions run side by side in one host: the Rust reference policy, built against the
+/// frozen 0.1.0 with wit-bindgen alone (as plugins built before 0.2.0 are), and the 0.2.0 built-ins.
+#[test]
+fn plugins_built_against_0_1_0_keep_running_beside_0_2_0_ones() {
+    use crate::support::{fixture, guest, load, repo_root};
+    use ripcord::runtime::Contract;
+    use ripcord::verdict::Verdict;
+    let runtime = runtime();
+    let legacy = load(&runtime, &guest("safety-errors").display().to_string());
+    assert_eq!(legacy.contract(), Contract::V0_1_0);
+    let builtin = load(&runtime, "builtin:error-rate");
+    assert_eq!(builtin.contract(), Contract::V0_2_0);
+    let legacy_fixture = |name: &str| {
+        let path = repo_root().join("plugins/examples/safety-errors/fixtures").join(name);
+        ripcord::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    };
+    for (file, expected) in [("healthy.json", Verdict::Promote), ("error-spike.json", Verdict::Rollback)] {
+        let verdict = runtime.evaluate(&legacy, &legacy_fixture(file)).map(|r| r.verdict);
+        assert_eq!(verdict.ok(), Some(expected), "{} on {file}", legacy.identity());
+        let verdict = runtime.evaluate(&builtin, &fixture(file)).map(|r| r.verdict);
+        assert_eq!(verdict.ok(), Some(expected), "{} on {file}", builtin.identity());
+    }
+}
+
+/// The 0.2.0 contract is a draft until the release that includes it; then it is frozen like 0.1.0 (pin its hash
+/// here). Until then it must at least keep every 0.1.0 interface function.
+#[test]
+fn the_0_2_0_contract_keeps_every_0_1_0_function() {
+    let read = |version: &str| {
+        let path = crate::support::repo_root().join(format!("wit/since_v{version}/policy.wit"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let (old, new) = (read("0.1.0"), read("0.2.0"));
+    let functions = |text: &str| -> Vec<String> {
+        text.lines().filter(|l| l.contains(": func(")).map(|l| l.trim().to_string()).collect()
+    };
+    for function in functions(&old) {
+        assert!(functions(&new).contains(&function), "0.2.0 dropped or changed `{function}`");
+    }
+}

@@ -17,4 +17,5 @@ mod lambda;
 mod moto;
 mod oncall;
 mod polyglot;
+mod statistics;
 mod support;

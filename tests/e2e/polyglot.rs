@@ -162,6 +162,10 @@ fn four_languages_give_identical_verdicts_and_checks_on_every_fixture() {
     let langs: Vec<&str> = plugins.iter().map(|p| p.0).collect();
     eprintln!("safety-errors compared in: {}", langs.join(", "));
     assert!(langs.contains(&"rust"));
+    // Every one is built against the frozen 0.1.0, which the host keeps running unchanged beside 0.2.0.
+    for (lang, plugin) in &plugins {
+        assert_eq!(plugin.contract().version(), "0.1.0", "{lang}");
+    }
     for (name, fixture) in fixtures() {
         let outcome = assert_all_agree(&runtime, &plugins, &name, &fixture.evaluation);
         let expect = fixture.expect.unwrap_or_else(|| panic!("{name} has no \"expect\""));
@@ -378,4 +382,25 @@ fn plugin_build_installs_a_missing_project_toolchain_from_the_registries() {
         let tested = run(&["plugin", "test"]);
         assert!(stdout(&tested).contains("6 fixtures: 6 passed, 0 failed"), "{lang}: {}", stdout(&tested));
     }
+}
+
+/// A contract 0.2.0 policy in an interpreted language uses the host's anytime-valid sequential tests
+/// (plugins/examples/sequential-errors/python): it builds, declares 0.2.0, and passes its fixtures.
+#[test]
+fn an_interpreted_0_2_0_policy_uses_the_sequential_tests() {
+    let dir = temp_dir();
+    let project = repo_root().join("plugins/examples/sequential-errors/python");
+    let out = dir.path().join("sequential-errors.wasm");
+    let Some(component) = build("python (0.2.0)", &project, &out, &dir.path().join("cache")) else { return };
+    let runtime = cached_runtime();
+    let plugin = runtime.load(&PluginSource::File(component.clone())).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plugin.contract().version(), "0.2.0");
+    let fixtures = repo_root().join("plugins/examples/sequential-errors/fixtures").display().to_string();
+    let tested = ripcord_in(
+        &project,
+        &["plugin", "test", &component.display().to_string(), "--fixtures", &fixtures],
+        &dir.path().join("cache"),
+    );
+    assert!(tested.status.success(), "{}\n{}", stdout(&tested), stderr(&tested));
+    assert!(stdout(&tested).contains("2 fixtures: 2 passed, 0 failed"), "{}", stdout(&tested));
 }

@@ -48,6 +48,7 @@ fn evaluation() -> Evaluation {
         deployed_at: Some(NOW - 60 * MINUTE),
         windows,
         baseline: Some(baseline),
+        known_good: None,
         candidate,
         params: Params::new(),
     }

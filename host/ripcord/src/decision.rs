@@ -147,7 +147,12 @@ mod tests {
     fn outcome(verdict: Verdict) -> PolicyOutcome {
         PolicyOutcome {
             plugin: format!("builtin:{verdict}"),
-            outcome: Ok(PolicyReport { verdict, reason: format!("said {verdict}"), checks: Vec::new() }),
+            outcome: Ok(PolicyReport {
+                verdict,
+                reason: format!("said {verdict}"),
+                checks: Vec::new(),
+                findings: Vec::new(),
+            }),
         }
     }
 

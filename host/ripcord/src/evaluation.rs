@@ -194,16 +194,28 @@ impl fmt::Display for ParamValue {
 /// Parameters by name, sorted so evaluations are reproducible.
 pub type Params = BTreeMap<String, ParamValue>;
 
+/// A revision's metrics over a span outside the evaluation windows (its points carry window 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub revision: Revision,
+    pub span: Window,
+}
+
 /// Everything a policy sees in one evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub guard: String,
     pub platform: Platform,
     pub now: TimestampMs,
+    /// When the candidate first served traffic, when known.
     pub deployed_at: Option<TimestampMs>,
     /// Consecutive windows, oldest first; the last ends at `now`.
     pub windows: Vec<Window>,
+    /// The baseline serving at the same time as the candidate (a split).
     pub baseline: Option<Revision>,
+    /// The last known good's own metrics from the period it last served before the candidate (contract 0.2.0;
+    /// contract 0.1.0 policies do not see it).
+    pub known_good: Option<History>,
     pub candidate: Revision,
     pub params: Params,
 }

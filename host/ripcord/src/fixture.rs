@@ -201,6 +201,7 @@ pub fn parse_fixture(text: &str, path: &Path) -> Result<Fixture, FixtureError> {
         deployed_at,
         windows,
         baseline,
+        known_good: None,
         candidate,
         params,
     };

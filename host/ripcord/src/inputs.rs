@@ -47,6 +47,7 @@ pub fn evaluation(
         deployed_at: None,
         windows: windows.to_vec(),
         baseline: metrics.baseline.as_ref().filter(|_| deployment.baseline.is_some()).map(resplit),
+        known_good: None,
         candidate: resplit(&metrics.candidate),
         params: Default::default(),
     }

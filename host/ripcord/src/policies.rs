@@ -134,6 +134,7 @@ fn probe(runtime: &Runtime, plugin: &Plugin, guard: &Guard, policy: &PolicyRef) 
         deployed_at: None,
         windows: crate::evaluation::Window::ending_at(0, guard.window.as_millis() as i64, guard.windows),
         baseline: None,
+        known_good: None,
         candidate: Revision { id: String::new(), traffic_share: 0.0, metrics: Vec::new() },
         params: policy.params.clone(),
     };

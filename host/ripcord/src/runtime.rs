@@ -8,6 +8,7 @@ mod error;
 mod sandbox;
 mod settings;
 mod v0_1_0;
+mod v0_2_0;
 
 pub use contract::Contract;
 pub use error::{PluginError, PluginErrorKind};
@@ -74,6 +75,7 @@ pub struct Plugin {
 
 enum Bound {
     V0_1_0(v0_1_0::Bound),
+    V0_2_0(v0_2_0::Bound),
 }
 
 impl fmt::Debug for Plugin {
@@ -123,6 +125,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(fail)?;
         v0_1_0::add_to_linker(&mut linker).map_err(fail)?;
+        v0_2_0::add_to_linker(&mut linker).map_err(fail)?;
         start_epoch_ticker(&engine).map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?;
         let cache = settings.cache.resolve().map(|dir| CodeCache::new(dir, &engine));
         Ok(Self { engine, linker, settings, cache })
@@ -171,10 +174,14 @@ impl Runtime {
             Contract::V0_1_0 => {
                 Bound::V0_1_0(v0_1_0::Bound::new(pre).map_err(|e| fail(PluginErrorKind::Link(format!("{e:#}"))))?)
             }
+            Contract::V0_2_0 => {
+                Bound::V0_2_0(v0_2_0::Bound::new(pre).map_err(|e| fail(PluginErrorKind::Link(format!("{e:#}"))))?)
+            }
         };
         let loading: Arc<str> = source.into();
         let info = self.call(&loading, |store| match &bound {
             Bound::V0_1_0(b) => b.describe(store),
+            Bound::V0_2_0(b) => b.describe(store),
         })?;
         validate_info(&info).map_err(|m| fail(PluginErrorKind::InvalidOutput(m)))?;
         let identity = format!("`{}@{}` ({source})", info.name, info.version).into();
@@ -185,6 +192,7 @@ impl Runtime {
     pub fn evaluate(&self, plugin: &Plugin, evaluation: &Evaluation) -> Result<PolicyReport, PluginError> {
         let answer = self.call(&plugin.identity, |store| match &plugin.bound {
             Bound::V0_1_0(b) => b.evaluate(store, evaluation),
+            Bound::V0_2_0(b) => b.evaluate(store, evaluation),
         })?;
         let fail = |kind| PluginError { plugin: plugin.identity.to_string(), kind };
         let report = answer.map_err(|message| fail(PluginErrorKind::Policy(message)))?;

@@ -11,6 +11,11 @@
 //! Inputs larger than [`MAX_SAMPLES`] give `None`: host calls are not interruptible by the plugin's deadline,
 //! so their cost must stay bounded whatever a plugin passes.
 
+pub mod sequential;
+pub mod special;
+
+pub use sequential::{PeriodCounts, RateCounts, Sequential, error_limit_test, error_ratio_test, exceedance_test};
+
 /// Largest sample a statistic accepts (per argument).
 pub const MAX_SAMPLES: usize = 1_000_000;
 /// Above this many candidate × baseline pairs, the exact Mann–Whitney distribution is replaced by the normal

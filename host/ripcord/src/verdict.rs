@@ -42,18 +42,28 @@ pub struct Check {
     pub passed: bool,
 }
 
+/// Something a policy found that is not a verdict on the candidate (contract 0.2.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Finding {
+    /// The baseline degraded as much as the candidate: an outage they share, not a bad candidate.
+    SharedDegradation,
+}
+
 /// What a policy answers (WIT `report`): a verdict with its justification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyReport {
     pub verdict: Verdict,
     pub reason: String,
     pub checks: Vec<Check>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
 }
 
 impl PolicyReport {
     /// The report that stands for a policy that could not give one: `inconclusive`, with the cause as reason.
     pub fn inconclusive(reason: impl Into<String>) -> Self {
-        Self { verdict: Verdict::Inconclusive, reason: reason.into(), checks: Vec::new() }
+        Self { verdict: Verdict::Inconclusive, reason: reason.into(), checks: Vec::new(), findings: Vec::new() }
     }
 }
 

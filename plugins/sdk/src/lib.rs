@@ -1,10 +1,11 @@
 //! # ripcord-policy: write ripcord rollback policies in Rust
 //!
-//! A ripcord policy is a WebAssembly component that implements the `ripcord:policy@0.1.0` contract
-//! (`wit/since_v0.1.0/policy.wit`). This crate holds the generated bindings and the helpers that make a real
+//! A ripcord policy is a WebAssembly component that implements the `ripcord:policy@0.2.0` contract
+//! (`wit/since_v0.2.0/policy.wit`). This crate holds the generated bindings and the helpers that make a real
 //! policy about thirty lines: parameters with declared defaults ([`Params`]), series by metric name and window
-//! aggregation ([`MetricSeries`]), report and check builders ([`Report`], [`Checks`]), logging ([`log`]) and the
-//! host's native statistics ([`stats`]).
+//! aggregation ([`MetricSeries`]), per-minute counts for the sequential tests ([`periods`]), report and check
+//! builders ([`Report`], [`Checks`]), logging ([`log`]) and the host's native statistics ([`stats`]), including the
+//! anytime-valid sequential tests.
 //!
 //! A complete policy is in `plugins/examples/error-ceiling/src/lib.rs` (and in the README): implement [`Policy`]
 //! (`describe` and `evaluate`) for a type and export it with [`export_policy!`].
@@ -15,6 +16,7 @@
 extern crate self as ripcord_policy;
 
 mod params;
+pub mod periods;
 mod report;
 mod series;
 
@@ -22,7 +24,7 @@ mod series;
 #[allow(missing_docs, missing_debug_implementations, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/since_v0.1.0",
+        path: "../../wit/since_v0.2.0",
         world: "policy",
         pub_export_macro: true,
         export_macro_name: "__export_policy_bindings",
@@ -37,8 +39,8 @@ pub use wit_bindgen as __wit_bindgen;
 pub use bindings::exports::ripcord::policy::evaluator::Guest as Policy;
 pub use bindings::ripcord::policy::stats;
 pub use bindings::ripcord::policy::types::{
-    Check, Evaluation, MetricKind, MetricSeries, Param, ParamSpec, ParamValue, Platform, Point, PolicyInfo, Report,
-    Revision, Verdict, Window,
+    Check, Evaluation, Finding, History, MetricKind, MetricSeries, Param, ParamSpec, ParamValue, Platform, Point,
+    PolicyInfo, Report, Revision, Verdict, Window,
 };
 pub use params::{Params, format_duration, parse_duration};
 pub use report::Checks;
@@ -48,8 +50,8 @@ pub mod prelude {
     pub use crate::log;
     pub use crate::stats;
     pub use crate::{
-        Check, Checks, Evaluation, MetricKind, MetricSeries, ParamSpec, ParamValue, Params, Policy, PolicyInfo, Report,
-        Revision, Verdict,
+        Check, Checks, Evaluation, Finding, MetricKind, MetricSeries, ParamSpec, ParamValue, Params, Policy,
+        PolicyInfo, Report, Revision, Verdict,
     };
 }
 

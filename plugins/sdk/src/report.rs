@@ -4,7 +4,7 @@ use crate::{Check, Report, Verdict};
 
 impl Report {
     fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
-        Self { verdict, reason: reason.into(), checks: Vec::new() }
+        Self { verdict, reason: reason.into(), checks: Vec::new(), findings: Vec::new() }
     }
     pub fn promote(reason: impl Into<String>) -> Self {
         Self::new(Verdict::Promote, reason)
@@ -17,6 +17,12 @@ impl Report {
     }
     pub fn inconclusive(reason: impl Into<String>) -> Self {
         Self::new(Verdict::Inconclusive, reason)
+    }
+
+    /// Adds a finding (e.g. a shared degradation).
+    pub fn finding(mut self, finding: crate::Finding) -> Self {
+        self.findings.push(finding);
+        self
     }
 
     /// Attaches the checks collected so far.

@@ -11,15 +11,17 @@ const EVALUATOR: &str = "ripcord:policy/evaluator@";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Contract {
     V0_1_0,
+    V0_2_0,
 }
 
 impl Contract {
     /// Every supported version, oldest first.
-    pub const SUPPORTED: [Contract; 1] = [Contract::V0_1_0];
+    pub const SUPPORTED: [Contract; 2] = [Contract::V0_1_0, Contract::V0_2_0];
 
     pub fn version(self) -> &'static str {
         match self {
             Self::V0_1_0 => "0.1.0",
+            Self::V0_2_0 => "0.2.0",
         }
     }
 

@@ -185,5 +185,6 @@ fn report_from_wit(report: types::Report) -> PolicyReport {
             .into_iter()
             .map(|c| Check { name: c.name, observed: c.observed, threshold: c.threshold, passed: c.passed })
             .collect(),
+        findings: Vec::new(),
     }
 }

@@ -12,10 +12,18 @@ use ripcord::policy::types::{Check, Evaluation, MetricSeries, ParamSpec, ParamVa
 const METRICS: [&str; 3] = ["requests", "errors", "safety_hits"];
 
 fn parameters() -> Vec<ParamSpec> {
-    let spec = |name: &str, description: &str, default| ParamSpec { name: name.into(), description: description.into(), default };
+    let spec = |name: &str, description: &str, default| ParamSpec {
+        name: name.into(),
+        description: description.into(),
+        default,
+    };
     vec![
         spec("max_error_rate", "Highest tolerated error rate (0.02 = 2%).", ParamValue::Float(0.02)),
-        spec("max_safety_rate", "Highest tolerated safety-filter hits per request (0.001 = 1 in 1000).", ParamValue::Float(0.001)),
+        spec(
+            "max_safety_rate",
+            "Highest tolerated safety-filter hits per request (0.001 = 1 in 1000).",
+            ParamValue::Float(0.001),
+        ),
         spec("windows", "Consecutive bad windows (the latest ones) that mean rollback.", ParamValue::Integer(2)),
         spec("min_requests", "Requests a window needs to count.", ParamValue::Integer(100)),
     ]
@@ -66,8 +74,14 @@ impl Guest for SafetyErrors {
         let series = |name: &str| candidate.metrics.iter().find(|m| m.name == name);
         let missing: Vec<&str> = METRICS.into_iter().filter(|m| series(m).is_none()).collect();
         let report = |verdict, reason: String, checks| Ok(Report { verdict, reason, checks });
-        let (Some(requests), Some(errors), Some(safety)) = (series("requests"), series("errors"), series("safety_hits")) else {
-            return report(Verdict::Inconclusive, format!("revision {} did not report {}", candidate.id, missing.join(" and ")), vec![]);
+        let (Some(requests), Some(errors), Some(safety)) =
+            (series("requests"), series("errors"), series("safety_hits"))
+        else {
+            return report(
+                Verdict::Inconclusive,
+                format!("revision {} did not report {}", candidate.id, missing.join(" and ")),
+                vec![],
+            );
         };
         let count = evaluation.windows.len();
         if count < needed {
@@ -92,7 +106,10 @@ impl Guest for SafetyErrors {
             }
         }
         let (verdict, reason) = if thin > 0 {
-            (Verdict::Inconclusive, format!("{thin} of the last {needed} windows had fewer than {min_requests} requests"))
+            (
+                Verdict::Inconclusive,
+                format!("{thin} of the last {needed} windows had fewer than {min_requests} requests"),
+            )
         } else if bad == needed {
             (Verdict::Rollback, format!("error or safety rate above limit in the last {needed} consecutive windows"))
         } else if bad == 0 {
