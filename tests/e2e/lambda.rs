@@ -66,7 +66,9 @@ fn a_healthy_canary_changes_nothing() {
     let output = h.ripcord(&["check"]);
     assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
     assert!(stdout(&output).contains("promote"), "{}", stdout(&output));
-    assert_eq!(h.mutations(), Vec::<String>::new());
+    // The only write is ripcord's own bookkeeping: the canary's first traffic, where its evidence starts.
+    assert_eq!(h.mutations(), ["TagResource"]);
+    assert!(h.tags().get("ripcord:rollout:live").is_some_and(|v| v.starts_with("2@")), "{:?}", h.tags());
     assert_eq!(h.alias(), (1, Some((2, 0.1))));
     let kinds: Vec<Kind> = h.audit().iter().map(|r| r.record).collect();
     assert_eq!(kinds, [Kind::Decision]);
@@ -235,13 +237,23 @@ fn prewarm_capacity_is_released_after_the_settle_time() {
 }
 
 #[test]
-fn a_fully_promoted_healthy_candidate_becomes_the_known_good() {
+fn a_fully_promoted_healthy_candidate_becomes_the_known_good_after_its_bake() {
     let h = SimHarness::start(&lambda_scenario("version = 2", KNOWN_GOOD_1, ""));
     h.sim.advance(5 * 60_000);
-    h.guards("");
+    h.guards("bake = \"5m\"");
+    let first = h.ripcord(&["check"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stdout(&first));
+    assert!(stdout(&first).contains("baking: 0m of 5m at 100%"), "{}", stdout(&first));
+    assert_eq!(h.tags().get("ripcord:known-good:live").map(String::as_str), Some("1"));
+    let rollout = h.tags().get("ripcord:rollout:live").cloned().unwrap_or_default();
+    assert_eq!(rollout.matches('@').count(), 2, "first traffic and all traffic recorded: {rollout}");
+    h.sim.advance(4 * 60_000);
+    assert!(stdout(&h.ripcord(&["check"])).contains("baking: 4m of 5m at 100%"));
+    h.sim.advance(60_000);
     assert_eq!(h.ripcord(&["check"]).status.code(), Some(0));
     assert_eq!(h.tags().get("ripcord:known-good:live").map(String::as_str), Some("2"));
-    assert_eq!(h.mutations(), ["TagResource"]);
+    assert!(!h.tags().contains_key("ripcord:rollout:live"), "the rollout's work is done");
+    assert_eq!(h.mutations(), ["TagResource", "TagResource", "UntagResource"]);
 }
 
 #[test]
@@ -339,7 +351,8 @@ fn metrics_of_all_guards_are_batched_into_as_few_calls_as_the_query_limit_allows
     assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
     let calls: Vec<String> =
         h.sim.api_log().into_iter().filter(|c| c.operation == "GetMetricData").map(|c| c.detail).collect();
-    assert_eq!(calls, ["500 queries", "10 queries"]);
+    // Then the known good's history before the canary, for all 30 guards in one call (8 metrics + 1 peak each).
+    assert_eq!(calls, ["500 queries", "10 queries", "270 queries"]);
     assert_eq!(h.audit().len(), 30, "one decision per guard");
 }
 
@@ -411,8 +424,9 @@ fn standby_keeps_the_known_good_warm_while_a_candidate_bakes() {
     h.sim.advance(2 * 60_000);
     h.guards("prewarm = \"standby\"");
     assert_eq!(h.ripcord(&["check"]).status.code(), Some(0));
-    // The marker first (write-ahead), then the capacity: no crash can leave capacity nobody releases.
-    assert_eq!(h.mutations(), ["TagResource", "PutProvisionedConcurrencyConfig"]);
+    // The marker first (write-ahead), then the capacity: no crash can leave capacity nobody releases; then the
+    // canary's rollout.
+    assert_eq!(h.mutations(), ["TagResource", "PutProvisionedConcurrencyConfig", "TagResource"]);
     assert_eq!(h.tags().get("ripcord:prewarm:live").map(String::as_str), Some("1@standby"));
     assert_eq!(h.alias(), (1, Some((2, 0.1))));
 
@@ -437,12 +451,16 @@ fn standby_keeps_the_known_good_warm_while_a_candidate_bakes() {
 fn standby_capacity_is_released_when_the_candidate_is_promoted() {
     let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
     h.sim.advance(3 * 60_000);
-    h.guards("prewarm = \"standby\"");
+    h.guards("prewarm = \"standby\"\nbake = \"3m\"");
     h.ripcord(&["check"]);
     assert!(h.sim.function("checkout").is_some_and(|f| f.provisioned.contains_key(&1)));
-    // The deploy tool finishes: v2 takes all traffic; ripcord records it as known good, then releases v1's capacity.
+    // The deploy tool finishes: v2 takes all traffic; after its bake ripcord records it as known good, then
+    // releases v1's capacity.
     h.sim.set_alias("checkout", "live", 2, None).unwrap_or_else(|e| panic!("{e:?}"));
-    h.sim.advance(4 * 60_000);
+    h.sim.advance(60_000);
+    h.ripcord(&["check"]);
+    assert_eq!(h.tags().get("ripcord:known-good:live").map(String::as_str), Some("1"), "still baking");
+    h.sim.advance(3 * 60_000);
     h.ripcord(&["check"]);
     assert_eq!(h.tags().get("ripcord:known-good:live").map(String::as_str), Some("2"));
     h.sim.advance(60_000);

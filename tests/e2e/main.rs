@@ -14,6 +14,7 @@ mod examples;
 mod function;
 mod hostile;
 mod lambda;
+mod lifecycle;
 mod moto;
 mod oncall;
 mod polyglot;

@@ -9,7 +9,10 @@
 
 mod record;
 
-pub use record::{Action, Actor, DeploymentRecord, Kind, Outcome, PolicyRecord, Record, Timings, Writer, unanswered};
+pub use record::{
+    Action, Actor, DeploymentRecord, Evidence, HistoryRange, Kind, Outcome, PolicyRecord, Record, Timings, Writer,
+    unanswered,
+};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -50,8 +53,9 @@ impl Audit {
         &self.path
     }
 
-    /// Appends `record` durably and logs it; intents and results are also queued for the webhook, which
-    /// delivers them in the background (see [`Audit::flush_notifications`]).
+    /// Appends `record` durably and logs it; intents, results and decisions with a finding (a shared
+    /// degradation) are also queued for the webhook, which delivers them in the background (see
+    /// [`Audit::flush_notifications`]).
     pub async fn write(&self, record: &Record) -> Result<(), AuditError> {
         let fail = |source| AuditError { path: self.path.clone(), source };
         let line = serde_json::to_string(record).map_err(|e| fail(std::io::Error::other(e)))?;
@@ -61,7 +65,7 @@ impl Audit {
             file.sync_data().map_err(fail)?;
         }
         tracing::info!(target: "ripcord::audit", record = %line, "{:?} {} {}", record.record, record.guard, record.verdict);
-        if record.record != Kind::Decision
+        if (record.record != Kind::Decision || !record.findings.is_empty())
             && let Some(webhook) = &self.webhook
         {
             webhook.send(line);

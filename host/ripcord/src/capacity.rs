@@ -82,11 +82,7 @@ mod tests {
     use super::*;
 
     fn guard(headroom: f64) -> Guard {
-        let text = format!(
-            "[[guard]]\nname = \"g\"\nplatform = \"aws-lambda\"\nfunction = \"f\"\nalias = \"live\"\nprewarm_headroom = {headroom}\npolicies = [{{ use = \"builtin:error-rate\" }}]\n"
-        );
-        let config = crate::config::Config::parse(&text, std::path::Path::new("guards.toml"));
-        config.unwrap_or_else(|e| panic!("{e}")).guards.remove(0)
+        crate::config::test_guard(&format!("prewarm_headroom = {headroom}"))
     }
 
     #[test]

@@ -146,6 +146,11 @@ pub struct Guard {
     pub prewarm_headroom: f64,
     pub prewarm_timeout: Duration,
     pub settle: Duration,
+    /// How long a candidate serves all traffic, judged and never held or rolled back, before it is recorded as
+    /// the last known good.
+    pub bake: Duration,
+    /// How much of the known good's history, before the candidate's first traffic, is its historical baseline.
+    pub history: Duration,
     pub mode: Mode,
     pub cooldown: Duration,
     pub on_policy_error: Fallback,
@@ -255,6 +260,16 @@ impl Guard {
             Target::CloudRun { project, .. } => format!("gcp/{project}"),
         }
     }
+}
+
+/// A Lambda guard `g` on `f:live` with builtin:error-rate and the guard `settings` (TOML lines), for unit tests.
+#[cfg(test)]
+pub(crate) fn test_guard(settings: &str) -> Guard {
+    let text = format!(
+        "[[guard]]\nname = \"g\"\nplatform = \"aws-lambda\"\nfunction = \"f\"\nalias = \"live\"\n{settings}\npolicies = [{{ use = \"builtin:error-rate\" }}]\n"
+    );
+    let config = Config::parse(&text, Path::new("guards.toml"));
+    config.unwrap_or_else(|e| panic!("{e}")).guards.remove(0)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::config::{Config, Guard, Mode};
 use crate::cycle::{Cycle, GuardCycle};
 use crate::effect::GuardResult;
-use crate::evaluation::Evaluation;
+use crate::evaluation::{Evaluation, History, Window};
 use crate::inputs;
 use crate::policies::PolicySet;
 use crate::provider::{Deployment, GuardMetrics, Provider, ProviderError};
@@ -25,6 +25,9 @@ const NOTIFY_BOUND: Duration = Duration::from_secs(10);
 type Read = Result<(Arc<dyn Provider>, Deployment), String>;
 /// A guard in a metrics batch, with its provider and deployment.
 type BatchMember<'a> = (&'a Guard, &'a Arc<dyn Provider>, &'a Deployment);
+
+/// A guard in a history batch: its provider, the deployment as if the known good served alone, the span.
+type HistoryRequest<'a> = (&'a Guard, &'a Arc<dyn Provider>, Deployment, Window);
 
 /// Runs guard cycles for a configuration.
 #[derive(Debug)]
@@ -130,6 +133,7 @@ impl Controller {
             reads.push((guard, self.read(guard).await));
         }
         let mut metrics = self.fetch_metrics(&reads, now).await;
+        let mut histories = self.fetch_histories(&reads, &metrics).await;
         for (guard, read) in reads {
             let result = match read {
                 Err(error) => {
@@ -139,7 +143,7 @@ impl Controller {
                 Ok((provider, deployment)) => {
                     let guard_cycle = GuardCycle { controller: self, guard, provider, deployment, cycle };
                     match metrics.remove(&guard.name) {
-                        Some(Ok(metrics)) => guard_cycle.run(metrics).await,
+                        Some(Ok(metrics)) => guard_cycle.run(metrics, histories.remove(&guard.name)).await,
                         Some(Err(error)) => guard_cycle.unjudged(error).await,
                         None => guard_cycle.unjudged("no metrics fetched".into()).await,
                     }
@@ -169,7 +173,9 @@ impl Controller {
         let mut metrics = BTreeMap::new();
         for members in batches.values() {
             let Some((_, provider, _)) = members.first() else { continue };
-            let windows = inputs::batch_windows(now, members.iter().map(|(g, _, _)| *g));
+            let since =
+                |d: &Deployment| d.rollout.as_ref().map(|r| r.first_traffic_ms).filter(|_| d.candidate_on_trial());
+            let windows = inputs::batch_windows(now, members.iter().map(|(g, _, d)| (*g, since(d))));
             let requests: Vec<(&Guard, &Deployment)> = members.iter().map(|(g, _, d)| (*g, *d)).collect();
             match provider.metrics(&requests, &windows).await {
                 Ok(answers) => {
@@ -185,6 +191,47 @@ impl Controller {
             }
         }
         metrics
+    }
+
+    /// The known good's history for every guard whose candidate is on trial with a known good to compare with:
+    /// its metrics over `history` before the candidate's first traffic, one request per batch over the span
+    /// covering them all; by guard name. A history that cannot be read is absent (the policies then judge
+    /// without it), never a failure of the guard.
+    async fn fetch_histories(
+        &self,
+        reads: &[(&Guard, Read)],
+        metrics: &BTreeMap<String, Result<GuardMetrics, String>>,
+    ) -> BTreeMap<String, History> {
+        let mut batches: BTreeMap<String, Vec<HistoryRequest>> = BTreeMap::new();
+        for (guard, read) in reads {
+            let (Ok((provider, deployment)), Some(Ok(answer))) = (read, metrics.get(&guard.name)) else { continue };
+            let Some(known_good) = deployment.known_good.as_deref().filter(|_| deployment.candidate_on_trial()) else {
+                continue;
+            };
+            let Some(first_traffic) = inputs::rollout_start(deployment, answer) else { continue };
+            let span = inputs::history_span(guard, first_traffic);
+            batches.entry(guard.batch_key()).or_default().push((guard, provider, deployment.alone(known_good), span));
+        }
+        let mut histories = BTreeMap::new();
+        for members in batches.values() {
+            let Some((_, provider, _, _)) = members.first() else { continue };
+            let covering = Window {
+                start: members.iter().map(|m| m.3.start).min().unwrap_or_default(),
+                end: members.iter().map(|m| m.3.end).max().unwrap_or_default(),
+            };
+            let requests: Vec<(&Guard, &Deployment)> = members.iter().map(|(g, _, d, _)| (*g, d)).collect();
+            match provider.metrics(&requests, &[covering]).await {
+                Ok(answers) => {
+                    for ((guard, _, _, span), answer) in members.iter().zip(answers) {
+                        if let Some(history) = inputs::history(&answer, *span) {
+                            histories.insert(guard.name.clone(), history);
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot read the known good's history; judging without it"),
+            }
+        }
+        histories
     }
 
     /// Manual rollback of `guard_name` to `to` (default: its rollback target, else its last known good), with
@@ -268,6 +315,7 @@ impl Controller {
             deployment: None,
             verdict: Verdict::Inconclusive,
             reason: error.clone(),
+            findings: Vec::new(),
             effect: crate::effect::Effect::Failed { error },
             evaluation: None,
         }

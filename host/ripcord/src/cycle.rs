@@ -2,16 +2,18 @@
 //! cycle knows about the guard — the shared services of the [`Controller`], the provider, the deployment as read,
 //! the cycle's time — and its steps, in order: close what a dead process left open (`recovery.rs`), release
 //! capacity no longer needed (`capacity.rs`), ask the policies, decide (`decision.rs`), record the decision, act —
-//! keep the target warm, record the known good, or roll back (`rollback.rs`). The manual pull is `pull.rs`.
+//! keep the target warm, record the known good, or roll back (`rollback.rs`) — and remember the candidate's
+//! rollout on the resource (its first traffic and when it took all of it), so the next run, on any machine, sees
+//! the same evidence. The manual pull is `pull.rs`.
 
 use crate::audit::{Action as AuditAction, Actor, DeploymentRecord, Kind, PolicyRecord, Record};
 use crate::config::{Guard, Mode};
 use crate::controller::Controller;
 use crate::decision::{self, Action, Decision, PolicyOutcome};
 use crate::effect::{Effect, GuardResult};
-use crate::evaluation::Evaluation;
+use crate::evaluation::{Evaluation, History};
 use crate::inputs;
-use crate::provider::{Deployment, GuardMetrics, Mark, Provider};
+use crate::provider::{Deployment, GuardMetrics, Mark, Provider, Rollout};
 use crate::verdict::Verdict;
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,12 +41,14 @@ pub(crate) struct GuardCycle<'a> {
 }
 
 impl GuardCycle<'_> {
-    /// The whole cycle, with the guard's metrics: tidy up, judge, record, act.
-    pub(crate) async fn run(self, metrics: GuardMetrics) -> GuardResult {
+    /// The whole cycle, with the guard's metrics and the known good's history: tidy up, judge, record, act.
+    pub(crate) async fn run(self, metrics: GuardMetrics, known_good: Option<History>) -> GuardResult {
         self.close_interrupted().await;
         self.release_capacity().await;
-        let windows = inputs::guard_windows(self.cycle.now, self.guard);
-        let evaluation = inputs::evaluation(self.guard, &self.deployment, &metrics, &windows, self.cycle.now);
+        let deployed_at = inputs::rollout_start(&self.deployment, &metrics);
+        let windows = inputs::guard_windows(self.cycle.now, self.guard, deployed_at);
+        let context = inputs::Context { deployed_at, known_good };
+        let evaluation = inputs::evaluation(self.guard, &self.deployment, &metrics, &windows, self.cycle.now, context);
         self.controller.record_evaluation(&evaluation);
         let outcomes = self.ask_policies(&evaluation).await;
         let decision = decision::decide(&self.decision_input(&outcomes, &evaluation));
@@ -53,12 +57,15 @@ impl GuardCycle<'_> {
         record.verdict = decision.verdict;
         record.reason = decision.reason.clone();
         record.policies = policy_records(&outcomes);
+        record.findings = decision.findings.clone();
+        record.evidence = crate::audit::Evidence::of(&evaluation);
         record.target = action_target(&decision.action);
         record.timings.cycle_real_ms = Some(self.cycle.started.elapsed().as_millis() as u64);
         if let Err(error) = self.controller.audit.write(&record).await {
             let effect = Effect::Failed { error: error.to_string() };
             return self.result(&decision, effect, Some(evaluation));
         }
+        record.findings.clear();
         let capacity = crate::capacity::needed(self.guard, &metrics, &evaluation);
         let effect = match &decision.action {
             Action::None => {
@@ -68,7 +75,30 @@ impl GuardCycle<'_> {
             Action::RecordGood { revision } => self.record_known_good(revision, &mut record).await,
             Action::Rollback { to } => crate::rollback::Rollback::new(&self, to, capacity, record, decided).run().await,
         };
+        if decision.action == Action::None {
+            self.remember_rollout(deployed_at).await;
+        }
         self.result(&decision, effect, Some(evaluation))
+    }
+
+    /// Records the candidate's rollout on the resource the first time ripcord sees it serve traffic, and again
+    /// when it first serves all of it (the start of its bake). Not in dry-run, which changes nothing.
+    async fn remember_rollout(&self, deployed_at: Option<i64>) {
+        let d = &self.deployment;
+        let Some(first_traffic_ms) = deployed_at else { return };
+        let known = d.rollout.as_ref();
+        let all_traffic_ms =
+            known.and_then(|r| r.all_traffic_ms).or_else(|| d.candidate_serves_all().then_some(self.cycle.now));
+        if self.mode() == Mode::DryRun
+            || !d.candidate_on_trial()
+            || known.is_some_and(|r| r.all_traffic_ms == all_traffic_ms)
+        {
+            return;
+        }
+        let rollout = Rollout { revision: d.candidate.clone(), first_traffic_ms, all_traffic_ms };
+        if let Err(error) = self.provider.mark(self.guard, &[Mark::Rollout(rollout)]).await {
+            tracing::warn!(guard = %self.guard.name, %error, "cannot record the candidate's rollout; the next cycle tries again");
+        }
     }
 
     /// A guard whose metrics could not be read: its decision record says why, so the audit log has one record
@@ -116,8 +146,24 @@ impl GuardCycle<'_> {
             rollback_target: d.rollback_target().map(str::to_string),
             candidate: d.candidate.clone(),
             candidate_serves_all: d.candidate_serves_all(),
-            candidate_is_known_good: d.known_good.as_deref() == Some(d.candidate.as_str()),
+            candidate_is_known_good: !d.candidate_on_trial(),
+            bake: self.bake(evaluation),
         }
+    }
+
+    /// The bake of a candidate serving all traffic: since ripcord first saw it serve all (now, the first time).
+    fn bake(&self, evaluation: &Evaluation) -> Option<decision::Bake> {
+        let d = &self.deployment;
+        if !d.candidate_serves_all() {
+            return None;
+        }
+        let since = d.rollout.as_ref().and_then(|r| r.all_traffic_ms).unwrap_or(self.cycle.now);
+        let last_window = evaluation.windows.last().map_or(since, |w| w.start);
+        Some(decision::Bake {
+            served_all_ms: self.cycle.now - since,
+            needed_ms: self.guard.bake.as_millis() as i64,
+            requests: inputs::requests_since(&evaluation.candidate, inputs::period_start(since).min(last_window)),
+        })
     }
 
     async fn record_known_good(&self, revision: &str, record: &mut Record) -> Effect {
@@ -125,7 +171,9 @@ impl GuardCycle<'_> {
         if let Err(error) = self.controller.audit.write(record).await {
             return Effect::Failed { error: error.to_string() };
         }
-        let effect = match self.provider.mark(self.guard, &[Mark::KnownGood(revision.to_string())]).await {
+        // The rollout's work is done once its revision is the known good.
+        let marks = [Mark::KnownGood(revision.to_string()), Mark::ClearRollout];
+        let effect = match self.provider.mark(self.guard, &marks).await {
             Ok(()) => Effect::RecordedKnownGood { revision: revision.to_string() },
             Err(error) => Effect::Failed { error: error.to_string() },
         };
@@ -205,6 +253,7 @@ impl GuardCycle<'_> {
             deployment: Some(DeploymentRecord::from(&self.deployment)),
             verdict: decision.verdict,
             reason: decision.reason.clone(),
+            findings: decision.findings.clone(),
             effect,
             evaluation,
         }

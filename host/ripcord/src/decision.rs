@@ -4,10 +4,16 @@
 //! Rules: any rollback → rollback; all promote → promote; otherwise hold if any policy holds, else inconclusive.
 //! A failed policy counts as `on_policy_error`; a candidate with no data at all counts as `no_data`. A rollback is
 //! acted on only in enforce mode, outside the cooldown after the previous rollback, and when there is a known-good
-//! revision to go back to; a promote of a candidate serving all traffic records it as the last known good.
+//! revision to go back to.
+//!
+//! Promotion to known good: a candidate that has served all traffic for the guard's `bake` — with requests
+//! served while baking, no policy failing, and no verdict of rollback or hold in the deciding cycle — is recorded
+//! as the last known good. An inconclusive verdict does not block it: a policy that cannot compare (no baseline
+//! to compare with after a full promotion) must not keep the previous known good forever. A policy's finding (a
+//! shared degradation) is carried to the decision, so the audit, the exit code and the notification name it.
 
 use crate::config::{Fallback, Mode};
-use crate::verdict::Verdict;
+use crate::verdict::{Finding, Verdict};
 
 /// One policy's answer, or why it could not give one.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +44,17 @@ pub struct Input<'a> {
     pub candidate_serves_all: bool,
     /// Whether the candidate is already recorded as the last known good.
     pub candidate_is_known_good: bool,
+    /// How far the candidate's bake at 100% has come (when it serves all traffic).
+    pub bake: Option<Bake>,
+}
+
+/// A fully promoted candidate's bake: how long it has served all traffic, how long it must, and the requests
+/// it served meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bake {
+    pub served_all_ms: i64,
+    pub needed_ms: i64,
+    pub requests: f64,
 }
 
 /// What to do.
@@ -61,8 +78,10 @@ pub struct Decision {
     pub action: Action,
     /// One sentence: why this verdict and action.
     pub reason: String,
-    /// Why the verdict's action was not taken (dry-run, cooldown, nothing to roll back to).
+    /// Why the verdict's action was not taken (dry-run, cooldown, nothing to roll back to, still baking).
     pub suppressed: Option<String>,
+    /// What the policies found besides the verdict (a shared degradation), once each.
+    pub findings: Vec<Finding>,
 }
 
 fn fallback(f: Fallback) -> Verdict {
@@ -107,19 +126,44 @@ pub fn decide(input: &Input<'_>) -> Decision {
             }
             Some(to) => (Action::Rollback { to: to.clone() }, None),
         },
-        Verdict::Promote if input.candidate_serves_all && !input.candidate_is_known_good => {
-            if input.mode == Mode::DryRun {
-                (Action::None, Some("dry-run: last known good not recorded".to_string()))
-            } else {
-                (Action::RecordGood { revision: input.candidate.clone() }, None)
-            }
+        Verdict::Promote | Verdict::Inconclusive
+            if input.has_data && input.candidate_serves_all && !input.candidate_is_known_good =>
+        {
+            promotion(input)
         }
         _ => (Action::None, None),
     };
     if let Some(why) = &suppressed {
         reason = format!("{reason}; {why}");
     }
-    Decision { verdict, action, reason, suppressed }
+    let mut findings: Vec<Finding> = Vec::new();
+    for finding in input.outcomes.iter().filter_map(|o| o.outcome.as_ref().ok()).flat_map(|r| &r.findings) {
+        if !findings.contains(finding) {
+            findings.push(*finding);
+        }
+    }
+    Decision { verdict, action, reason, suppressed, findings }
+}
+
+/// Whether a candidate serving all traffic, judged promote or inconclusive, becomes the known good now; if
+/// not, why not.
+fn promotion(input: &Input<'_>) -> (Action, Option<String>) {
+    let minutes = |ms: i64| format!("{}m", ms.max(0) / 60_000);
+    let not_yet = |why: String| (Action::None, Some(why));
+    if input.outcomes.iter().any(|o| o.outcome.is_err()) {
+        return not_yet("a policy failed: not recorded as known good".into());
+    }
+    let Some(bake) = input.bake else { return not_yet("baking: just promoted".into()) };
+    if bake.served_all_ms < bake.needed_ms {
+        return not_yet(format!("baking: {} of {} at 100%", minutes(bake.served_all_ms), minutes(bake.needed_ms)));
+    }
+    if bake.requests <= 0.0 {
+        return not_yet("baked without requests: not recorded as known good".into());
+    }
+    if input.mode == Mode::DryRun {
+        return not_yet("dry-run: last known good not recorded".into());
+    }
+    (Action::RecordGood { revision: input.candidate.clone() }, None)
 }
 
 /// The reason of the deciding policies.
@@ -173,8 +217,11 @@ mod tests {
             candidate: "2".into(),
             candidate_serves_all: false,
             candidate_is_known_good: false,
+            bake: None,
         }
     }
+
+    const BAKED: Bake = Bake { served_all_ms: 600_000, needed_ms: 600_000, requests: 1_000.0 };
 
     #[test]
     fn verdicts_combine() {
@@ -228,12 +275,44 @@ mod tests {
     }
 
     #[test]
-    fn a_healthy_fully_promoted_candidate_becomes_known_good() {
+    fn a_fully_promoted_candidate_becomes_known_good_after_its_bake() {
         let outcomes = [outcome(Verdict::Promote)];
-        assert_eq!(decide(&input(&outcomes)).action, Action::None, "mid-canary: nothing to record yet");
-        let full = Input { candidate_serves_all: true, ..input(&outcomes) };
+        let canary = Input { bake: Some(BAKED), ..input(&outcomes) };
+        assert_eq!(decide(&canary).action, Action::None, "mid-canary: nothing to record yet");
+        let full = Input { candidate_serves_all: true, ..canary };
         assert_eq!(decide(&full).action, Action::RecordGood { revision: "2".into() });
         assert_eq!(decide(&Input { candidate_is_known_good: true, ..full.clone() }).action, Action::None);
-        assert_eq!(decide(&Input { mode: Mode::DryRun, ..full }).action, Action::None);
+        assert_eq!(decide(&Input { mode: Mode::DryRun, ..full.clone() }).action, Action::None);
+        let baking = decide(&Input { bake: Some(Bake { served_all_ms: 240_000, ..BAKED }), ..full.clone() });
+        assert_eq!(baking.action, Action::None);
+        assert!(baking.reason.ends_with("baking: 4m of 10m at 100%"), "{}", baking.reason);
+        let idle = decide(&Input { bake: Some(Bake { requests: 0.0, ..BAKED }), ..full.clone() });
+        assert_eq!(idle.action, Action::None, "no requests, no evidence");
+        assert_eq!(decide(&Input { bake: None, ..full }).action, Action::None, "bake not started");
+    }
+
+    #[test]
+    fn a_policy_that_cannot_compare_does_not_block_promotion_but_hold_and_failure_do() {
+        let full = |outcomes| Input { candidate_serves_all: true, bake: Some(BAKED), ..input(outcomes) };
+        let cannot_compare = [outcome(Verdict::Promote), outcome(Verdict::Inconclusive)];
+        let d = decide(&full(&cannot_compare));
+        assert_eq!((d.verdict, d.action), (Verdict::Inconclusive, Action::RecordGood { revision: "2".into() }));
+        let holding = [outcome(Verdict::Promote), outcome(Verdict::Hold)];
+        assert_eq!(decide(&full(&holding)).action, Action::None);
+        let failing = [outcome(Verdict::Promote), failed()];
+        let d = decide(&full(&failing));
+        assert_eq!(d.action, Action::None);
+        assert!(d.reason.contains("a policy failed"), "{}", d.reason);
+        assert_eq!(decide(&Input { has_data: false, ..full(&cannot_compare) }).action, Action::None);
+    }
+
+    #[test]
+    fn findings_reach_the_decision_once() {
+        let mut shared = outcome(Verdict::Hold);
+        if let Ok(report) = &mut shared.outcome {
+            report.findings.push(Finding::SharedDegradation);
+        }
+        let d = decide(&input(&[shared.clone(), shared, outcome(Verdict::Promote)]));
+        assert_eq!((d.verdict, d.findings), (Verdict::Hold, vec![Finding::SharedDegradation]));
     }
 }

@@ -72,6 +72,9 @@ pub struct GuardResult {
     pub deployment: Option<DeploymentRecord>,
     pub verdict: Verdict,
     pub reason: String,
+    /// What the policies found besides the verdict (`shared-degradation`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::verdict::Finding>,
     #[serde(flatten)]
     pub effect: Effect,
     #[serde(skip)]
@@ -86,6 +89,7 @@ impl GuardResult {
             deployment: None,
             verdict: Verdict::Inconclusive,
             reason: error.clone(),
+            findings: Vec::new(),
             effect: Effect::Failed { error },
             evaluation: None,
         }

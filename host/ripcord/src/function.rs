@@ -226,7 +226,15 @@ mod tests {
     }
 
     fn report(verdict: Verdict, effect: Effect) -> GuardResult {
-        GuardResult { guard: "g".into(), deployment: None, verdict, reason: String::new(), effect, evaluation: None }
+        GuardResult {
+            guard: "g".into(),
+            deployment: None,
+            verdict,
+            reason: String::new(),
+            findings: Vec::new(),
+            effect,
+            evaluation: None,
+        }
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct Deployment {
     pub last_rollback_ms: Option<i64>,
     /// Capacity ripcord added and must release, as recorded on the resource.
     pub capacity: Option<Capacity>,
+    /// The candidate's rollout as recorded on the resource (only when it is this candidate's).
+    pub rollout: Option<Rollout>,
 }
 
 impl Deployment {
@@ -67,14 +69,35 @@ impl Deployment {
         let baseline = if primary == candidate { markers.known_good.clone() } else { Some(primary.clone()) };
         Self {
             primary,
-            candidate,
             candidate_share,
             baseline,
             known_good: markers.known_good,
             token,
             last_rollback_ms: markers.last_rollback_ms,
             capacity: markers.capacity,
+            rollout: markers.rollout.filter(|r| r.revision == candidate),
+            candidate,
         }
+    }
+
+    /// The deployment as if `revision` served all traffic alone: how the known good's history is asked of
+    /// [`Reader::metrics`] (its metrics as a candidate's, over the history span).
+    pub fn alone(&self, revision: &str) -> Self {
+        Self {
+            primary: revision.to_string(),
+            candidate: revision.to_string(),
+            candidate_share: 1.0,
+            baseline: None,
+            rollout: None,
+            capacity: None,
+            ..self.clone()
+        }
+    }
+
+    /// Whether the candidate is under evaluation: not the recorded known good (a candidate that is the known
+    /// good is only watched).
+    pub fn candidate_on_trial(&self) -> bool {
+        self.known_good.as_deref() != Some(self.candidate.as_str())
     }
 
     /// Whether the candidate serves all traffic (no split).
@@ -91,6 +114,15 @@ impl Deployment {
     pub fn serves_only(&self, revision: &str) -> bool {
         self.primary == revision && self.candidate_serves_all()
     }
+}
+
+/// A candidate's rollout, as ripcord saw it: when it first served traffic (where its evidence starts) and when
+/// it first served all of it (where its bake starts), ms since the epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollout {
+    pub revision: String,
+    pub first_traffic_ms: i64,
+    pub all_traffic_ms: Option<i64>,
 }
 
 /// Warm capacity ripcord added to a revision (provisioned concurrency, min instances).
@@ -161,6 +193,10 @@ pub enum Mark {
     /// Capacity ripcord added, and when to release it.
     Capacity(Capacity),
     ClearCapacity,
+    /// The candidate's rollout (first traffic, all traffic).
+    Rollout(Rollout),
+    /// Forgets the rollout: after a rollback, the revision's next rollout starts afresh.
+    ClearRollout,
 }
 
 /// Reading a deployment: its routing and markers, its metrics (batched across the guards of one client), its

@@ -53,6 +53,7 @@ impl GuardCycle<'_> {
             action: Action::Rollback { to: target.clone() },
             reason: reason.clone(),
             suppressed: None,
+            findings: Vec::new(),
         };
         // The decision record comes first, so `status` and `report` show the pull like any verdict.
         let mut record = self.record("pull", AuditAction::Rollback);
@@ -78,11 +79,13 @@ impl GuardCycle<'_> {
         if self.guard.prewarm == PrewarmMode::Off {
             return crate::capacity::from_peak(self.guard, None);
         }
-        let windows = inputs::guard_windows(self.cycle.now, self.guard);
+        let windows = inputs::guard_windows(self.cycle.now, self.guard, None);
         match self.provider.metrics(&[(self.guard, &self.deployment)], &windows).await {
             Ok(mut answers) if !answers.is_empty() => {
                 let metrics = answers.remove(0);
-                let evaluation = inputs::evaluation(self.guard, &self.deployment, &metrics, &windows, self.cycle.now);
+                let (deployment, now) = (&self.deployment, self.cycle.now);
+                let evaluation =
+                    inputs::evaluation(self.guard, deployment, &metrics, &windows, now, Default::default());
                 crate::capacity::needed(self.guard, &metrics, &evaluation)
             }
             _ => crate::capacity::from_peak(self.guard, None),

@@ -258,6 +258,10 @@ impl<'c, 'a> Rollback<'c, 'a> {
         let mut marks = Vec::new();
         if effect.pinned() {
             marks.push(Mark::RolledBackAt(now));
+            // The candidate's next rollout, if it ever has one, starts its evidence afresh.
+            if self.deployment.rollout.is_some() {
+                marks.push(Mark::ClearRollout);
+            }
         }
         let standby_on_target = self.deployment.capacity.as_ref().is_some_and(|c| c.revision == self.target);
         if self.record.prewarm.as_ref().is_some_and(|p| p.created) || standby_on_target {

@@ -50,6 +50,14 @@ pub enum Finding {
     SharedDegradation,
 }
 
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::SharedDegradation => "shared degradation",
+        })
+    }
+}
+
 /// What a policy answers (WIT `report`): a verdict with its justification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyReport {

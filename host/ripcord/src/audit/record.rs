@@ -4,7 +4,7 @@
 
 use crate::config::Mode;
 use crate::provider::{Deployment, Prewarmed};
-use crate::verdict::{Check, Verdict};
+use crate::verdict::{Check, Finding, Verdict};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -111,6 +111,43 @@ impl From<&Deployment> for DeploymentRecord {
     }
 }
 
+/// The time ranges a verdict is based on: the candidate's windows (from its first traffic when known) and the
+/// known good's history (its historical baseline), RFC 3339.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub from: String,
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryRange>,
+}
+
+/// The known good's history used as a baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRange {
+    pub revision: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl Evidence {
+    pub fn of(evaluation: &crate::evaluation::Evaluation) -> Option<Self> {
+        let time = crate::time::format_timestamp;
+        let (first, last) = (evaluation.windows.first()?, evaluation.windows.last()?);
+        Some(Self {
+            from: time(first.start),
+            to: time(last.end),
+            deployed_at: evaluation.deployed_at.map(time),
+            history: evaluation.known_good.as_ref().map(|h| HistoryRange {
+                revision: h.revision.id.clone(),
+                from: time(h.span.start),
+                to: time(h.span.end),
+            }),
+        })
+    }
+}
+
 /// Durations of a change, in the clock's milliseconds (virtual time under the simulator) and in real ones.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
@@ -141,6 +178,12 @@ pub struct Record {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyRecord>,
+    /// What the policies found besides the verdict (`shared-degradation`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    /// The time ranges the verdict is based on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
     pub action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -174,6 +217,8 @@ impl Record {
             verdict: Verdict::Hold,
             reason: String::new(),
             policies: Vec::new(),
+            findings: Vec::new(),
+            evidence: None,
             action: Action::None,
             target: None,
             outcome: None,

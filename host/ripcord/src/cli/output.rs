@@ -12,14 +12,19 @@ pub(crate) mod exit {
     pub const ERROR: u8 = 1;
     /// At least one guard's verdict was rollback (acted on, or not in dry-run/cooldown).
     pub const ROLLBACK: u8 = 2;
-    /// At least one guard was inconclusive (and none rolled back or failed).
+    /// At least one guard was inconclusive (and none rolled back, failed or degraded).
     pub const INCONCLUSIVE: u8 = 3;
+    /// A shared degradation: a guard's baseline degraded with its candidate (an outage they share, not the
+    /// candidate's doing); nothing rolled back, nothing failed.
+    pub const DEGRADED: u8 = 4;
 
-    /// The code covering two runs (cycles of `watch`): rollback wins over error, error over inconclusive.
+    /// The code covering two runs (cycles of `watch`): rollback wins over error, error over a shared
+    /// degradation, that over inconclusive.
     pub fn worst(a: u8, b: u8) -> u8 {
         let rank = |code| match code {
-            ROLLBACK => 3,
-            ERROR => 2,
+            ROLLBACK => 4,
+            ERROR => 3,
+            DEGRADED => 2,
             INCONCLUSIVE => 1,
             _ => 0,
         };
@@ -34,6 +39,8 @@ pub(crate) fn exit_code(reports: &[GuardResult]) -> u8 {
         exit::ROLLBACK
     } else if any(&|r| matches!(r.effect, Effect::Failed { .. } | Effect::Aborted { .. })) {
         exit::ERROR
+    } else if any(&|r| !r.findings.is_empty()) {
+        exit::DEGRADED
     } else if any(&|r| r.verdict == Verdict::Inconclusive) {
         exit::INCONCLUSIVE
     } else {
@@ -95,6 +102,12 @@ pub(crate) fn describe(report: &GuardResult) -> String {
         }
         _ => safe(&report.reason),
     };
+    let action = if report.findings.is_empty() {
+        action
+    } else {
+        let found: Vec<String> = report.findings.iter().map(|f| f.to_string().to_uppercase()).collect();
+        format!("{action}; {}", found.join(", "))
+    };
     format!("{:<16} {:<13} {:<22} {action}\n{:<16} {why}", report.guard, report.verdict.as_str(), split, "")
 }
 
@@ -120,8 +133,10 @@ mod tests {
 
     #[test]
     fn the_exit_code_of_many_cycles_is_the_worst_of_them() {
-        use exit::{ERROR, HEALTHY, INCONCLUSIVE, ROLLBACK, worst};
+        use exit::{DEGRADED, ERROR, HEALTHY, INCONCLUSIVE, ROLLBACK, worst};
         assert_eq!([ROLLBACK, HEALTHY, INCONCLUSIVE].into_iter().fold(HEALTHY, worst), ROLLBACK);
+        assert_eq!([INCONCLUSIVE, DEGRADED, HEALTHY].into_iter().fold(HEALTHY, worst), DEGRADED);
+        assert_eq!([DEGRADED, ERROR].into_iter().fold(HEALTHY, worst), ERROR);
         assert_eq!([INCONCLUSIVE, ERROR, HEALTHY].into_iter().fold(HEALTHY, worst), ERROR);
         assert_eq!([HEALTHY, INCONCLUSIVE].into_iter().fold(HEALTHY, worst), INCONCLUSIVE);
         assert_eq!([HEALTHY, HEALTHY].into_iter().fold(HEALTHY, worst), HEALTHY);

@@ -25,7 +25,7 @@ pub(crate) fn run(
         Err(_) => text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect(),
     };
     let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?)?;
-    let (mut rollback, mut inconclusive) = (false, false);
+    let (mut rollback, mut inconclusive, mut degraded) = (false, false, false);
     for (line, document) in documents.iter().enumerate() {
         let source = PathBuf::from(format!("{}:{}", input.display(), line + 1));
         let evaluation = ripcord::fixture::parse(document, &source)?;
@@ -50,9 +50,11 @@ pub(crate) fn run(
             candidate: evaluation.candidate.id.clone(),
             candidate_serves_all: evaluation.candidate.traffic_share >= 1.0,
             candidate_is_known_good: false,
+            bake: None,
         });
         rollback |= decision.verdict == Verdict::Rollback;
         inconclusive |= decision.verdict == Verdict::Inconclusive;
+        degraded |= !decision.findings.is_empty();
         let at = ripcord::time::format_timestamp(evaluation.now);
         if json {
             let policies: Vec<_> = outcomes
@@ -67,7 +69,7 @@ pub(crate) fn run(
                 .collect();
             println!(
                 "{}",
-                serde_json::json!({"at": at, "guard": g.name, "verdict": decision.verdict, "reason": decision.reason, "policies": policies})
+                serde_json::json!({"at": at, "guard": g.name, "verdict": decision.verdict, "reason": decision.reason, "findings": decision.findings, "policies": policies})
             );
         } else {
             println!("{at}  {:<16} {:<13} {}", g.name, decision.verdict.as_str(), decision.reason);
@@ -75,6 +77,8 @@ pub(crate) fn run(
     }
     let code = if rollback {
         exit::ROLLBACK
+    } else if degraded {
+        exit::DEGRADED
     } else if inconclusive {
         exit::INCONCLUSIVE
     } else {

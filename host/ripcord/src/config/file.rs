@@ -60,6 +60,8 @@ pub(super) struct DefaultsFile {
     pub(super) prewarm_headroom: Option<f64>,
     pub(super) prewarm_timeout: Option<String>,
     pub(super) settle: Option<String>,
+    pub(super) bake: Option<String>,
+    pub(super) history: Option<String>,
     pub(super) mode: Option<Mode>,
     pub(super) cooldown: Option<String>,
     pub(super) on_policy_error: Option<Fallback>,
@@ -119,6 +121,8 @@ impl DefaultsFile {
             "prewarm_headroom" => self.prewarm_headroom.is_some(),
             "prewarm_timeout" => self.prewarm_timeout.is_some(),
             "settle" => self.settle.is_some(),
+            "bake" => self.bake.is_some(),
+            "history" => self.history.is_some(),
             "cooldown" => self.cooldown.is_some(),
             _ => false,
         }
@@ -143,6 +147,11 @@ pub(super) fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<G
     let prewarm_timeout =
         duration("prewarm_timeout", &guard.prewarm_timeout, &defaults.prewarm_timeout, "2m", MAX_PREWARM_TIMEOUT)?;
     let settle = duration("settle", &guard.settle, &defaults.settle, "15m", MAX_HOLD)?;
+    let bake = duration("bake", &guard.bake, &defaults.bake, "10m", MAX_HOLD)?;
+    let history = duration("history", &guard.history, &defaults.history, "1h", MAX_SPAN)?;
+    if history < Duration::from_secs(60) {
+        return Err(("history", format!("must be at least 1m (one metric period), got {history:?}")));
+    }
     if window < Duration::from_secs(60) || window.as_secs() % 60 != 0 {
         return Err(("window", format!("must be a whole number of minutes (metric periods are 1m), got {window:?}")));
     }
@@ -178,6 +187,8 @@ pub(super) fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<G
         prewarm_headroom,
         prewarm_timeout,
         settle,
+        bake,
+        history,
         mode: guard.mode.or(defaults.mode).unwrap_or(Mode::Enforce),
         cooldown,
         on_policy_error: guard.on_policy_error.or(defaults.on_policy_error).unwrap_or(Fallback::Inconclusive),

@@ -33,6 +33,7 @@ fn canary() -> Deployment {
         token: "token-0".into(),
         last_rollback_ms: None,
         capacity: None,
+        rollout: None,
     }
 }
 
@@ -219,7 +220,13 @@ fn without_a_durable_intent_nothing_is_changed() {
 
 /// Per-minute series of `requests` and `errors` for the last five minutes.
 fn metrics(candidate_errors: f64) -> GuardMetrics {
-    let windows = Window::ending_at(NOW, 60_000, 5);
+    metrics_at(NOW, ("1", "2"), candidate_errors)
+}
+
+/// Per-minute series of `requests` and `errors` for the five minutes before `now`: baseline and candidate
+/// `revisions`, the baseline at 0.1% errors.
+fn metrics_at(now: i64, revisions: (&str, &str), candidate_errors: f64) -> GuardMetrics {
+    let windows = Window::ending_at(now, 60_000, 5);
     let revision = |id: &str, share: f64, error_rate: f64| {
         let series = |name: &str, value: f64| {
             let points = windows.iter().map(|w| (w.start, value));
@@ -233,10 +240,21 @@ fn metrics(candidate_errors: f64) -> GuardMetrics {
         }
     };
     GuardMetrics {
-        baseline: Some(revision("1", 0.9, 0.001)),
-        candidate: revision("2", 0.1, candidate_errors),
+        baseline: Some(revision(revisions.0, 0.9, 0.001)),
+        candidate: revision(revisions.1, 0.1, candidate_errors),
         peak_concurrency: Some(4.0),
     }
+}
+
+/// `revision` serving all traffic at 1000 requests a minute and 0.1% errors, for the five minutes before `now`.
+fn alone_at(now: i64, revision: &str) -> GuardMetrics {
+    let mut alone = metrics_at(now, ("-", revision), 0.001);
+    alone.baseline = None;
+    alone.candidate.traffic_share = 1.0;
+    for series in &mut alone.candidate.metrics {
+        series.points.iter_mut().for_each(|p| p.value *= 10.0);
+    }
+    alone
 }
 
 fn check(h: &Harness) -> crate::effect::GuardResult {
@@ -268,7 +286,7 @@ fn a_cycle_in_cooldown_reports_the_rollback_verdict_and_changes_nothing() {
 
 #[test]
 fn a_healthy_candidate_serving_all_traffic_becomes_the_known_good() {
-    let h = harness(serving("2", "1"), "prewarm = \"off\"");
+    let h = harness(serving("2", "1"), "prewarm = \"off\"\nbake = \"0s\"");
     let mut healthy = metrics(0.001);
     healthy.baseline = None;
     healthy.candidate.traffic_share = 1.0;
@@ -277,6 +295,67 @@ fn a_healthy_candidate_serving_all_traffic_becomes_the_known_good() {
     assert_eq!(result.effect, Effect::RecordedKnownGood { revision: "2".into() });
     assert_eq!(h.provider.state().deployment.known_good.as_deref(), Some("2"));
     assert_eq!(h.result().action, Action::RecordKnownGood);
+}
+
+/// The life of three releases: v1 known good → v2 canary → v2 at 100% → bake → v2 known good → v3 fails → pin
+/// v2 (not v1, two releases back).
+#[test]
+fn a_release_that_baked_at_full_traffic_is_the_one_rolled_back_to() {
+    let h = harness(canary(), "prewarm = \"off\"\nbake = \"10m\"");
+    let minute = 60_000;
+    let at = |minutes: i64| NOW + minutes * minute;
+    let advance = |to: i64| match h.controller.clock() {
+        Clock::Virtual(now) => now.store(to, std::sync::atomic::Ordering::SeqCst),
+        other => panic!("{other:?}"),
+    };
+    // A healthy v2 canary: its rollout (first traffic) is recorded on the deployment.
+    h.provider.state().metrics = Some(metrics(0.001));
+    let canary_result = check(&h);
+    assert_eq!(canary_result.effect, Effect::NoAction, "{canary_result:?}");
+    let rollout = h.provider.state().deployment.rollout.clone().unwrap_or_else(|| panic!("rollout not recorded"));
+    assert_eq!(
+        (rollout.revision.as_str(), rollout.first_traffic_ms, rollout.all_traffic_ms),
+        ("2", NOW - 5 * minute, None)
+    );
+    // v2 takes all traffic: the bake starts; the baseline is v1's history before v2's first traffic.
+    advance(at(2));
+    {
+        let mut state = h.provider.state();
+        let d = &mut state.deployment;
+        (d.primary, d.candidate_share) = ("2".into(), 1.0);
+        state.metrics = Some(alone_at(at(2), "2"));
+        state.history = Some(alone_at(NOW - 5 * minute, "1"));
+    }
+    let promoted = check(&h);
+    assert_eq!(promoted.effect, Effect::NoAction, "{promoted:?}");
+    assert!(promoted.reason.contains("baking: 0m of 10m at 100%"), "{}", promoted.reason);
+    let evaluation = promoted.evaluation.clone().unwrap_or_else(|| panic!("no evaluation"));
+    assert_eq!(evaluation.deployed_at, Some(NOW - 5 * minute));
+    let history = evaluation.known_good.unwrap_or_else(|| panic!("no history of the known good"));
+    assert_eq!((history.revision.id.as_str(), history.span.end), ("1", NOW - 5 * minute));
+    assert_eq!(h.provider.state().deployment.rollout.as_ref().and_then(|r| r.all_traffic_ms), Some(at(2)));
+    let decision = h.audit().into_iter().rfind(|r| r.record == Kind::Decision).unwrap_or_else(|| panic!("none"));
+    let evidence = decision.evidence.unwrap_or_else(|| panic!("no evidence range in the audit"));
+    assert_eq!(evidence.history.map(|h| h.revision), Some("1".to_string()));
+    // Ten minutes at 100% later, v2 is the known good.
+    advance(at(12));
+    h.provider.state().metrics = Some(alone_at(at(12), "2"));
+    let baked = check(&h);
+    assert_eq!(baked.effect, Effect::RecordedKnownGood { revision: "2".into() }, "{}", baked.reason);
+    // v3 fails as a canary: ripcord pins v2.
+    advance(at(20));
+    {
+        let mut state = h.provider.state();
+        let d = &mut state.deployment;
+        (d.candidate, d.candidate_share, d.baseline) = ("3".into(), 0.1, Some("2".into()));
+        d.rollout = None;
+        state.metrics = Some(metrics_at(at(20), ("2", "3"), 0.3));
+        state.history = Some(alone_at(at(15), "2"));
+    }
+    let failed = check(&h);
+    assert!(matches!(&failed.effect, Effect::RolledBack { to, .. } if to == "2"), "{failed:?}");
+    assert!(h.provider.state().deployment.serves_only("2"));
+    assert_eq!(h.provider.state().deployment.rollout, None, "v3's rollout forgotten with the rollback");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! scheduled run needs no local state: their names and the one codec for their values. Each provider only says
 //! where a marker lives (`ripcord:known-good:ALIAS`, `ripcord.dev/known-good`).
 
-use super::{Capacity, Mark, Release};
+use super::{Capacity, Mark, Release, Rollout};
 
 /// What a marker records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +13,9 @@ pub enum Marker {
     RolledBackAt,
     /// Capacity ripcord added and when it goes: `REVISION@DUE_MS` or `REVISION@standby`.
     Prewarm,
+    /// The candidate's rollout: `REVISION@FIRST_TRAFFIC_MS`, then `REVISION@FIRST_TRAFFIC_MS@ALL_TRAFFIC_MS` once it
+    /// serves all traffic. Where its evidence starts, and when its bake started.
+    Rollout,
 }
 
 impl Marker {
@@ -22,6 +25,7 @@ impl Marker {
             Self::KnownGood => "known-good",
             Self::RolledBackAt => "rolled-back-at",
             Self::Prewarm => "prewarm",
+            Self::Rollout => "rollout",
         }
     }
 }
@@ -39,6 +43,11 @@ pub fn encode(mark: &Mark) -> (Marker, Option<String>) {
             (Marker::Prewarm, Some(format!("{revision}@{when}")))
         }
         Mark::ClearCapacity => (Marker::Prewarm, None),
+        Mark::Rollout(Rollout { revision, first_traffic_ms, all_traffic_ms }) => {
+            let all = all_traffic_ms.map(|ms| format!("@{ms}")).unwrap_or_default();
+            (Marker::Rollout, Some(format!("{revision}@{first_traffic_ms}{all}")))
+        }
+        Mark::ClearRollout => (Marker::Rollout, None),
     }
 }
 
@@ -48,6 +57,7 @@ pub struct Markers {
     pub known_good: Option<String>,
     pub last_rollback_ms: Option<i64>,
     pub capacity: Option<Capacity>,
+    pub rollout: Option<Rollout>,
 }
 
 impl Markers {
@@ -62,7 +72,18 @@ impl Markers {
             };
             Some(Capacity { revision: revision.to_string(), release })
         });
+        let rollout = get(Marker::Rollout).and_then(|value| {
+            let mut parts = value.split('@');
+            let revision = parts.next().filter(|r| !r.is_empty())?.to_string();
+            let first_traffic_ms = parts.next()?.parse().ok()?;
+            let all_traffic_ms = match parts.next() {
+                Some(ms) => Some(ms.parse().ok()?),
+                None => None,
+            };
+            parts.next().is_none().then_some(Rollout { revision, first_traffic_ms, all_traffic_ms })
+        });
         Self {
+            rollout,
             known_good: get(Marker::KnownGood).map(str::to_string),
             last_rollback_ms: get(Marker::RolledBackAt).and_then(|v| v.parse().ok()),
             capacity,
@@ -81,6 +102,11 @@ mod tests {
             Mark::KnownGood("7".into()),
             Mark::RolledBackAt(1_795_683_900_000),
             Mark::Capacity(Capacity { revision: "svc-00001-aaa".into(), release: Release::At(1_795_684_000_000) }),
+            Mark::Rollout(Rollout {
+                revision: "svc-00002-bbb".into(),
+                first_traffic_ms: 1_795_683_000_000,
+                all_traffic_ms: Some(1_795_683_600_000),
+            }),
         ];
         let stored: HashMap<&str, String> =
             marks.iter().map(encode).filter_map(|(marker, value)| Some((marker.name(), value?))).collect();
@@ -91,6 +117,12 @@ mod tests {
             read.capacity,
             Some(Capacity { revision: "svc-00001-aaa".into(), release: Release::At(1_795_684_000_000) })
         );
+        let rollout = read.rollout.unwrap_or_else(|| panic!("the rollout marker"));
+        assert_eq!((rollout.revision.as_str(), rollout.first_traffic_ms), ("svc-00002-bbb", 1_795_683_000_000));
+        assert_eq!(rollout.all_traffic_ms, Some(1_795_683_600_000));
+        let canary = Rollout { revision: "3".into(), first_traffic_ms: 5, all_traffic_ms: None };
+        assert_eq!(encode(&Mark::Rollout(canary)), (Marker::Rollout, Some("3@5".to_string())));
+        assert_eq!(encode(&Mark::ClearRollout), (Marker::Rollout, None));
         let standby = encode(&Mark::Capacity(Capacity { revision: "3".into(), release: Release::WhenPromoted }));
         assert_eq!(standby, (Marker::Prewarm, Some("3@standby".to_string())));
         assert_eq!(encode(&Mark::ClearCapacity), (Marker::Prewarm, None));
@@ -102,6 +134,7 @@ mod tests {
             Marker::Prewarm => Some("no-at-sign"),
             Marker::RolledBackAt => Some("yesterday"),
             Marker::KnownGood => None,
+            Marker::Rollout => Some("3@5@6@7"),
         });
         assert_eq!(read, Markers::default());
     }

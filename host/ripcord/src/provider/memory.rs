@@ -40,6 +40,8 @@ pub struct State {
     pub deployment: Deployment,
     pub revisions: Vec<String>,
     pub metrics: Option<GuardMetrics>,
+    /// What a query for the known good alone (its history) answers; `metrics` when unset.
+    pub history: Option<GuardMetrics>,
     pub pins: VecDeque<PinAttempt>,
     pub prewarm: PrewarmAnswer,
     /// Calls made, in order (`deployment`, `pin 1`, `prewarm 1`, `mark`, …).
@@ -60,6 +62,7 @@ impl InMemory {
             deployment,
             revisions: revisions.iter().map(|r| r.to_string()).collect(),
             metrics: None,
+            history: None,
             pins: VecDeque::new(),
             prewarm: PrewarmAnswer::Ready,
             calls: Vec::new(),
@@ -111,7 +114,11 @@ impl Reader for InMemory {
         let mut state = self.state();
         state.calls.push("metrics".into());
         let metrics = state.metrics.clone().ok_or_else(|| failure("metrics", "no metrics, on purpose"))?;
-        Ok(requests.iter().map(|_| metrics.clone()).collect())
+        let answer = |d: &Deployment| match &state.history {
+            Some(history) if d.known_good.as_deref() == Some(d.candidate.as_str()) => history.clone(),
+            _ => metrics.clone(),
+        };
+        Ok(requests.iter().map(|(_, d)| answer(d)).collect())
     }
 
     async fn revisions(&self, _: &Guard) -> Result<Vec<String>, ProviderError> {
@@ -179,6 +186,8 @@ impl Changer for InMemory {
                 Mark::RolledBackAt(ms) => d.last_rollback_ms = Some(*ms),
                 Mark::Capacity(capacity) => d.capacity = Some(capacity.clone()),
                 Mark::ClearCapacity => d.capacity = None,
+                Mark::Rollout(rollout) => d.rollout = Some(rollout.clone()),
+                Mark::ClearRollout => d.rollout = None,
             }
         }
         state.marks.extend(marks.iter().cloned());

@@ -1,0 +1,128 @@
+//! A service's life across releases, against the simulator: the known good follows the releases that baked at
+//! full traffic, the evidence starts at each candidate's first traffic, and the baseline after a full promotion is
+//! the known good's own history.
+
+use crate::support::{SimHarness, lambda_scenario, stdout};
+use ripcord::audit::Kind;
+
+const KNOWN_GOOD_1: &str = r#""ripcord:known-good:live" = "1""#;
+const MINUTE: i64 = 60_000;
+
+/// v3 fails (30% errors) from 40 minutes in, when it is deployed as a canary.
+const V3_FAILS: &str = r#"
+[[fault]]
+function = "checkout"
+version = 3
+from = "40m"
+error_rate = 0.3
+"#;
+
+/// One `check` per minute for `minutes` minutes; the exit codes.
+fn check_every_minute(h: &SimHarness, minutes: usize) -> Vec<Option<i32>> {
+    (0..minutes)
+        .map(|_| {
+            h.sim.advance(MINUTE);
+            h.ripcord(&["check"]).status.code()
+        })
+        .collect()
+}
+
+#[test]
+fn a_release_that_baked_at_full_traffic_is_the_one_rolled_back_to() {
+    let h = SimHarness::start(&lambda_scenario("version = 1", KNOWN_GOOD_1, V3_FAILS));
+    h.guards("bake = \"10m\"\nprewarm = \"off\"");
+    let start = h.sim.now_ms();
+    h.sim.advance(10 * MINUTE);
+    let tag = |name: &str| h.tags().get(&format!("ripcord:{name}:live")).cloned();
+
+    // v2 as a 10% canary: its first traffic is recorded on the function.
+    h.sim.set_alias("checkout", "live", 1, Some((2, 0.1))).unwrap_or_else(|e| panic!("{e:?}"));
+    let deployed = h.sim.now_ms();
+    let codes = check_every_minute(&h, 5);
+    assert!(codes.iter().all(|c| matches!(c, Some(0 | 3))), "a healthy canary: {codes:?}");
+    let rollout = tag("rollout").unwrap_or_else(|| panic!("no rollout marker: {:?}", h.tags()));
+    let (revision, first) = rollout.split_once('@').unwrap_or_else(|| panic!("{rollout}"));
+    let first: i64 = first.parse().unwrap_or_else(|e| panic!("{rollout}: {e}"));
+    assert_eq!(revision, "2");
+    assert!((deployed - MINUTE..=deployed + MINUTE).contains(&first), "first traffic {first}, deployed {deployed}");
+
+    // v2 at 100%: still v1 as the known good while it bakes, judged against v1's history.
+    h.sim.set_alias("checkout", "live", 2, None).unwrap_or_else(|e| panic!("{e:?}"));
+    let codes = check_every_minute(&h, 5);
+    assert!(codes.iter().all(|c| matches!(c, Some(0 | 3))), "baking: {codes:?}");
+    assert_eq!(tag("known-good").as_deref(), Some("1"), "recorded before its bake ended");
+    let baking = h.audit().into_iter().rfind(|r| r.record == Kind::Decision).unwrap_or_else(|| panic!("no decision"));
+    assert!(baking.reason.contains("baking: "), "{}", baking.reason);
+    let evidence = baking.evidence.clone().unwrap_or_else(|| panic!("no evidence in {baking:?}"));
+    let history = evidence.history.clone().unwrap_or_else(|| panic!("no historical baseline: {evidence:?}"));
+    assert_eq!(history.revision, "1");
+    assert_eq!(history.to, ripcord::time::format_timestamp(first));
+    assert_eq!(evidence.deployed_at, Some(ripcord::time::format_timestamp(first)));
+
+    // After ten minutes at 100%, v2 is the known good.
+    check_every_minute(&h, 7);
+    assert_eq!(tag("known-good").as_deref(), Some("2"), "{:?}", h.audit().last());
+
+    // v3 fails as a canary: ripcord pins v2, not v1 two releases back.
+    while h.sim.now_ms() < start + 40 * MINUTE {
+        h.sim.advance(MINUTE);
+    }
+    h.sim.set_alias("checkout", "live", 2, Some((3, 0.1))).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut rolled_back = false;
+    for _ in 0..5 {
+        h.sim.advance(MINUTE);
+        let output = h.ripcord(&["check"]);
+        if output.status.code() == Some(2) {
+            assert!(stdout(&output).contains("ROLLED BACK to v2"), "{}", stdout(&output));
+            rolled_back = true;
+            break;
+        }
+    }
+    assert!(rolled_back, "v3 not rolled back within 5 minutes: {:?}", h.audit().last());
+    assert_eq!(h.alias(), (2, None));
+    assert_eq!(tag("rollout"), None, "the failed rollout is forgotten");
+}
+
+/// v1 and v2 both fail (6% errors) from 22 minutes in: an outage they share.
+const BOTH_FAIL: &str = r#"
+[[fault]]
+function = "checkout"
+version = 1
+from = "22m"
+error_rate = 0.06
+[[fault]]
+function = "checkout"
+version = 2
+from = "22m"
+error_rate = 0.06
+"#;
+
+#[test]
+fn a_degradation_the_baseline_shares_is_held_and_said_not_rolled_back() {
+    let h = SimHarness::start(&lambda_scenario("version = 1", KNOWN_GOOD_1, BOTH_FAIL));
+    h.guards("prewarm = \"off\"");
+    h.sim.advance(10 * MINUTE);
+    h.sim.set_alias("checkout", "live", 1, Some((2, 0.1))).unwrap_or_else(|e| panic!("{e:?}"));
+    let healthy = check_every_minute(&h, 12);
+    assert!(healthy.iter().all(|c| matches!(c, Some(0 | 3))), "a healthy canary: {healthy:?}");
+    let mut degraded = None;
+    for _ in 0..10 {
+        h.sim.advance(MINUTE);
+        let output = h.ripcord(&["check"]);
+        assert_ne!(output.status.code(), Some(2), "a shared outage rolled back: {}", stdout(&output));
+        if output.status.code() == Some(4) {
+            degraded = Some(stdout(&output));
+            break;
+        }
+    }
+    let text = degraded.unwrap_or_else(|| panic!("no shared degradation reported: {:?}", h.audit().last()));
+    assert!(text.contains("SHARED DEGRADATION") && text.contains("hold"), "{text}");
+    assert_eq!(h.alias(), (1, Some((2, 0.1))), "the split is kept");
+    let decision = h.audit().into_iter().rfind(|r| r.record == Kind::Decision).unwrap_or_else(|| panic!("none"));
+    assert_eq!(decision.findings, [ripcord::verdict::Finding::SharedDegradation]);
+    assert!(decision.reason.contains("shared degradation"), "{}", decision.reason);
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&h.ripcord(&["check", "--json"]))).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json["exit_code"], 4, "{json}");
+    assert_eq!(json["guards"][0]["findings"][0], "shared-degradation", "{json}");
+}
