@@ -421,7 +421,7 @@ fn every_shipped_scenario_loads() {
 fn standby_keeps_the_known_good_warm_while_a_candidate_bakes() {
     // A healthy canary bakes: standby puts capacity on v1 without touching the routing.
     let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, V2_FAILS));
-    h.sim.advance(2 * 60_000);
+    h.sim.advance(3 * 60_000);
     h.guards("prewarm = \"standby\"");
     assert_eq!(h.ripcord(&["check"]).status.code(), Some(0));
     // The marker first (write-ahead), then the capacity: no crash can leave capacity nobody releases; then the

@@ -106,7 +106,7 @@ fn a_degradation_the_baseline_shares_is_held_and_said_not_rolled_back() {
     let healthy = check_every_minute(&h, 12);
     assert!(healthy.iter().all(|c| matches!(c, Some(0 | 3))), "a healthy canary: {healthy:?}");
     let mut degraded = None;
-    for _ in 0..10 {
+    for _ in 0..20 {
         h.sim.advance(MINUTE);
         let output = h.ripcord(&["check"]);
         assert_ne!(output.status.code(), Some(2), "a shared outage rolled back: {}", stdout(&output));

@@ -17,6 +17,7 @@ mod lambda;
 mod lifecycle;
 mod moto;
 mod oncall;
+mod platform_realism;
 mod polyglot;
 mod statistics;
 mod support;

@@ -151,6 +151,9 @@ pub struct Guard {
     pub bake: Duration,
     /// How much of the known good's history, before the candidate's first traffic, is its historical baseline.
     pub history: Duration,
+    /// How long the platform takes to publish a minute's metrics: the evaluation ends at the last minute that
+    /// ended at least this long ago, so a minute still arriving (late and partial) is never judged.
+    pub metrics_delay: Duration,
     pub mode: Mode,
     pub cooldown: Duration,
     pub on_policy_error: Fallback,

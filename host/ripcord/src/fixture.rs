@@ -4,7 +4,9 @@
 //!
 //! Errors name the file, the field (a JSON path) and the offending value.
 
-use crate::evaluation::{Evaluation, MetricKind, MetricSeries, ParamValue, Params, Platform, Revision, Window};
+use crate::evaluation::{
+    Evaluation, History, MetricKind, MetricSeries, ParamValue, Params, Platform, Revision, Window,
+};
 use crate::time::{duration_ms, format_timestamp, timestamp};
 use crate::verdict::Verdict;
 use serde::Deserialize;
@@ -38,11 +40,21 @@ struct FixtureFile {
     /// Number of windows, the last one ending at `now`.
     windows: usize,
     baseline: Option<RevisionFile>,
+    /// The known good's history (contract 0.2.0): its span and its metrics then.
+    known_good: Option<HistoryFile>,
     candidate: RevisionFile,
     #[serde(default)]
     params: BTreeMap<String, serde_json::Value>,
     /// The verdict a plugin test expects (fixtures of `ripcord plugin test`), or `error`.
     expect: Option<Expect>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryFile {
+    from: String,
+    to: String,
+    revision: RevisionFile,
 }
 
 #[derive(Deserialize)]
@@ -172,7 +184,7 @@ pub fn parse_fixture(text: &str, path: &Path) -> Result<Fixture, FixtureError> {
         return Err(invalid("windows".into(), format!("must be between 1 and {MAX_WINDOWS}, got {}", file.windows)));
     }
     let windows = Window::ending_at(now, length, file.windows);
-    let revision = |name: &str, r: RevisionFile| -> Result<Revision, FixtureError> {
+    let revision = |name: &str, r: RevisionFile, windows: &[Window]| -> Result<Revision, FixtureError> {
         if !(0.0..=1.0).contains(&r.traffic_share) {
             let message = format!("must be between 0 and 1, got {}", r.traffic_share);
             return Err(invalid(format!("{name}.traffic_share"), message));
@@ -180,12 +192,27 @@ pub fn parse_fixture(text: &str, path: &Path) -> Result<Fixture, FixtureError> {
         let metrics = r
             .metrics
             .into_iter()
-            .map(|(metric, s)| series(&metric, s, &windows).map_err(|m| invalid(format!("{name}.metrics.{metric}"), m)))
+            .map(|(metric, s)| series(&metric, s, windows).map_err(|m| invalid(format!("{name}.metrics.{metric}"), m)))
             .collect::<Result<_, _>>()?;
         Ok(Revision { id: r.id, traffic_share: r.traffic_share, metrics })
     };
-    let baseline = file.baseline.map(|b| revision("baseline", b)).transpose()?;
-    let candidate = revision("candidate", file.candidate)?;
+    let baseline = file.baseline.map(|b| revision("baseline", b, &windows)).transpose()?;
+    let candidate = revision("candidate", file.candidate, &windows)?;
+    let known_good = match file.known_good {
+        None => None,
+        Some(h) => {
+            let start = timestamp(&h.from).map_err(|m| invalid("known_good.from".into(), m))?;
+            let end = timestamp(&h.to).map_err(|m| invalid("known_good.to".into(), m))?;
+            if end <= start {
+                return Err(invalid(
+                    "known_good.to".into(),
+                    format!("must be after `from` ({}), got {}", h.from, h.to),
+                ));
+            }
+            let span = Window { start, end };
+            Some(History { revision: revision("known_good.revision", h.revision, &[span])?, span })
+        }
+    };
     let params = file
         .params
         .into_iter()
@@ -201,7 +228,7 @@ pub fn parse_fixture(text: &str, path: &Path) -> Result<Fixture, FixtureError> {
         deployed_at,
         windows,
         baseline,
-        known_good: None,
+        known_good,
         candidate,
         params,
     };
@@ -278,6 +305,13 @@ pub fn to_json(e: &Evaluation) -> serde_json::Value {
     if let Some(baseline) = &e.baseline {
         out["baseline"] = revision(baseline);
     }
+    if let Some(history) = &e.known_good {
+        out["known_good"] = json!({
+            "from": format_timestamp(history.span.start),
+            "to": format_timestamp(history.span.end),
+            "revision": revision(&history.revision),
+        });
+    }
     out
 }
 
@@ -313,6 +347,19 @@ mod tests {
     #[test]
     fn written_evaluations_read_back_identically() {
         let e = parse_str(MINIMAL).map_err(|e| e.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        let again = parse(&to_json(&e).to_string(), Path::new("again.json")).map_err(|e| e.to_string());
+        assert_eq!(again.as_ref().ok(), Some(&e), "{again:?}");
+        // With the known good's history, as a cycle after a full promotion records it.
+        let with_history = MINIMAL.replacen(
+            "\"candidate\"",
+            r#""known_good": {"from": "2026-11-26T08:00:00Z", "to": "2026-11-26T09:00:00Z", "revision": {"id": "1",
+                "traffic_share": 0, "metrics": {"requests": {"start": "2026-11-26T08:00:00Z", "step": "1m", "values": [5, 6]}}}},
+            "candidate""#,
+            1,
+        );
+        let e = parse_str(&with_history).map_err(|e| e.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        let history = e.known_good.as_ref().unwrap_or_else(|| panic!("no history"));
+        assert_eq!(history.revision.series("requests").map(|s| s.points.len()), Some(2));
         let again = parse(&to_json(&e).to_string(), Path::new("again.json")).map_err(|e| e.to_string());
         assert_eq!(again.as_ref().ok(), Some(&e), "{again:?}");
     }

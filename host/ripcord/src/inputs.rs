@@ -15,11 +15,11 @@ pub fn period_start(at: i64) -> i64 {
     at.div_euclid(PERIOD_MS) * PERIOD_MS
 }
 
-/// The guard's evaluation windows, ending at the last whole metric period before `now`: the configured
-/// `windows × window`, extended back to the candidate's first traffic `since` when known, never further than
-/// [`MAX_SPAN`] (a day).
+/// The guard's evaluation windows, ending at the last whole metric period the platform has published (ended at
+/// least `metrics_delay` before `now`): the configured `windows × window`, extended back to the candidate's first
+/// traffic `since` when known, never further than [`MAX_SPAN`] (a day).
 pub fn guard_windows(now: i64, guard: &Guard, since: Option<i64>) -> Vec<Window> {
-    let end = period_start(now);
+    let end = period_start(now - guard.metrics_delay.as_millis() as i64);
     let length = guard.window.as_millis() as i64;
     let most = (MAX_SPAN.as_millis() as i64 / length).max(1) as usize;
     let to_since = since.map_or(0, |since| {
@@ -118,7 +118,17 @@ mod tests {
     use super::*;
 
     fn guard(window_minutes: u64, windows: usize) -> Guard {
-        crate::config::test_guard(&format!("window = \"{window_minutes}m\"\nwindows = {windows}"))
+        crate::config::test_guard(&format!(
+            "window = \"{window_minutes}m\"\nwindows = {windows}\nmetrics_delay = \"0s\""
+        ))
+    }
+
+    #[test]
+    fn a_minute_the_platform_is_still_publishing_is_not_judged() {
+        let g = crate::config::test_guard("window = \"1m\"\nwindows = 3");
+        let now = 1_000 * PERIOD_MS + 30_000;
+        let windows = guard_windows(now, &g, None);
+        assert_eq!(windows.last().map(|w| w.end), Some(999 * PERIOD_MS), "the default delay is a minute");
     }
 
     #[test]

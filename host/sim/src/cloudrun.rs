@@ -4,7 +4,7 @@
 //! and reconciliation: a traffic change is in the spec at once (`traffic`, `generation`) but serves only once
 //! reconciled (`trafficStatuses`, `observedGeneration`), which an operation reports.
 
-use crate::lambda::Fault;
+use crate::lambda::{Behaviour, Fault};
 use crate::rng::Rng;
 use std::collections::BTreeMap;
 
@@ -25,8 +25,8 @@ pub struct RunRevision {
 }
 
 impl RunRevision {
-    fn active(&self, at: i64) -> Option<&Fault> {
-        self.faults.iter().rev().find(|f| at >= f.from_ms && f.until_ms.is_none_or(|u| at < u))
+    fn behaviour(&self, at: i64) -> Behaviour {
+        Behaviour::at(&self.faults, at, self.error_rate, self.cold_start_ms)
     }
 }
 
@@ -78,8 +78,9 @@ pub struct RunService {
     /// Service-level min instances, spread over revisions that serve traffic or carry a tag.
     pub min_instances: u32,
     pub etag: String,
-    /// Requests a second from users.
+    /// Requests a second from users (the mean, when `daily` shapes it).
     pub rps: f64,
+    pub daily: Option<crate::lambda::Daily>,
     pub pending: Option<Pending>,
     /// Most instances of one revision.
     pub max_instances: u32,
@@ -129,6 +130,7 @@ impl RunService {
             min_instances: 0,
             etag: String::new(),
             rps: 0.0,
+            daily: None,
             pending: None,
             max_instances: 100,
             instances: BTreeMap::new(),
@@ -215,9 +217,7 @@ impl RunService {
             }
             None => {
                 record.cold_start = true;
-                let fault = code.active(at);
-                wait = fault.and_then(|f| f.cold_start_ms).unwrap_or(code.cold_start_ms)
-                    * (1.0 + 0.1 * rng.normal()).clamp(0.5, 1.5);
+                wait = code.behaviour(at).cold_start_ms * (1.0 + 0.1 * rng.normal()).clamp(0.5, 1.5);
                 startups.push(Startup {
                     at_ms: at,
                     service: self.name.clone(),
@@ -229,12 +229,11 @@ impl RunService {
             }
         };
         let Some(instance) = instances.get_mut(index) else { return record };
-        let fault = code.active(at);
-        let median = (code.latency_ms + fault.and_then(|f| f.latency_shift_ms).unwrap_or(0.0)).max(1.0);
+        let behaviour = code.behaviour(at);
+        let median = (code.latency_ms + behaviour.latency_shift_ms).max(1.0);
         let service_ms = (median * (code.jitter * rng.normal()).exp()).max(1.0);
         record.latency_ms = wait + service_ms;
-        let error_rate = fault.and_then(|f| f.error_rate).unwrap_or(code.error_rate);
-        if rng.chance(error_rate) {
+        if rng.chance(behaviour.error_rate) {
             record.status = 500;
         }
         let end = at + record.latency_ms.ceil() as i64;

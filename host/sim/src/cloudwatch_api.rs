@@ -27,7 +27,7 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
     } else {
         decode(&request.body).and_then(|input| {
             let queries = input.queries.len();
-            get_metric_data(&state.requests, &input, state.settings.max_datapoints).map(|r| (r, queries))
+            get_metric_data(&state.published_requests(), &input, state.settings.max_datapoints).map(|r| (r, queries))
         })
     };
     let (response, detail) = match outcome {

@@ -7,19 +7,61 @@
 use crate::rng::Rng;
 use std::collections::BTreeMap;
 
-/// A fault injected into one version from a time on: extra errors, slower executions, slower cold starts.
+/// A fault injected into one version (or Cloud Run revision) from a time on: extra errors, slower executions,
+/// slower cold starts — at full strength from `from_ms`, or rising linearly over `ramp_ms`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fault {
     pub from_ms: i64,
     pub until_ms: Option<i64>,
+    /// Time over which the fault rises from nothing to its full strength (0: at once).
+    pub ramp_ms: i64,
     pub error_rate: Option<f64>,
     pub latency_shift_ms: Option<f64>,
     pub cold_start_ms: Option<f64>,
 }
 
 impl Fault {
-    fn active(&self, at: i64) -> bool {
-        at >= self.from_ms && self.until_ms.is_none_or(|u| at < u)
+    /// The fault's strength at `at`, in [0, 1]: 0 outside it, rising over its ramp.
+    fn strength(&self, at: i64) -> f64 {
+        if at < self.from_ms || self.until_ms.is_some_and(|u| at >= u) {
+            0.0
+        } else if self.ramp_ms > 0 {
+            ((at - self.from_ms) as f64 / self.ramp_ms as f64).min(1.0)
+        } else {
+            1.0
+        }
+    }
+}
+
+/// How code behaves at a time, with every fault active then composed: each fault's errors are an independent
+/// cause of failure on top of the code's own (1 − Π(1 − rate)), latency shifts add up, the slowest cold start wins.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Behaviour {
+    pub error_rate: f64,
+    pub latency_shift_ms: f64,
+    pub cold_start_ms: f64,
+}
+
+impl Behaviour {
+    pub fn at(faults: &[Fault], at: i64, error_rate: f64, cold_start_ms: f64) -> Self {
+        let mut behaviour = Self { error_rate, latency_shift_ms: 0.0, cold_start_ms };
+        let mut healthy = 1.0 - error_rate;
+        for fault in faults {
+            let strength = fault.strength(at);
+            if strength <= 0.0 {
+                continue;
+            }
+            if let Some(rate) = fault.error_rate {
+                healthy *= 1.0 - strength * rate;
+            }
+            behaviour.latency_shift_ms += strength * fault.latency_shift_ms.unwrap_or(0.0);
+            if let Some(cold) = fault.cold_start_ms {
+                let ramped = cold_start_ms + strength * (cold - cold_start_ms);
+                behaviour.cold_start_ms = behaviour.cold_start_ms.max(ramped);
+            }
+        }
+        behaviour.error_rate = (1.0 - healthy).clamp(0.0, 1.0);
+        behaviour
     }
 }
 
@@ -41,14 +83,8 @@ pub struct Version {
 }
 
 impl Version {
-    fn error_rate_at(&self, at: i64) -> f64 {
-        self.faults.iter().rev().find(|f| f.active(at)).and_then(|f| f.error_rate).unwrap_or(self.error_rate)
-    }
-    fn latency_shift_at(&self, at: i64) -> f64 {
-        self.faults.iter().rev().find(|f| f.active(at)).and_then(|f| f.latency_shift_ms).unwrap_or(0.0)
-    }
-    fn cold_start_at(&self, at: i64) -> f64 {
-        self.faults.iter().rev().find(|f| f.active(at)).and_then(|f| f.cold_start_ms).unwrap_or(self.cold_start_ms)
+    fn behaviour(&self, at: i64) -> Behaviour {
+        Behaviour::at(&self.faults, at, self.error_rate, self.cold_start_ms)
     }
 }
 
@@ -102,6 +138,26 @@ struct Instance {
 pub struct Traffic {
     pub alias: String,
     pub rps: f64,
+    pub daily: Option<Daily>,
+}
+
+/// A daily traffic curve: the rate swings by ± `amplitude` × its mean around the day, highest at `peak_ms` after
+/// midnight UTC (a cosine).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Daily {
+    pub amplitude: f64,
+    pub peak_ms: i64,
+}
+
+impl Daily {
+    const DAY_MS: f64 = 86_400_000.0;
+
+    /// The rate at `at_ms` of traffic averaging `rps`.
+    pub fn rate(daily: Option<Self>, rps: f64, at_ms: i64) -> f64 {
+        let Some(d) = daily else { return rps };
+        let phase = (at_ms - d.peak_ms).rem_euclid(Self::DAY_MS as i64) as f64 / Self::DAY_MS;
+        (rps * (1.0 + d.amplitude * (std::f64::consts::TAU * phase).cos())).max(0.0)
+    }
 }
 
 /// A simulated function.
@@ -216,14 +272,14 @@ impl Function {
             }
             None => {
                 record.cold_start = true;
-                record.init_ms = code.cold_start_at(at) * (1.0 + 0.1 * rng.normal()).clamp(0.5, 1.5);
+                record.init_ms = code.behaviour(at).cold_start_ms * (1.0 + 0.1 * rng.normal()).clamp(0.5, 1.5);
                 instances.push(Instance { busy_until_ms: at, last_used_ms: at, provisioned: false });
                 instances.len() - 1
             }
         };
-        let median = (code.latency_ms + code.latency_shift_at(at)).max(1.0);
+        let median = (code.latency_ms + code.behaviour(at).latency_shift_ms).max(1.0);
         record.duration_ms = (median * (code.jitter * rng.normal()).exp()).clamp(1.0, self.timeout_s as f64 * 1000.0);
-        record.error = rng.chance(code.error_rate_at(at));
+        record.error = rng.chance(code.behaviour(at).error_rate);
         let end = record.end_ms();
         if let Some(instance) = instances.get_mut(index) {
             instance.busy_until_ms = end;

@@ -217,7 +217,7 @@ fn raw_points(
             let points = state
                 .run_requests
                 .iter()
-                .filter(|r| in_range(r.at_ms))
+                .filter(|r| in_range(r.at_ms) && state.published(&r.service, &r.revision, r.at_ms))
                 .filter_map(|r| {
                     let class = format!("{}xx", r.status / 100);
                     let l = labels(

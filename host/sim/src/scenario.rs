@@ -2,8 +2,8 @@
 //! aliases, traffic, and faults from a time on — loaded into a [`Simulator`]. Documented in the README.
 
 use crate::cloudrun::{RunRevision, RunService, TrafficTarget};
-use crate::lambda::{Alias, Fault, Function, Traffic, Version};
-use crate::simulator::{Settings, Simulator};
+use crate::lambda::{Alias, Daily, Fault, Function, Traffic, Version};
+use crate::simulator::{Deploy, DeployChange, Gap, Settings, Simulator};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,36 @@ struct ScenarioFile {
     service: Vec<ServiceFile>,
     #[serde(default)]
     fault: Vec<FaultFile>,
+    #[serde(default)]
+    deploy: Vec<DeployFile>,
+    #[serde(default)]
+    gap: Vec<GapFile>,
+}
+
+/// A deploy tool's change at `at`: a Lambda alias moved, or a Cloud Run service's traffic set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployFile {
+    at: String,
+    function: Option<String>,
+    alias: Option<String>,
+    version: Option<u32>,
+    routing: Option<RoutingFile>,
+    service: Option<String>,
+    #[serde(default)]
+    traffic: Vec<TrafficFile2>,
+}
+
+/// A span in which a revision's metrics are missing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GapFile {
+    function: Option<String>,
+    version: Option<u32>,
+    service: Option<String>,
+    revision: Option<String>,
+    from: String,
+    until: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +71,8 @@ struct ServiceFile {
     location: String,
     #[serde(default)]
     rps: f64,
+    daily_amplitude: Option<f64>,
+    peak: Option<String>,
     #[serde(default)]
     min_instances: u32,
     #[serde(default = "default_max_instances")]
@@ -93,6 +125,7 @@ struct SettingsFile {
     operation_polls: Option<u32>,
     reconcile: Option<String>,
     max_series_per_page: Option<usize>,
+    publication_delay: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +150,8 @@ struct FunctionFile {
 struct TrafficFile {
     alias: String,
     rps: f64,
+    daily_amplitude: Option<f64>,
+    peak: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +199,8 @@ struct FaultFile {
     /// Offset from the scenario start, e.g. "4m".
     from: String,
     until: Option<String>,
+    /// Rises linearly to full strength over this long, e.g. "10m".
+    ramp: Option<String>,
     error_rate: Option<f64>,
     latency_shift_ms: Option<f64>,
     cold_start_ms: Option<f64>,
@@ -189,6 +226,27 @@ fn default_jitter() -> f64 {
 }
 fn default_cold_start() -> f64 {
     800.0
+}
+
+/// A daily traffic curve from its keys: `daily_amplitude` in [0, 1] and `peak` as `HH:MM` UTC (default 14:00).
+fn daily(what: &str, amplitude: Option<f64>, peak: &Option<String>) -> Result<Option<Daily>, String> {
+    let Some(amplitude) = amplitude else {
+        return match peak {
+            Some(_) => Err(format!("{what}: `peak` needs `daily_amplitude`")),
+            None => Ok(None),
+        };
+    };
+    if !(0.0..=1.0).contains(&amplitude) {
+        return Err(format!("{what}: daily_amplitude must be in [0, 1], got {amplitude}"));
+    }
+    let peak = peak.as_deref().unwrap_or("14:00");
+    let minutes = peak
+        .split_once(':')
+        .and_then(|(h, m)| Some((h.parse::<i64>().ok()?, m.parse::<i64>().ok()?)))
+        .filter(|(h, m)| (0..24).contains(h) && (0..60).contains(m))
+        .map(|(h, m)| h * 60 + m)
+        .ok_or_else(|| format!("{what}: peak must be HH:MM (UTC), got {peak:?}"))?;
+    Ok(Some(Daily { amplitude, peak_ms: minutes * 60_000 }))
 }
 
 /// Loads a scenario file into a new simulator.
@@ -220,6 +278,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
         operation_polls: file.settings.operation_polls.unwrap_or(defaults.operation_polls),
         reconcile_ms: duration("settings.reconcile", &file.settings.reconcile, defaults.reconcile_ms)?,
         max_series_per_page: file.settings.max_series_per_page.unwrap_or(defaults.max_series_per_page),
+        publication_delay_ms: duration(
+            "settings.publication_delay",
+            &file.settings.publication_delay,
+            defaults.publication_delay_ms,
+        )?,
     };
     let mut functions = BTreeMap::new();
     for (i, f) in file.function.into_iter().enumerate() {
@@ -283,7 +346,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
                     f.name, t.alias
                 )));
             }
-            function.traffic = Some(Traffic { alias: t.alias, rps: t.rps.max(0.0) });
+            let daily =
+                daily(&format!("function `{}`: traffic", f.name), t.daily_amplitude, &t.peak).map_err(invalid)?;
+            function.traffic = Some(Traffic { alias: t.alias, rps: t.rps.max(0.0), daily });
         }
         functions.insert(function.name.clone(), function);
     }
@@ -291,6 +356,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
     for (i, f) in file.service.into_iter().enumerate() {
         let mut service = RunService::new(&f.project, &f.location, &f.name, start);
         service.rps = f.rps.max(0.0);
+        service.daily = daily(&format!("service `{}`", f.name), f.daily_amplitude, &f.peak).map_err(invalid)?;
         service.min_instances = f.min_instances;
         service.max_instances = f.max_instances;
         service.annotations = f.annotations;
@@ -344,9 +410,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
             }
             None => None,
         };
+        let ramp_ms = match &fault.ramp {
+            Some(t) => crate::parse_duration_ms(t).map_err(|m| invalid(format!("fault[{i}].ramp: {m}")))?,
+            None => 0,
+        };
+        if let Some(rate) = fault.error_rate.filter(|r| !(0.0..=1.0).contains(r)) {
+            return Err(invalid(format!("fault[{i}].error_rate: must be in [0, 1], got {rate}")));
+        }
         let spec = Fault {
             from_ms,
             until_ms,
+            ramp_ms,
             error_rate: fault.error_rate,
             latency_shift_ms: fault.latency_shift_ms,
             cold_start_ms: fault.cold_start_ms,
@@ -366,7 +440,71 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
         };
         faults.ok_or_else(|| invalid(format!("fault[{i}]: no such function version or service revision")))?.push(spec);
     }
+    let at = |field: String, text: &str| {
+        crate::parse_duration_ms(text).map(|ms| start + ms).map_err(|m| invalid(format!("{field}: {m}")))
+    };
+    let mut deploys = Vec::new();
+    for (i, d) in file.deploy.into_iter().enumerate() {
+        let at_ms = at(format!("deploy[{i}].at"), &d.at)?;
+        let change = match (d.function, d.alias, d.version, d.service) {
+            (Some(function), Some(alias), Some(version), None) if d.traffic.is_empty() => {
+                let known = functions.get(&function).is_some_and(|f| {
+                    f.aliases.contains_key(&alias)
+                        && std::iter::once(version)
+                            .chain(d.routing.as_ref().map(|r| r.version))
+                            .all(|v| f.versions.contains_key(&v))
+                });
+                if !known {
+                    return Err(invalid(format!(
+                        "deploy[{i}]: function `{function}` has no alias `{alias}` or no such version"
+                    )));
+                }
+                DeployChange::Alias { function, alias, version, routing: d.routing.map(|r| (r.version, r.weight)) }
+            }
+            (None, None, None, Some(service)) if !d.traffic.is_empty() => {
+                let traffic: Vec<TrafficTarget> = d
+                    .traffic
+                    .into_iter()
+                    .map(|t| TrafficTarget {
+                        latest: t.latest,
+                        revision: t.revision.unwrap_or_default(),
+                        percent: t.percent,
+                        tag: t.tag,
+                    })
+                    .collect();
+                let total: u32 = traffic.iter().map(|t| t.percent).sum();
+                if total != 100 || !services.values().any(|s| s.name == service) {
+                    return Err(invalid(format!(
+                        "deploy[{i}]: no service `{service}`, or its traffic adds up to {total}, not 100"
+                    )));
+                }
+                DeployChange::Traffic { service, traffic }
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "deploy[{i}]: give `function`, `alias`, `version` (and `routing`) for Lambda, or `service` and `traffic` for Cloud Run"
+                )));
+            }
+        };
+        deploys.push(Deploy { at_ms, change });
+    }
+    let mut gaps = Vec::new();
+    for (i, g) in file.gap.into_iter().enumerate() {
+        let (from_ms, until_ms) = (at(format!("gap[{i}].from"), &g.from)?, at(format!("gap[{i}].until"), &g.until)?);
+        let (resource, revision) = match (g.function, g.version, g.service, g.revision) {
+            (Some(function), Some(version), None, None) => (function, version.to_string()),
+            (None, None, Some(service), Some(revision)) => (service, revision),
+            _ => {
+                return Err(invalid(format!(
+                    "gap[{i}]: give `function` and `version` (Lambda) or `service` and `revision` (Cloud Run)"
+                )));
+            }
+        };
+        gaps.push(Gap { resource, revision, from_ms, until_ms });
+    }
     let sim = Simulator::new(start, file.seed, settings);
+    sim.schedule_deploys(deploys);
+    sim.add_gaps(gaps);
     for function in functions.into_values() {
         sim.add_function(function);
     }

@@ -2,7 +2,7 @@
 //! simulated request and every API call. The HTTP server and in-process callers (the demo, tests) both drive it.
 
 use crate::cloudrun::{RunRequest, RunService, Startup};
-use crate::lambda::{Alias, Function, PcStatus, Provisioned, RequestRecord};
+use crate::lambda::{Alias, Daily, Function, PcStatus, Provisioned, RequestRecord};
 use crate::rng::Rng;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -67,6 +67,29 @@ pub struct Interference {
     pub routing: Option<(u32, f64)>,
 }
 
+/// A span `[from_ms, until_ms)` in which the platform publishes no metrics for one revision: the metrics APIs
+/// answer 200 with no datapoints for it (a Lambda version, or a Cloud Run revision).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gap {
+    pub resource: String,
+    pub revision: String,
+    pub from_ms: i64,
+    pub until_ms: i64,
+}
+
+/// A deploy tool's change at a time: an alias moved (Lambda) or a traffic split set (Cloud Run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deploy {
+    pub at_ms: i64,
+    pub change: DeployChange,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeployChange {
+    Alias { function: String, alias: String, version: u32, routing: Option<(u32, f64)> },
+    Traffic { service: String, traffic: Vec<crate::cloudrun::TrafficTarget> },
+}
+
 /// Settings of a simulated account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -84,6 +107,9 @@ pub struct Settings {
     pub reconcile_ms: i64,
     /// Cloud Monitoring: most time series one ListTimeSeries page carries.
     pub max_series_per_page: usize,
+    /// How long after a request its metrics are published (CloudWatch, Monitoring): the newest minutes arrive
+    /// late and partial.
+    pub publication_delay_ms: i64,
 }
 
 impl Default for Settings {
@@ -97,6 +123,7 @@ impl Default for Settings {
             operation_polls: 2,
             reconcile_ms: 10_000,
             max_series_per_page: 1000,
+            publication_delay_ms: 0,
         }
     }
 }
@@ -129,6 +156,10 @@ pub(crate) struct State {
     pub(crate) hooks: crate::codedeploy_api::Hooks,
     /// The server's own endpoint, for the URLs the APIs hand out (tag URLs).
     pub(crate) endpoint: Option<String>,
+    /// Spans in which a revision's metrics are missing.
+    pub(crate) gaps: Vec<Gap>,
+    /// Deploys to apply when their time comes, in time order.
+    pub(crate) deploys: std::collections::VecDeque<Deploy>,
     /// Next arrival time of each function's and service's traffic.
     next_arrival: BTreeMap<String, f64>,
     revision_counter: u64,
@@ -169,6 +200,8 @@ impl Simulator {
             failing_operations: Vec::new(),
             service_interference: Vec::new(),
             endpoint: None,
+            gaps: Vec::new(),
+            deploys: std::collections::VecDeque::new(),
             next_arrival: BTreeMap::new(),
             revision_counter: 0,
         };
@@ -285,6 +318,18 @@ impl Simulator {
         self.lock().interference.push(interference);
     }
 
+    /// Schedules deploys (applied when virtual time reaches them).
+    pub fn schedule_deploys(&self, deploys: impl IntoIterator<Item = Deploy>) {
+        let mut state = self.lock();
+        state.deploys.extend(deploys);
+        state.deploys.make_contiguous().sort_by_key(|d| d.at_ms);
+    }
+
+    /// Adds spans in which a revision's metrics are missing.
+    pub fn add_gaps(&self, gaps: impl IntoIterator<Item = Gap>) {
+        self.lock().gaps.extend(gaps);
+    }
+
     /// Points an alias elsewhere directly, as a deploy tool would (changes its RevisionId).
     pub fn set_alias(
         &self,
@@ -368,9 +413,14 @@ impl State {
     pub(crate) fn run_until(&mut self, target: i64) {
         let reap = self.settings.reap_after_ms;
         loop {
+            self.apply_due_deploys();
             let next_minute = (self.now_ms.div_euclid(60_000) + 1) * 60_000;
-            match self.next_arrival_before(next_minute.min(target)) {
+            let step = next_minute.min(target);
+            // A deploy due before the next step ends the arrivals there, so traffic after it is routed anew.
+            let deploy = self.deploys.front().map(|d| d.at_ms.max(self.now_ms + 1)).filter(|at| *at < step);
+            match self.next_arrival_before(deploy.unwrap_or(step)) {
                 Some((at, source, rps)) => self.arrive(at, &source, rps, reap),
+                None if deploy.is_some() => self.now_ms = deploy.unwrap_or(step),
                 None if next_minute < target => {
                     self.now_ms = next_minute;
                     self.settle_services();
@@ -380,6 +430,7 @@ impl State {
             }
         }
         self.now_ms = target.max(self.now_ms);
+        self.apply_due_deploys();
         let now = self.now_ms;
         for function in self.functions.values_mut() {
             function.settle_provisioned(now);
@@ -387,13 +438,55 @@ impl State {
         self.settle_services();
     }
 
+    /// Applies the deploys whose time has come (a deploy that names something missing is logged and dropped).
+    fn apply_due_deploys(&mut self) {
+        while self.deploys.front().is_some_and(|d| d.at_ms <= self.now_ms) {
+            let Some(deploy) = self.deploys.pop_front() else { break };
+            let applied = match deploy.change {
+                DeployChange::Alias { function, alias, version, routing } => {
+                    self.set_alias(&function, &alias, version, routing)
+                }
+                DeployChange::Traffic { service, traffic } => self.set_traffic(&service, traffic),
+            };
+            if let Err(error) = applied {
+                tracing::warn!(at_ms = deploy.at_ms, error = %error.message, "a scenario deploy could not be applied");
+            }
+        }
+    }
+
+    /// Whether the platform has published the metrics of a request of `revision` of `resource` (a function or
+    /// service name) made at `at_ms`: after the publication delay, outside any gap.
+    pub(crate) fn published(&self, resource: &str, revision: &str, at_ms: i64) -> bool {
+        at_ms + self.settings.publication_delay_ms <= self.now_ms
+            && !self
+                .gaps
+                .iter()
+                .any(|g| g.resource == resource && g.revision == revision && at_ms >= g.from_ms && at_ms < g.until_ms)
+    }
+
+    /// The Lambda requests whose metrics are published.
+    pub(crate) fn published_requests(&self) -> std::borrow::Cow<'_, [RequestRecord]> {
+        if self.settings.publication_delay_ms == 0 && self.gaps.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.requests);
+        }
+        let visible = self.requests.iter().filter(|r| self.published(&r.function, &r.version.to_string(), r.at_ms));
+        std::borrow::Cow::Owned(visible.cloned().collect())
+    }
+
     /// The earliest pending arrival before `target` across functions and services with traffic.
     fn next_arrival_before(&mut self, target: i64) -> Option<(f64, String, f64)> {
         let sources: Vec<(String, f64)> = self
             .functions
             .values()
-            .filter_map(|f| f.traffic.as_ref().map(|t| (format!("function:{}", f.name), t.rps)))
-            .chain(self.services.values().map(|s| (format!("service:{}", s.full_name()), s.rps)))
+            .filter_map(|f| {
+                let t = f.traffic.as_ref()?;
+                Some((format!("function:{}", f.name), Daily::rate(t.daily, t.rps, self.now_ms)))
+            })
+            .chain(
+                self.services
+                    .values()
+                    .map(|s| (format!("service:{}", s.full_name()), Daily::rate(s.daily, s.rps, self.now_ms))),
+            )
             .filter(|(_, rps)| *rps > 0.0)
             .collect();
         let now = self.now_ms as f64;

@@ -62,6 +62,7 @@ pub(super) struct DefaultsFile {
     pub(super) settle: Option<String>,
     pub(super) bake: Option<String>,
     pub(super) history: Option<String>,
+    pub(super) metrics_delay: Option<String>,
     pub(super) mode: Option<Mode>,
     pub(super) cooldown: Option<String>,
     pub(super) on_policy_error: Option<Fallback>,
@@ -123,6 +124,7 @@ impl DefaultsFile {
             "settle" => self.settle.is_some(),
             "bake" => self.bake.is_some(),
             "history" => self.history.is_some(),
+            "metrics_delay" => self.metrics_delay.is_some(),
             "cooldown" => self.cooldown.is_some(),
             _ => false,
         }
@@ -149,6 +151,8 @@ pub(super) fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<G
     let settle = duration("settle", &guard.settle, &defaults.settle, "15m", MAX_HOLD)?;
     let bake = duration("bake", &guard.bake, &defaults.bake, "10m", MAX_HOLD)?;
     let history = duration("history", &guard.history, &defaults.history, "1h", MAX_SPAN)?;
+    let metrics_delay =
+        duration("metrics_delay", &guard.metrics_delay, &defaults.metrics_delay, "1m", Duration::from_secs(3600))?;
     if history < Duration::from_secs(60) {
         return Err(("history", format!("must be at least 1m (one metric period), got {history:?}")));
     }
@@ -189,6 +193,7 @@ pub(super) fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<G
         settle,
         bake,
         history,
+        metrics_delay,
         mode: guard.mode.or(defaults.mode).unwrap_or(Mode::Enforce),
         cooldown,
         on_policy_error: guard.on_policy_error.or(defaults.on_policy_error).unwrap_or(Fallback::Inconclusive),
