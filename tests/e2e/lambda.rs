@@ -333,20 +333,25 @@ fn recorded_cycles_replay_to_the_same_verdicts() {
     assert_eq!(output.status.code(), Some(2));
 }
 
-#[test]
-fn metrics_of_all_guards_are_batched_into_as_few_calls_as_the_query_limit_allows() {
-    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
-    h.sim.advance(5 * 60_000);
+/// guards.toml in dry-run with `copies` more guards `copy-N` on the same alias.
+fn dry_run_copies(h: &SimHarness, copies: usize) {
     h.guards("mode = \"dry-run\"");
-    // 30 guards on the alias: 30 x (8 baseline + 8 candidate + 1 peak) = 510 queries -> 2 GetMetricData calls.
     let path = h.dir.path().join("guards.toml");
     let mut text = std::fs::read_to_string(&path).unwrap_or_default();
-    for i in 0..29 {
+    for i in 0..copies {
         text.push_str(&format!(
             "\n[[guard]]\nname = \"copy-{i}\"\nplatform = \"aws-lambda\"\nfunction = \"checkout\"\nalias = \"live\"\npolicies = [{{ use = \"builtin:error-rate\" }}]\n"
         ));
     }
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn metrics_of_all_guards_are_batched_into_as_few_calls_as_the_query_limit_allows() {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
+    h.sim.advance(5 * 60_000);
+    // 30 guards on the alias: 30 x (8 baseline + 8 candidate + 1 peak) = 510 queries -> 2 GetMetricData calls.
+    dry_run_copies(&h, 29);
     let output = h.ripcord(&["check"]);
     assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
     let calls: Vec<String> =
@@ -354,6 +359,39 @@ fn metrics_of_all_guards_are_batched_into_as_few_calls_as_the_query_limit_allows
     // Then the known good's history before the canary, for all 30 guards in one call (8 metrics + 1 peak each).
     assert_eq!(calls, ["500 queries", "10 queries", "270 queries"]);
     assert_eq!(h.audit().len(), 30, "one decision per guard");
+}
+
+#[test]
+fn a_failed_metrics_call_is_retried_in_halves_and_fails_only_the_guards_it_carried() {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
+    h.sim.advance(5 * 60_000);
+    // 31 guards: 527 queries, a call of 500 (guards 0-29, the last one in part) and one of 27 (guards 29-30).
+    dry_run_copies(&h, 30);
+    // A refusal the SDK does not retry, 15 times: the call of 500 and every half of it down to 62 queries.
+    let error = ripcord_sim::ApiError::new(400, "InvalidParameterValue", "too much at once, on purpose");
+    h.sim.inject_api_fault("GetMetricData", 15, error);
+    let output = h.ripcord(&["check", "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap_or_else(|e| panic!("{e}"));
+    let guards = json["guards"].as_array().cloned().unwrap_or_default();
+    let failed: Vec<&str> =
+        guards.iter().filter(|g| g["outcome"] == "failed").filter_map(|g| g["guard"].as_str()).collect();
+    let judged: Vec<&str> =
+        guards.iter().filter(|g| g["outcome"] != "failed").filter_map(|g| g["guard"].as_str()).collect();
+    assert_eq!(judged, ["copy-29"], "only the guard whose queries were all in the call that worked");
+    assert_eq!(failed.len(), 30);
+    assert!(
+        guards
+            .iter()
+            .filter(|g| g["outcome"] == "failed")
+            .all(|g| g["error"].as_str().is_some_and(|e| e.contains("too much at once")))
+    );
+    let calls: Vec<String> =
+        h.sim.api_log().into_iter().filter(|c| c.operation == "GetMetricData").map(|c| c.detail).collect();
+    // 15 refused, the call of 27, then the known good's history of the one guard judged (8 metrics + 1 peak).
+    assert_eq!(calls[15..], ["27 queries", "9 queries"], "{calls:?}");
+    assert!(calls[..15].iter().all(|c| c == "InvalidParameterValue"), "{calls:?}");
+    assert_eq!(h.audit().len(), 31, "a decision for every guard, failed or not");
 }
 
 #[test]

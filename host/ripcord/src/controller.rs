@@ -5,6 +5,7 @@
 
 use crate::audit::{Actor, Audit, DeploymentRecord, Kind, Record, Writer};
 use crate::clock::Clock;
+use crate::concurrency::{Task, bounded};
 use crate::config::{Config, Guard, Mode};
 use crate::cycle::{Cycle, GuardCycle};
 use crate::effect::GuardResult;
@@ -20,6 +21,10 @@ use std::time::{Duration, Instant};
 
 /// Longest a cycle waits at its end for its webhook notifications (outside function mode).
 const NOTIFY_BOUND: Duration = Duration::from_secs(10);
+/// Deployments read at once (each read is one or two API calls).
+const READ_CONCURRENCY: usize = 32;
+/// Guard cycles run at once: their policies, and the rollbacks of a fleet-wide bad release, overlap.
+const CYCLE_CONCURRENCY: usize = 16;
 
 /// A guard's provider and its deployment as read, or why they could not be.
 type Read = Result<(Arc<dyn Provider>, Deployment), String>;
@@ -28,6 +33,15 @@ type BatchMember<'a> = (&'a Guard, &'a Arc<dyn Provider>, &'a Deployment);
 
 /// A guard in a history batch: its provider, the deployment as if the known good served alone, the span.
 type HistoryRequest<'a> = (&'a Guard, &'a Arc<dyn Provider>, Deployment, Window);
+
+/// Longest error text copied into a guard's result and records (an error shared by a whole batch is copied into
+/// every guard's: 10,000 copies of a 66 KB message once made `check --json` print 561 MiB).
+const MAX_ERROR: usize = 1024;
+
+/// A provider error as copied into a guard's result: one line, at most [`MAX_ERROR`] bytes.
+fn bounded_error(error: &ProviderError) -> String {
+    crate::text::truncate(&error.to_string(), MAX_ERROR).into_owned()
+}
 
 /// Runs guard cycles for a configuration.
 #[derive(Debug)]
@@ -106,8 +120,8 @@ impl Controller {
     }
 
     async fn read(&self, guard: &Guard) -> Read {
-        let provider = self.provider(guard).await.map_err(|e| e.to_string())?;
-        let deployment = provider.deployment(guard).await.map_err(|e| e.to_string())?;
+        let provider = self.provider(guard).await.map_err(|e| bounded_error(&e))?;
+        let deployment = provider.deployment(guard).await.map_err(|e| bounded_error(&e))?;
         Ok((provider, deployment))
     }
 
@@ -128,29 +142,37 @@ impl Controller {
             Err(error) => return selected.iter().map(|g| GuardResult::failed(g, error.to_string())).collect(),
         };
         let cycle = Cycle { now, actor, started };
-        let mut reads: Vec<(&Guard, Read)> = Vec::new();
-        for guard in selected {
-            reads.push((guard, self.read(guard).await));
+        // One client per batch first (a client's first use connects), then every deployment, many at a time.
+        for guard in &selected {
+            let _ = self.provider(guard).await;
         }
+        let reading = selected.iter().map(|g| Box::pin(self.read(g)) as Task<'_, Read>);
+        let reads: Vec<(&Guard, Read)> =
+            selected.iter().copied().zip(bounded(reading, READ_CONCURRENCY).await).collect();
         let mut metrics = self.fetch_metrics(&reads, now).await;
         let mut histories = self.fetch_histories(&reads, &metrics).await;
-        for (guard, read) in reads {
-            let result = match read {
-                Err(error) => {
-                    self.record_unjudged(guard, None, error.clone(), &cycle).await;
-                    GuardResult::failed(guard, error)
-                }
-                Ok((provider, deployment)) => {
-                    let guard_cycle = GuardCycle { controller: self, guard, provider, deployment, cycle };
-                    match metrics.remove(&guard.name) {
-                        Some(Ok(metrics)) => guard_cycle.run(metrics, histories.remove(&guard.name)).await,
-                        Some(Err(error)) => guard_cycle.unjudged(error).await,
-                        None => guard_cycle.unjudged("no metrics fetched".into()).await,
+        // Built as they start (a guard's cycle is a large future), never more than the limit at once.
+        let cycles = reads.into_iter().map(|(guard, read)| {
+            let (metrics, history) = (metrics.remove(&guard.name), histories.remove(&guard.name));
+            Box::pin(async move {
+                match read {
+                    Err(error) => {
+                        self.record_unjudged(guard, None, error.clone(), &cycle).await;
+                        GuardResult::failed(guard, error)
+                    }
+                    Ok((provider, deployment)) => {
+                        let guard_cycle = GuardCycle { controller: self, guard, provider, deployment, cycle };
+                        match metrics {
+                            Some(Ok(metrics)) => guard_cycle.run(metrics, history).await,
+                            Some(Err(error)) => guard_cycle.unjudged(error).await,
+                            None => guard_cycle.unjudged("no metrics fetched".into()).await,
+                        }
                     }
                 }
-            };
-            results.push(result);
-        }
+            }) as Task<'_, GuardResult>
+        });
+        results.extend(bounded(cycles, CYCLE_CONCURRENCY).await);
+        self.audit.sync().await;
         self.flush_notifications().await;
         let real_ms = started.elapsed().as_millis() as u64;
         tracing::info!(target: "ripcord::cycle", guards = results.len(), real_ms, "cycle done");
@@ -177,17 +199,8 @@ impl Controller {
                 |d: &Deployment| d.rollout.as_ref().map(|r| r.first_traffic_ms).filter(|_| d.candidate_on_trial());
             let windows = inputs::batch_windows(now, members.iter().map(|(g, _, d)| (*g, since(d))));
             let requests: Vec<(&Guard, &Deployment)> = members.iter().map(|(g, _, d)| (*g, *d)).collect();
-            match provider.metrics(&requests, &windows).await {
-                Ok(answers) => {
-                    for ((guard, _, _), answer) in members.iter().zip(answers) {
-                        metrics.insert(guard.name.clone(), Ok(answer));
-                    }
-                }
-                Err(error) => {
-                    for (guard, _, _) in members {
-                        metrics.insert(guard.name.clone(), Err(error.to_string()));
-                    }
-                }
+            for ((guard, _, _), answer) in members.iter().zip(provider.metrics(&requests, &windows).await) {
+                metrics.insert(guard.name.clone(), answer.map_err(|e| bounded_error(&e)));
             }
         }
         metrics
@@ -220,15 +233,17 @@ impl Controller {
                 end: members.iter().map(|m| m.3.end).max().unwrap_or_default(),
             };
             let requests: Vec<(&Guard, &Deployment)> = members.iter().map(|(g, _, d, _)| (*g, d)).collect();
-            match provider.metrics(&requests, &[covering]).await {
-                Ok(answers) => {
-                    for ((guard, _, _, span), answer) in members.iter().zip(answers) {
+            for ((guard, _, _, span), answer) in members.iter().zip(provider.metrics(&requests, &[covering]).await) {
+                match answer {
+                    Ok(answer) => {
                         if let Some(history) = inputs::history(&answer, *span) {
                             histories.insert(guard.name.clone(), history);
                         }
                     }
+                    Err(error) => {
+                        tracing::warn!(guard = %guard.name, %error, "cannot read the known good's history; judging without it")
+                    }
                 }
-                Err(error) => tracing::warn!(%error, "cannot read the known good's history; judging without it"),
             }
         }
         histories

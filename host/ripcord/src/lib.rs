@@ -13,6 +13,7 @@ pub mod audit;
 pub mod builtins;
 pub mod capacity;
 pub mod clock;
+pub mod concurrency;
 pub mod config;
 pub mod controller;
 mod cycle;

@@ -150,6 +150,14 @@ pub struct GuardMetrics {
     pub peak_concurrency: Option<f64>,
 }
 
+/// One guard's metrics, or why they could not be read.
+pub type MetricsAnswer = Result<GuardMetrics, ProviderError>;
+
+/// The same failure as the answer for every request of a call that failed as a whole.
+pub fn all_failed(requests: &[(&Guard, &Deployment)], error: &ProviderError) -> Vec<MetricsAnswer> {
+    requests.iter().map(|_| Err(error.clone())).collect()
+}
+
 /// Warm capacity to add: to which revision, how much, whether to wait until it is ready (bounded by the guard's
 /// `prewarm_timeout`), and when it is to be released.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -205,12 +213,9 @@ pub enum Mark {
 pub trait Reader: Send + Sync + std::fmt::Debug {
     async fn deployment(&self, guard: &Guard) -> Result<Deployment, ProviderError>;
 
-    /// Metrics of several guards, fetched in as few calls as the API allows; one answer per request, in order.
-    async fn metrics(
-        &self,
-        requests: &[(&Guard, &Deployment)],
-        windows: &[Window],
-    ) -> Result<Vec<GuardMetrics>, ProviderError>;
+    /// Metrics of several guards, fetched in as few calls as the API allows; one answer per request, in order. A
+    /// call that fails fails only the guards it covered.
+    async fn metrics(&self, requests: &[(&Guard, &Deployment)], windows: &[Window]) -> Vec<MetricsAnswer>;
 
     /// The revisions the deployment has (published versions, ready revisions).
     async fn revisions(&self, guard: &Guard) -> Result<Vec<String>, ProviderError>;

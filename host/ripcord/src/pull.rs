@@ -80,9 +80,8 @@ impl GuardCycle<'_> {
             return crate::capacity::from_peak(self.guard, None);
         }
         let windows = inputs::guard_windows(self.cycle.now, self.guard, None);
-        match self.provider.metrics(&[(self.guard, &self.deployment)], &windows).await {
-            Ok(mut answers) if !answers.is_empty() => {
-                let metrics = answers.remove(0);
+        match self.provider.metrics(&[(self.guard, &self.deployment)], &windows).await.pop() {
+            Some(Ok(metrics)) => {
                 let (deployment, now) = (&self.deployment, self.cycle.now);
                 let evaluation =
                     inputs::evaluation(self.guard, deployment, &metrics, &windows, now, Default::default());

@@ -6,7 +6,9 @@
 
 use super::gcp::{client, credentials, fail};
 use super::markers::{self, Marker, Markers};
-use super::{Capacity, Changer, Deployment, GuardMetrics, Mark, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader};
+use super::{
+    Capacity, Changer, Deployment, Mark, MetricsAnswer, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader,
+};
 use crate::clock::Clock;
 use crate::config::{GcpSettings, Guard, Target};
 use crate::evaluation::Window;
@@ -195,12 +197,11 @@ impl Reader for CloudRun {
         Ok(Deployment::new(primary, candidate, candidate_share, service.etag.clone(), markers))
     }
 
-    async fn metrics(
-        &self,
-        requests: &[(&Guard, &Deployment)],
-        windows: &[Window],
-    ) -> Result<Vec<GuardMetrics>, ProviderError> {
-        super::cloud_monitoring::metrics(&self.monitoring, requests, windows).await
+    async fn metrics(&self, requests: &[(&Guard, &Deployment)], windows: &[Window]) -> Vec<MetricsAnswer> {
+        match super::cloud_monitoring::metrics(&self.monitoring, requests, windows).await {
+            Ok(answers) => answers.into_iter().map(Ok).collect(),
+            Err(error) => super::all_failed(requests, &error),
+        }
     }
 
     async fn revisions(&self, guard: &Guard) -> Result<Vec<String>, ProviderError> {

@@ -3,7 +3,7 @@
 //! 500-query limit allows, each answer put back where it belongs.
 
 use super::aws::fail;
-use super::{Deployment, GuardMetrics, ProviderError};
+use super::{Deployment, GuardMetrics, MetricsAnswer, ProviderError};
 use crate::config::Guard;
 use crate::evaluation::{MetricKind, MetricSeries, Revision, Window};
 use aws_sdk_cloudwatch::primitives::DateTime;
@@ -27,91 +27,172 @@ const CANONICAL: [(&str, &str, &str); 8] = [
     ("instances", "ConcurrentExecutions", "Maximum"),
 ];
 
-/// Metrics of every guard in `requests` over `windows`, in as few calls as the query limit allows.
+/// Metrics of every guard in `requests` over `windows`, in as few calls as the query limit allows. The queries are
+/// planned guard by guard as the calls go out, so memory holds one call's queries, not the fleet's (170,000
+/// queries planned up front for 10,000 guards once held 73 MiB). A call that fails (after the SDK's retries) is
+/// tried again as two calls of half its queries, down to [`MIN_RETRY_QUERIES`]; what still fails fails only the
+/// guards whose queries it carried.
 pub(super) async fn metrics(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     requests: &[(&Guard, &Deployment)],
     windows: &[Window],
-) -> Result<Vec<GuardMetrics>, ProviderError> {
+) -> Vec<MetricsAnswer> {
     let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
-        return Err(ProviderError { operation: "GetMetricData", resource: "-".into(), message: "no windows".into() });
+        let error = ProviderError { operation: "GetMetricData", resource: "-".into(), message: "no windows".into() };
+        return super::all_failed(requests, &error);
     };
-    let queries = plan(requests);
-    let mut samples: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
-    for chunk in queries.chunks(MAX_QUERIES_PER_CALL) {
-        let mut pages = cloudwatch
-            .get_metric_data()
-            .set_metric_data_queries(Some(chunk.iter().map(|(_, q)| q.clone()).collect()))
-            .start_time(DateTime::from_millis(first.start))
-            .end_time(DateTime::from_millis(last.end))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| fail("GetMetricData", "AWS/Lambda", e))?;
-            for result in page.metric_data_results() {
-                let points =
-                    result.timestamps().iter().map(|t| t.to_millis().unwrap_or(0)).zip(result.values().iter().copied());
-                samples.entry(result.id().unwrap_or_default().to_string()).or_default().extend(points);
+    let span = (first.start, last.end);
+    let mut out: Vec<MetricsAnswer> = requests
+        .iter()
+        .map(|(_, d)| {
+            Ok(GuardMetrics {
+                baseline: d.baseline.as_ref().map(|b| revision(b, 1.0 - d.candidate_share)),
+                candidate: revision(&d.candidate, d.candidate_share),
+                peak_concurrency: None,
+            })
+        })
+        .collect();
+    let mut planned =
+        requests.iter().enumerate().flat_map(|(index, (guard, deployment))| plan(index, guard, deployment));
+    loop {
+        let chunk: Vec<(Slot, QuerySpec)> = planned.by_ref().take(MAX_QUERIES_PER_CALL).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let mut calls = vec![chunk];
+        while let Some(call) = calls.pop() {
+            let queries: Vec<MetricDataQuery> = call.iter().enumerate().map(|(i, (_, spec))| spec.query(i)).collect();
+            match get_metric_data(cloudwatch, queries, span).await {
+                Ok(samples) => assemble(&mut out, &call, samples, windows),
+                Err(_) if call.len() > MIN_RETRY_QUERIES => {
+                    let mut first_half = call;
+                    let second_half = first_half.split_off(first_half.len() / 2);
+                    calls.extend([second_half, first_half]);
+                }
+                Err(error) => {
+                    for (slot, _) in &call {
+                        if let Some(answer) = out.get_mut(slot.guard) {
+                            *answer = Err(error.clone());
+                        }
+                    }
+                }
             }
         }
     }
-    Ok(assemble(requests, &queries, samples, windows))
+    out
 }
 
-/// Every query of every guard, each with the slot its answer goes to: the canonical metrics and the guard's
-/// custom ones for the baseline and the candidate version, and the whole alias's peak concurrency.
-fn plan(requests: &[(&Guard, &Deployment)]) -> Vec<(Slot, MetricDataQuery)> {
-    let mut queries: Vec<(Slot, MetricDataQuery)> = Vec::new();
-    for (index, (guard, deployment)) in requests.iter().enumerate() {
-        let (function, alias) = super::lambda::target(guard);
-        let resource = format!("{function}:{alias}");
-        let revisions =
-            [(Role::Baseline, deployment.baseline.as_deref()), (Role::Candidate, Some(deployment.candidate.as_str()))];
-        for (role, version) in revisions {
-            let Some(version) = version else { continue };
-            let by_version =
-                [("FunctionName", function), ("Resource", resource.as_str()), ("ExecutedVersion", version)];
-            for (name, metric, stat) in CANONICAL {
-                let query = query(queries.len(), "AWS/Lambda", metric, stat, &by_version);
-                queries.push((Slot { guard: index, role, metric: name.to_string() }, query));
-            }
-            for (name, custom) in &guard.metrics {
-                let substitute =
-                    |v: &str| v.replace("{function}", function).replace("{alias}", alias).replace("{version}", version);
-                let dims: Vec<(String, String)> =
-                    custom.dimensions.iter().map(|(k, v)| (k.clone(), substitute(v))).collect();
-                let dims: Vec<(&str, &str)> = dims.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                let query = query(queries.len(), &custom.namespace, &custom.name, &custom.stat, &dims);
-                queries.push((Slot { guard: index, role, metric: name.clone() }, query));
-            }
+/// Smallest call that is split again after a failure (the queries of a few guards).
+const MIN_RETRY_QUERIES: usize = 64;
+
+/// One GetMetricData call, with its pages: the points of each query by its index in `queries`.
+async fn get_metric_data(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    queries: Vec<MetricDataQuery>,
+    (start, end): (i64, i64),
+) -> Result<BTreeMap<usize, Vec<(i64, f64)>>, ProviderError> {
+    let mut samples: BTreeMap<usize, Vec<(i64, f64)>> = BTreeMap::new();
+    let mut pages = cloudwatch
+        .get_metric_data()
+        .set_metric_data_queries(Some(queries))
+        .start_time(DateTime::from_millis(start))
+        .end_time(DateTime::from_millis(end))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| fail("GetMetricData", "AWS/Lambda", e))?;
+        for result in page.metric_data_results() {
+            let Some(index) = result.id().and_then(|id| id.strip_prefix('q')).and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let points =
+                result.timestamps().iter().map(|t| t.to_millis().unwrap_or(0)).zip(result.values().iter().copied());
+            samples.entry(index).or_default().extend(points);
         }
-        let whole = [("FunctionName", function), ("Resource", resource.as_str())];
-        let query = query(queries.len(), "AWS/Lambda", "ConcurrentExecutions", "Maximum", &whole);
-        queries.push((Slot { guard: index, role: Role::Deployment, metric: "peak".into() }, query));
     }
+    Ok(samples)
+}
+
+/// One query before it has its id in a call.
+struct QuerySpec {
+    namespace: String,
+    metric: String,
+    stat: String,
+    dimensions: Vec<(String, String)>,
+}
+
+impl QuerySpec {
+    fn new(namespace: &str, metric: &str, stat: &str, dimensions: &[(&str, &str)]) -> Self {
+        let dimensions = dimensions.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self { namespace: namespace.into(), metric: metric.into(), stat: stat.into(), dimensions }
+    }
+
+    fn query(&self, index: usize) -> MetricDataQuery {
+        let dimensions =
+            self.dimensions.iter().map(|(name, value)| Dimension::builder().name(name).value(value).build()).collect();
+        MetricDataQuery::builder()
+            .id(format!("q{index}"))
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace(&self.namespace)
+                            .metric_name(&self.metric)
+                            .set_dimensions(Some(dimensions))
+                            .build(),
+                    )
+                    .period(PERIOD_S)
+                    .stat(&self.stat)
+                    .build(),
+            )
+            .return_data(true)
+            .build()
+    }
+}
+
+/// One guard's queries, each with the slot its answer goes to: the canonical metrics and the guard's custom ones
+/// for the baseline and the candidate version, and the whole alias's peak concurrency.
+fn plan(index: usize, guard: &Guard, deployment: &Deployment) -> Vec<(Slot, QuerySpec)> {
+    let mut queries = Vec::new();
+    let (function, alias) = super::lambda::target(guard);
+    let resource = format!("{function}:{alias}");
+    let revisions =
+        [(Role::Baseline, deployment.baseline.as_deref()), (Role::Candidate, Some(deployment.candidate.as_str()))];
+    for (role, version) in revisions {
+        let Some(version) = version else { continue };
+        let by_version = [("FunctionName", function), ("Resource", resource.as_str()), ("ExecutedVersion", version)];
+        for (name, metric, stat) in CANONICAL {
+            let slot = Slot { guard: index, role, metric: name.to_string() };
+            queries.push((slot, QuerySpec::new("AWS/Lambda", metric, stat, &by_version)));
+        }
+        for (name, custom) in &guard.metrics {
+            let substitute =
+                |v: &str| v.replace("{function}", function).replace("{alias}", alias).replace("{version}", version);
+            let dims: Vec<(String, String)> =
+                custom.dimensions.iter().map(|(k, v)| (k.clone(), substitute(v))).collect();
+            let dims: Vec<(&str, &str)> = dims.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let slot = Slot { guard: index, role, metric: name.clone() };
+            queries.push((slot, QuerySpec::new(&custom.namespace, &custom.name, &custom.stat, &dims)));
+        }
+    }
+    let whole = [("FunctionName", function), ("Resource", resource.as_str())];
+    let slot = Slot { guard: index, role: Role::Deployment, metric: "peak".into() };
+    queries.push((slot, QuerySpec::new("AWS/Lambda", "ConcurrentExecutions", "Maximum", &whole)));
     queries
 }
 
-/// Puts each query's answer where it belongs: a series of the baseline or the candidate, split into the windows,
-/// or the deployment's peak concurrency in the last window.
+/// Puts each query's answer of one call where it belongs: a series of the baseline or the candidate, split into
+/// the windows, or the deployment's peak concurrency in the last window. A guard already failed stays failed.
 fn assemble(
-    requests: &[(&Guard, &Deployment)],
-    queries: &[(Slot, MetricDataQuery)],
-    mut samples: BTreeMap<String, Vec<(i64, f64)>>,
+    out: &mut [MetricsAnswer],
+    call: &[(Slot, QuerySpec)],
+    mut samples: BTreeMap<usize, Vec<(i64, f64)>>,
     windows: &[Window],
-) -> Vec<GuardMetrics> {
+) {
     let recent = windows.last().map_or(i64::MIN, |w| w.start);
-    let mut out: Vec<GuardMetrics> = requests
-        .iter()
-        .map(|(_, d)| GuardMetrics {
-            baseline: d.baseline.as_ref().map(|b| revision(b, 1.0 - d.candidate_share)),
-            candidate: revision(&d.candidate, d.candidate_share),
-            peak_concurrency: None,
-        })
-        .collect();
-    for (slot, query) in queries {
-        let Some(points) = query.id().and_then(|id| samples.remove(id)).filter(|p| !p.is_empty()) else { continue };
-        let Some(target) = out.get_mut(slot.guard) else { continue };
+    for (index, (slot, _)) in call.iter().enumerate() {
+        let Some(points) = samples.remove(&index).filter(|p| !p.is_empty()) else { continue };
+        let Some(Ok(target)) = out.get_mut(slot.guard) else { continue };
         let series = |points: Vec<(i64, f64)>| {
             MetricSeries::split(&slot.metric, MetricKind::for_metric(&slot.metric), points, windows)
         };
@@ -128,7 +209,6 @@ fn assemble(
             }
         }
     }
-    out
 }
 
 /// Whose metric a query asks for.
@@ -149,22 +229,4 @@ struct Slot {
 
 fn revision(id: &str, share: f64) -> Revision {
     Revision { id: id.to_string(), traffic_share: share.clamp(0.0, 1.0), metrics: Vec::new() }
-}
-
-fn query(index: usize, namespace: &str, metric: &str, stat: &str, dimensions: &[(&str, &str)]) -> MetricDataQuery {
-    let dimensions =
-        dimensions.iter().map(|(name, value)| Dimension::builder().name(*name).value(*value).build()).collect();
-    MetricDataQuery::builder()
-        .id(format!("q{index}"))
-        .metric_stat(
-            MetricStat::builder()
-                .metric(
-                    Metric::builder().namespace(namespace).metric_name(metric).set_dimensions(Some(dimensions)).build(),
-                )
-                .period(PERIOD_S)
-                .stat(stat)
-                .build(),
-        )
-        .return_data(true)
-        .build()
 }

@@ -6,7 +6,9 @@
 
 use super::aws::{fail, sdk_config};
 use super::markers::{self, Marker, Markers};
-use super::{Capacity, Changer, Deployment, GuardMetrics, Mark, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader};
+use super::{
+    Capacity, Changer, Deployment, Mark, MetricsAnswer, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader,
+};
 use crate::clock::Clock;
 use crate::config::{AwsSettings, Guard, Target};
 use crate::evaluation::Window;
@@ -202,11 +204,7 @@ impl Reader for Lambda {
         Ok(Deployment::new(primary, candidate, candidate_share, token, markers))
     }
 
-    async fn metrics(
-        &self,
-        requests: &[(&Guard, &Deployment)],
-        windows: &[Window],
-    ) -> Result<Vec<GuardMetrics>, ProviderError> {
+    async fn metrics(&self, requests: &[(&Guard, &Deployment)], windows: &[Window]) -> Vec<MetricsAnswer> {
         super::cloudwatch::metrics(&self.cloudwatch, requests, windows).await
     }
 

@@ -106,19 +106,17 @@ impl Reader for InMemory {
         Ok(state.deployment.clone())
     }
 
-    async fn metrics(
-        &self,
-        requests: &[(&Guard, &Deployment)],
-        _: &[Window],
-    ) -> Result<Vec<GuardMetrics>, ProviderError> {
+    async fn metrics(&self, requests: &[(&Guard, &Deployment)], _: &[Window]) -> Vec<super::MetricsAnswer> {
         let mut state = self.state();
         state.calls.push("metrics".into());
-        let metrics = state.metrics.clone().ok_or_else(|| failure("metrics", "no metrics, on purpose"))?;
+        let Some(metrics) = state.metrics.clone() else {
+            return super::all_failed(requests, &failure("metrics", "no metrics, on purpose"));
+        };
         let answer = |d: &Deployment| match &state.history {
             Some(history) if d.known_good.as_deref() == Some(d.candidate.as_str()) => history.clone(),
             _ => metrics.clone(),
         };
-        Ok(requests.iter().map(|(_, d)| answer(d)).collect())
+        requests.iter().map(|(_, d)| Ok(answer(d))).collect()
     }
 
     async fn revisions(&self, _: &Guard) -> Result<Vec<String>, ProviderError> {

@@ -1,0 +1,102 @@
+//! Fleet scale: one `ripcord check` over a generated fleet of Lambda guards against the simulator (in this
+//! process, over HTTP, through the real SDK clients), the audit log on disk. Prints, per fleet size, the wall time
+//! of the cycle, the API calls by operation and the peak memory of the `ripcord` process.
+//!
+//! Run with `cargo bench -p ripcord --bench fleet` (`RIPCORD_FLEET=100,1000,10000` sets the sizes; default
+//! 1000,10000). Every function has a 10% canary of v2 and no traffic, so the figures are ripcord's own cost:
+//! reads, batched metrics calls, policies, decision records.
+//!
+//! Target (issue #13): 10,000 guards in one cycle ≤ 10 s on 2 cores, peak memory ≤ 128 MiB.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn scenario(functions: usize) -> String {
+    let mut text = String::from("seed = 1\nstart = \"2026-11-26T09:00:00Z\"\n");
+    for i in 0..functions {
+        let _ = write!(
+            text,
+            "[[function]]\nname = \"fn-{i}\"\ntags = {{ \"ripcord:known-good:live\" = \"1\" }}\n\
+             [[function.version]]\nnumber = 1\n[[function.version]]\nnumber = 2\n\
+             [[function.alias]]\nname = \"live\"\nversion = 1\nrouting = {{ version = 2, weight = 0.1 }}\n"
+        );
+    }
+    text
+}
+
+fn guards(functions: usize, endpoint: &str) -> String {
+    let mut text = format!(
+        "[settings]\naudit_log = \"audit.jsonl\"\nclock = \"simulator\"\n[aws]\nendpoint_url = \"{endpoint}\"\n[defaults]\nwindow = \"1m\"\nwindows = 3\n"
+    );
+    for i in 0..functions {
+        let _ = write!(
+            text,
+            "[[guard]]\nname = \"g-{i}\"\nplatform = \"aws-lambda\"\nfunction = \"fn-{i}\"\nalias = \"live\"\npolicies = [{{ use = \"builtin:error-rate\" }}]\n"
+        );
+    }
+    text
+}
+
+/// Peak resident memory of `pid` so far, in KiB (VmHWM).
+fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn run(functions: usize, dir: &Path) {
+    let sim =
+        ripcord_sim::scenario::parse(&scenario(functions), Path::new("fleet.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let server = ripcord_sim::Server::start(sim.clone(), ([127, 0, 0, 1], 0).into()).unwrap_or_else(|e| panic!("{e}"));
+    sim.advance(5 * 60_000);
+    let config = dir.join(format!("fleet-{functions}.toml"));
+    std::fs::write(&config, guards(functions, &server.endpoint())).unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(dir.join("audit.jsonl"));
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .args(["check", "--json", "--config", &config.display().to_string()])
+        .env("RIPCORD_CACHE_DIR", dir.join("cache"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(peak_kib(child.id()).unwrap_or(0));
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = started.elapsed();
+    let mut calls: BTreeMap<String, usize> = BTreeMap::new();
+    for call in sim.api_log() {
+        *calls.entry(call.operation).or_default() += 1;
+    }
+    let records = std::fs::read_to_string(dir.join("audit.jsonl")).map(|t| t.lines().count()).unwrap_or(0);
+    println!(
+        "| {functions} | {:.1} s | {} MiB | {records} | {} | {calls:?} |",
+        elapsed.as_secs_f64(),
+        peak / 1024,
+        status.code().map_or("killed".to_string(), |c| c.to_string())
+    );
+}
+
+fn main() {
+    if std::env::args().skip(1).any(|a| !a.starts_with("--") && !"fleet".contains(a.as_str())) {
+        return;
+    }
+    let sizes: Vec<usize> = std::env::var("RIPCORD_FLEET")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    // On the target directory's disk (not a tmpfs): the audit log's fsyncs are part of the cost.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap_or_else(|e| panic!("{e}"));
+    println!("| guards | one cycle | peak memory | audit records | exit | API calls |\n|---|---|---|---|---|---|");
+    for functions in sizes {
+        run(functions, dir.path());
+    }
+}
