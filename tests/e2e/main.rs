@@ -11,6 +11,7 @@ mod containment;
 mod contract;
 mod demo;
 mod examples;
+mod fleet;
 mod function;
 mod hostile;
 mod lambda;

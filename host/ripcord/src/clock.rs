@@ -53,7 +53,10 @@ impl Clock {
         }
     }
 
-    /// Waits `duration` of this clock's time.
+    /// Waits `duration` of this clock's time. A virtual clock is moved *to* the waiter's end (the time it read plus
+    /// the duration), not *by* the duration: waits that start together (the prewarms of a fleet's rollbacks, each
+    /// reading the simulator's clock over HTTP) end together in virtual time, as they would in real time, instead of
+    /// adding up. Waits that do not overlap still add up.
     pub async fn sleep(&self, duration: Duration) -> Result<(), ClockError> {
         let ms = duration.as_millis() as i64;
         match self {
@@ -62,15 +65,17 @@ impl Clock {
                 Ok(())
             }
             Self::Simulator(sim) => {
-                sim.advance(ms);
+                sim.advance_to(sim.now_ms() + ms);
                 Ok(())
             }
             Self::Virtual(now) => {
-                now.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+                let end = now.load(std::sync::atomic::Ordering::SeqCst) + ms;
+                now.fetch_max(end, std::sync::atomic::Ordering::SeqCst);
                 Ok(())
             }
             Self::Remote { endpoint, http } => {
-                let request = http.post(format!("{endpoint}/_sim/advance")).body(format!("{{\"ms\":{ms}}}"));
+                let end = self.now_ms().await? + ms;
+                let request = http.post(format!("{endpoint}/_sim/advance")).body(format!("{{\"to_ms\":{end}}}"));
                 Self::read_now(endpoint, request).await.map(|_| ())
             }
         }

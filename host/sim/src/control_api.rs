@@ -11,11 +11,15 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
     let result = match (request.method.as_str(), rest) {
         ("GET", ["clock"]) => Ok(clock(sim)),
         ("POST", ["advance"]) => body(request).and_then(|b| {
+            if let Some(to_ms) = b.get("to_ms").and_then(Value::as_i64) {
+                sim.advance_to(to_ms);
+                return Ok(clock(sim));
+            }
             let ms = b
                 .get("ms")
                 .and_then(Value::as_i64)
                 .filter(|ms| *ms >= 0)
-                .ok_or("`ms` must be a non-negative integer")?;
+                .ok_or("`ms` must be a non-negative integer (or `to_ms`, a time to advance to)")?;
             sim.advance(ms);
             Ok(clock(sim))
         }),

@@ -288,6 +288,15 @@ impl Simulator {
         state.run_until(target);
     }
 
+    /// Advances virtual time to `to_ms`, if it is not there yet: how concurrent waits overlap (each waiter asks for
+    /// its own end; the first to ask moves the clock, the others find it already there).
+    pub fn advance_to(&self, to_ms: i64) {
+        let mut state = self.lock();
+        if to_ms > state.now_ms {
+            state.run_until(to_ms);
+        }
+    }
+
     /// Every simulated request in `[from_ms, until_ms)` of `function`.
     pub fn requests(&self, function: &str, from_ms: i64, until_ms: i64) -> Vec<RequestRecord> {
         self.lock()
