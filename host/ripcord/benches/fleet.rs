@@ -6,14 +6,19 @@
 //! 1000,10000). Every function has a 10% canary of v2 and no traffic, so the figures are ripcord's own cost:
 //! reads, batched metrics calls, policies, decision records.
 //!
-//! Target (issue #13): 10,000 guards in one cycle ≤ 10 s on 2 cores, peak memory ≤ 128 MiB.
+//! `RIPCORD_FLEET_RPS=1` gives every function that much traffic (the five minutes before the cycle are simulated
+//! first), so the metrics calls carry data. Then, per size, the simulator alone: one virtual minute of N functions
+//! at 1 rps each, and of N Cloud Run services (one project) at 1 rps each.
+//!
+//! Targets (issue #13): 10,000 guards in one cycle ≤ 10 s on 2 cores, peak memory ≤ 128 MiB; the simulator serves
+//! one virtual minute of 10,000 functions at 1 rps in ≤ 2 s.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn scenario(functions: usize) -> String {
+fn scenario(functions: usize, rps: f64) -> String {
     let mut text = String::from("seed = 1\nstart = \"2026-11-26T09:00:00Z\"\n");
     for i in 0..functions {
         let _ = write!(
@@ -22,8 +27,34 @@ fn scenario(functions: usize) -> String {
              [[function.version]]\nnumber = 1\n[[function.version]]\nnumber = 2\n\
              [[function.alias]]\nname = \"live\"\nversion = 1\nrouting = {{ version = 2, weight = 0.1 }}\n"
         );
+        if rps > 0.0 {
+            let _ = writeln!(text, "[function.traffic]\nalias = \"live\"\nrps = {rps}");
+        }
     }
     text
+}
+
+fn services(count: usize) -> String {
+    let mut text = String::from("seed = 1\nstart = \"2026-11-26T09:00:00Z\"\n");
+    for i in 0..count {
+        let _ = write!(
+            text,
+            "[[service]]\nname = \"svc-{i}\"\nproject = \"fleet\"\nlocation = \"europe-west1\"\nrps = 1\n\
+             [[service.revision]]\nname = \"svc-{i}-00001\"\n[[service.revision]]\nname = \"svc-{i}-00002\"\n\
+             [[service.traffic]]\nrevision = \"svc-{i}-00001\"\npercent = 90\n\
+             [[service.traffic]]\nrevision = \"svc-{i}-00002\"\npercent = 10\n"
+        );
+    }
+    text
+}
+
+/// The simulator alone: the wall time of one virtual minute of `text`'s fleet, and the requests it served.
+fn simulator_minute(what: &str, text: &str) {
+    let sim = ripcord_sim::scenario::parse(text, Path::new("fleet.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    sim.advance(60_000);
+    let elapsed = started.elapsed();
+    println!("| simulator: one virtual minute of {what} at 1 rps | {:.2} s |", elapsed.as_secs_f64());
 }
 
 fn guards(functions: usize, endpoint: &str) -> String {
@@ -46,9 +77,9 @@ fn peak_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn run(functions: usize, dir: &Path) {
-    let sim =
-        ripcord_sim::scenario::parse(&scenario(functions), Path::new("fleet.toml")).unwrap_or_else(|e| panic!("{e}"));
+fn run(functions: usize, rps: f64, dir: &Path) {
+    let sim = ripcord_sim::scenario::parse(&scenario(functions, rps), Path::new("fleet.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let server = ripcord_sim::Server::start(sim.clone(), ([127, 0, 0, 1], 0).into()).unwrap_or_else(|e| panic!("{e}"));
     sim.advance(5 * 60_000);
     let config = dir.join(format!("fleet-{functions}.toml"));
@@ -96,7 +127,13 @@ fn main() {
     // On the target directory's disk (not a tmpfs): the audit log's fsyncs are part of the cost.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap_or_else(|e| panic!("{e}"));
     println!("| guards | one cycle | peak memory | audit records | exit | API calls |\n|---|---|---|---|---|---|");
-    for functions in sizes {
-        run(functions, dir.path());
+    let rps: f64 = std::env::var("RIPCORD_FLEET_RPS").ok().and_then(|r| r.parse().ok()).unwrap_or(0.0);
+    for &functions in &sizes {
+        run(functions, rps, dir.path());
+    }
+    println!("\n| simulator | wall time |\n|---|---|");
+    for &size in &sizes {
+        simulator_minute(&format!("{size} functions"), &scenario(size, 1.0));
+        simulator_minute(&format!("{size} services"), &services(size));
     }
 }

@@ -27,7 +27,11 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
     } else {
         decode(&request.body).and_then(|input| {
             let queries = input.queries.len();
-            get_metric_data(&state.published_requests(), &input, state.settings.max_datapoints).map(|r| (r, queries))
+            let (delay, now, gapless) = (state.settings.publication_delay_ms, state.now_ms, state.gaps.is_empty());
+            let published = |r: &crate::lambda::RequestRecord| {
+                r.at_ms + delay <= now && (gapless || state.published(&r.function, &r.version.to_string(), r.at_ms))
+            };
+            get_metric_data(&state.requests, &published, &input, state.settings.max_datapoints).map(|r| (r, queries))
         })
     };
     let (response, detail) = match outcome {
@@ -110,7 +114,8 @@ fn query(value: &Value) -> Result<(String, MetricStat, bool), ApiError> {
 /// Builds the response body: one result per returned query; datapoints beyond the page size continue on the
 /// next page (NextToken = how many datapoints earlier pages carried).
 fn get_metric_data(
-    requests: &[crate::lambda::RequestRecord],
+    requests: &crate::lambda::RequestLog,
+    published: &dyn Fn(&crate::lambda::RequestRecord) -> bool,
     input: &Input,
     page_size: usize,
 ) -> Result<Value, ApiError> {
@@ -119,7 +124,7 @@ fn get_metric_data(
     let mut seen = 0usize;
     let mut results = Vec::new();
     for (id, stat, return_data) in &input.queries {
-        let mut points = datapoints(requests, stat, input.start_ms, input.end_ms)?;
+        let mut points = datapoints(requests, published, stat, input.start_ms, input.end_ms)?;
         if !return_data {
             continue;
         }

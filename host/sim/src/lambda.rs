@@ -338,3 +338,51 @@ impl Function {
         existed
     }
 }
+
+/// Every Lambda request made so far, kept per function in time order, so that a metrics query reads only the
+/// requests of the function and window it asks for (a fleet's log grows by millions of requests an hour).
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog {
+    by_function: BTreeMap<String, Vec<RequestRecord>>,
+}
+
+impl RequestLog {
+    /// Records a request; requests usually arrive in time order, and one that does not is put in its place.
+    pub fn push(&mut self, record: RequestRecord) {
+        let records = self.by_function.entry(record.function.clone()).or_default();
+        if records.last().is_none_or(|last| last.at_ms <= record.at_ms) {
+            records.push(record);
+        } else {
+            let at = records.partition_point(|r| r.at_ms <= record.at_ms);
+            records.insert(at, record);
+        }
+    }
+
+    /// The requests of `function` (every function when `None`) started in `[from_ms, until_ms)`, in time order
+    /// per function.
+    pub fn window<'a>(
+        &'a self,
+        function: Option<&str>,
+        from_ms: i64,
+        until_ms: i64,
+    ) -> impl Iterator<Item = &'a RequestRecord> + 'a {
+        let functions: Box<dyn Iterator<Item = &'a Vec<RequestRecord>> + 'a> = match function {
+            Some(name) => Box::new(self.by_function.get(name).into_iter()),
+            None => Box::new(self.by_function.values()),
+        };
+        functions.flat_map(move |records| {
+            let lo = records.partition_point(|r| r.at_ms < from_ms);
+            let hi = records.partition_point(|r| r.at_ms < until_ms);
+            records[lo..hi.max(lo)].iter()
+        })
+    }
+
+    /// How many requests were recorded.
+    pub fn len(&self) -> usize {
+        self.by_function.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_function.values().all(Vec::is_empty)
+    }
+}

@@ -2,8 +2,12 @@
 //! Invocations, Errors, Throttles, ConcurrentExecutions and Duration, by FunctionName, Resource
 //! (`function:alias` or `function:version`) and ExecutedVersion, per period aligned to the epoch.
 
-use crate::lambda::RequestRecord;
+use crate::lambda::{RequestLog, RequestRecord};
 use crate::simulator::ApiError;
+
+/// How far before a window a concurrency query looks for executions still running at its start: Lambda's longest
+/// timeout (15 minutes) and an initialisation.
+const LONGEST_EXECUTION_MS: i64 = 16 * 60_000;
 
 /// One `MetricStat` of a GetMetricData query.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,9 +20,10 @@ pub struct MetricStat {
 }
 
 /// Datapoints `(period start ms, value)` of `query` over `[start_ms, end_ms)`, oldest first. Periods without
-/// matching requests have no datapoint, as in CloudWatch.
+/// matching requests have no datapoint, as in CloudWatch. Only the requests `published` accepts count.
 pub fn datapoints(
-    requests: &[RequestRecord],
+    requests: &RequestLog,
+    published: &dyn Fn(&RequestRecord) -> bool,
     query: &MetricStat,
     start_ms: i64,
     end_ms: i64,
@@ -36,7 +41,11 @@ pub fn datapoints(
     }
     let Some(metric) = Metric::parse(&query.metric_name) else { return Ok(Vec::new()) };
     let Some(filter) = Filter::from_dimensions(&query.dimensions) else { return Ok(Vec::new()) };
-    let matching: Vec<&RequestRecord> = requests.iter().filter(|r| filter.matches(r)).collect();
+    let from_ms = if metric == Metric::ConcurrentExecutions { start_ms - LONGEST_EXECUTION_MS } else { start_ms };
+    let matching: Vec<&RequestRecord> = requests
+        .window(filter.function.as_deref(), from_ms, end_ms)
+        .filter(|r| filter.matches(r) && published(r))
+        .collect();
     let concurrency =
         if metric == Metric::ConcurrentExecutions { concurrency_at_starts(&matching) } else { Vec::new() };
     let period_ms = query.period_s * 1000;
@@ -210,6 +219,16 @@ mod tests {
         }
     }
 
+    fn log(records: impl IntoIterator<Item = RequestRecord>) -> RequestLog {
+        let mut log = RequestLog::default();
+        records.into_iter().for_each(|r| log.push(r));
+        log
+    }
+
+    fn all(_: &RequestRecord) -> bool {
+        true
+    }
+
     fn query(metric: &str, stat: &str, dims: &[(&str, &str)]) -> MetricStat {
         MetricStat {
             namespace: "AWS/Lambda".into(),
@@ -222,36 +241,49 @@ mod tests {
 
     #[test]
     fn statistics_per_period_and_dimension() {
-        let requests: Vec<RequestRecord> = (0..10)
-            .map(|i| record(i * 20_000, if i % 2 == 0 { 1 } else { 2 }, 10.0 * (i + 1) as f64, i == 3))
-            .collect();
+        let requests =
+            log((0..10).map(|i| record(i * 20_000, if i % 2 == 0 { 1 } else { 2 }, 10.0 * (i + 1) as f64, i == 3)));
         fn by_version(v: &str) -> [(&str, &str); 3] {
             [("FunctionName", "f"), ("Resource", "f:live"), ("ExecutedVersion", v)]
         }
-        let invocations = datapoints(&requests, &query("Invocations", "Sum", &by_version("2")), 0, 200_000);
+        let invocations = datapoints(&requests, &all, &query("Invocations", "Sum", &by_version("2")), 0, 200_000);
         assert_eq!(invocations.ok(), Some(vec![(0, 1.0), (60_000, 2.0), (120_000, 1.0), (180_000, 1.0)]));
-        let errors = datapoints(&requests, &query("Errors", "Sum", &by_version("2")), 0, 200_000);
+        let errors = datapoints(&requests, &all, &query("Errors", "Sum", &by_version("2")), 0, 200_000);
         assert_eq!(errors.ok(), Some(vec![(0, 0.0), (60_000, 1.0), (120_000, 0.0), (180_000, 0.0)]));
-        let p50 = datapoints(&requests, &query("Duration", "p50", &[("FunctionName", "f")]), 0, 60_000);
+        let p50 = datapoints(&requests, &all, &query("Duration", "p50", &[("FunctionName", "f")]), 0, 60_000);
         assert_eq!(p50.ok(), Some(vec![(0, 20.0)]));
-        let max = datapoints(&requests, &query("Duration", "Maximum", &[("FunctionName", "f")]), 60_000, 120_000);
+        let max = datapoints(&requests, &all, &query("Duration", "Maximum", &[("FunctionName", "f")]), 60_000, 120_000);
         assert_eq!(max.ok(), Some(vec![(60_000, 60.0)]));
-        let none = datapoints(&requests, &query("Invocations", "Sum", &by_version("3")), 0, 200_000);
+        let none = datapoints(&requests, &all, &query("Invocations", "Sum", &by_version("3")), 0, 200_000);
         assert_eq!(none.ok(), Some(vec![]));
     }
 
     #[test]
     fn concurrency_counts_overlapping_executions() {
-        let requests = vec![record(0, 1, 1000.0, false), record(100, 1, 1000.0, false), record(1500, 1, 10.0, false)];
-        let max = datapoints(&requests, &query("ConcurrentExecutions", "Maximum", &[("FunctionName", "f")]), 0, 60_000);
+        let requests = log([record(0, 1, 1000.0, false), record(100, 1, 1000.0, false), record(1500, 1, 10.0, false)]);
+        let max =
+            datapoints(&requests, &all, &query("ConcurrentExecutions", "Maximum", &[("FunctionName", "f")]), 0, 60_000);
         assert_eq!(max.ok(), Some(vec![(0, 2.0)]));
+        // An execution that started before the window still counts at the starts inside it.
+        let requests = log([record(59_000, 1, 5_000.0, false), record(61_000, 1, 10.0, false)]);
+        let query = query("ConcurrentExecutions", "Maximum", &[("FunctionName", "f")]);
+        assert_eq!(datapoints(&requests, &all, &query, 60_000, 120_000).ok(), Some(vec![(60_000, 2.0)]));
+    }
+
+    #[test]
+    fn only_published_requests_count() {
+        let requests = log((0..4).map(|i| record(i * 10_000, 1, 10.0, false)));
+        let early = |r: &RequestRecord| r.at_ms < 20_000;
+        let sum = datapoints(&requests, &early, &query("Invocations", "Sum", &[("FunctionName", "f")]), 0, 60_000);
+        assert_eq!(sum.ok(), Some(vec![(0, 2.0)]));
     }
 
     #[test]
     fn bad_period_and_statistic_are_refused() {
         let mut q = query("Invocations", "Sum", &[]);
         q.period_s = 90;
-        assert!(datapoints(&[], &q, 0, 1).is_err());
-        assert!(datapoints(&[], &query("Invocations", "Median", &[]), 0, 1).is_err());
+        let empty = RequestLog::default();
+        assert!(datapoints(&empty, &all, &q, 0, 1).is_err());
+        assert!(datapoints(&empty, &all, &query("Invocations", "Median", &[]), 0, 1).is_err());
     }
 }

@@ -133,7 +133,7 @@ pub(crate) struct State {
     pub(crate) rng: Rng,
     pub(crate) settings: Settings,
     pub(crate) functions: BTreeMap<String, Function>,
-    pub(crate) requests: Vec<RequestRecord>,
+    pub(crate) requests: crate::lambda::RequestLog,
     pub(crate) api_log: Vec<ApiCall>,
     pub(crate) api_faults: Vec<ApiFault>,
     pub(crate) api_stalls: Vec<ApiStall>,
@@ -165,6 +165,33 @@ pub(crate) struct State {
     revision_counter: u64,
 }
 
+/// The next arrival of one traffic source (an index into the step's sources), ordered by time, then source.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    at: f64,
+    source: usize,
+}
+
+impl PartialEq for Arrival {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Arrival {}
+
+impl PartialOrd for Arrival {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Arrival {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.at.total_cmp(&other.at).then(self.source.cmp(&other.source))
+    }
+}
+
 /// A simulated serverless platform. Cheap to clone: clones share the same state.
 #[derive(Clone)]
 pub struct Simulator {
@@ -185,7 +212,7 @@ impl Simulator {
             rng: Rng::new(seed),
             settings,
             functions: BTreeMap::new(),
-            requests: Vec::new(),
+            requests: Default::default(),
             api_log: Vec::new(),
             api_faults: Vec::new(),
             api_stalls: Vec::new(),
@@ -299,12 +326,7 @@ impl Simulator {
 
     /// Every simulated request in `[from_ms, until_ms)` of `function`.
     pub fn requests(&self, function: &str, from_ms: i64, until_ms: i64) -> Vec<RequestRecord> {
-        self.lock()
-            .requests
-            .iter()
-            .filter(|r| r.function == function && r.at_ms >= from_ms && r.at_ms < until_ms)
-            .cloned()
-            .collect()
+        self.lock().requests.window(Some(function), from_ms, until_ms).cloned().collect()
     }
 
     /// Every API call served so far.
@@ -427,9 +449,9 @@ impl State {
             let step = next_minute.min(target);
             // A deploy due before the next step ends the arrivals there, so traffic after it is routed anew.
             let deploy = self.deploys.front().map(|d| d.at_ms.max(self.now_ms + 1)).filter(|at| *at < step);
-            match self.next_arrival_before(deploy.unwrap_or(step)) {
-                Some((at, source, rps)) => self.arrive(at, &source, rps, reap),
-                None if deploy.is_some() => self.now_ms = deploy.unwrap_or(step),
+            self.arrivals_before(deploy.unwrap_or(step), reap);
+            match deploy {
+                Some(at) => self.now_ms = at,
                 None if next_minute < target => {
                     self.now_ms = next_minute;
                     self.settle_services();
@@ -473,17 +495,10 @@ impl State {
                 .any(|g| g.resource == resource && g.revision == revision && at_ms >= g.from_ms && at_ms < g.until_ms)
     }
 
-    /// The Lambda requests whose metrics are published.
-    pub(crate) fn published_requests(&self) -> std::borrow::Cow<'_, [RequestRecord]> {
-        if self.settings.publication_delay_ms == 0 && self.gaps.is_empty() {
-            return std::borrow::Cow::Borrowed(&self.requests);
-        }
-        let visible = self.requests.iter().filter(|r| self.published(&r.function, &r.version.to_string(), r.at_ms));
-        std::borrow::Cow::Owned(visible.cloned().collect())
-    }
-
-    /// The earliest pending arrival before `target` across functions and services with traffic.
-    fn next_arrival_before(&mut self, target: i64) -> Option<(f64, String, f64)> {
+    /// Serves every user request that arrives before `target`, in arrival order across functions and services:
+    /// a heap of each source's next arrival, so a step costs O(requests · log sources) (the rates are read once,
+    /// at the step's start; a step is at most a minute).
+    fn arrivals_before(&mut self, target: i64, reap: i64) {
         let sources: Vec<(String, f64)> = self
             .functions
             .values()
@@ -499,18 +514,38 @@ impl State {
             .filter(|(_, rps)| *rps > 0.0)
             .collect();
         let now = self.now_ms as f64;
-        sources
-            .into_iter()
-            .map(|(name, rps)| (*self.next_arrival.entry(name.clone()).or_insert(now + 1000.0 / rps / 2.0), name, rps))
-            .filter(|(at, _, _)| (*at as i64) < target)
-            .min_by(|a, b| a.0.total_cmp(&b.0))
+        let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<Arrival>> = sources
+            .iter()
+            .enumerate()
+            .map(|(source, (name, rps))| {
+                let at = *self.next_arrival.entry(name.clone()).or_insert(now + 1000.0 / rps / 2.0);
+                std::cmp::Reverse(Arrival { at, source })
+            })
+            .collect();
+        while let Some(std::cmp::Reverse(next)) = heap.peek().copied() {
+            if (next.at as i64) >= target {
+                break;
+            }
+            heap.pop();
+            let (name, rps) = &sources[next.source];
+            let at = self.arrive(next.at, name, *rps, reap);
+            heap.push(std::cmp::Reverse(Arrival { at, source: next.source }));
+        }
     }
 
-    fn arrive(&mut self, at: f64, source: &str, rps: f64, reap: i64) {
+    /// Serves one request of `source` arriving at `at` and draws the source's next arrival, which it returns.
+    fn arrive(&mut self, at: f64, source: &str, rps: f64, reap: i64) -> f64 {
         let at_ms = at as i64;
         self.now_ms = self.now_ms.max(at_ms);
-        let gap = self.rng.exponential(1000.0 / rps);
-        self.next_arrival.insert(source.to_string(), at + gap);
+        let next = at + self.rng.exponential(1000.0 / rps);
+        if let Some(slot) = self.next_arrival.get_mut(source) {
+            *slot = next;
+        }
+        self.serve(at_ms, source, reap);
+        next
+    }
+
+    fn serve(&mut self, at_ms: i64, source: &str, reap: i64) {
         if let Some(name) = source.strip_prefix("function:") {
             let Some(function) = self.functions.get_mut(name) else { return };
             function.settle_provisioned(at_ms);
