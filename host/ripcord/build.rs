@@ -10,6 +10,8 @@ use std::process::{Command, ExitCode};
 const GUEST_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> ExitCode {
+    // The triple this binary is built for: plugins compiled ahead of time name it (runtime/settings.rs).
+    println!("cargo:rustc-env=RIPCORD_HOST_TARGET={}", std::env::var("TARGET").unwrap_or_default());
     match build_guests() {
         Ok(dir) => {
             println!("cargo:rustc-env=RIPCORD_GUEST_DIR={}", dir.display());

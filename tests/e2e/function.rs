@@ -25,15 +25,23 @@ impl<'a> Function<'a> {
 
     /// Starts it with `RIPCORD_LOG` set to `filter`.
     pub(crate) fn start_with_log(h: &'a SimHarness, filter: &str) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ripcord"));
+        command
+            .arg("function")
+            .env("RIPCORD_CONFIG", h.dir.path().join("guards.toml"))
+            .env("RIPCORD_LOG", filter)
+            .current_dir(h.dir.path());
+        Self::spawn(h, command)
+    }
+
+    /// Runs `command` as Lambda runs a custom runtime, against the harness's Runtime API; its compiled-code cache
+    /// is the harness's.
+    pub(crate) fn spawn(h: &'a SimHarness, mut command: Command) -> Self {
         let stderr = h.dir.path().join("function.stderr");
         let log = std::fs::File::create(&stderr).unwrap_or_else(|e| panic!("{e}"));
-        let child = Command::new(env!("CARGO_BIN_EXE_ripcord"))
-            .arg("function")
+        let child = command
             .env("AWS_LAMBDA_RUNTIME_API", h.server.addr().to_string())
-            .env("RIPCORD_CONFIG", h.dir.path().join("guards.toml"))
             .env("RIPCORD_CACHE_DIR", h.dir.path().join("cache"))
-            .env("RIPCORD_LOG", filter)
-            .current_dir(h.dir.path())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -18,6 +18,7 @@ mod lambda;
 mod lifecycle;
 mod moto;
 mod oncall;
+mod packaging;
 mod platform_realism;
 mod polyglot;
 mod statistics;

@@ -6,6 +6,7 @@ mod function;
 mod logging;
 mod output;
 mod plugin;
+mod precompile;
 mod pull;
 mod replay;
 mod report;
@@ -131,6 +132,16 @@ enum Command {
         #[command(flatten)]
         runtime: RuntimeArgs,
     },
+    /// Check a configuration and compile its policies ahead of time into DIR, for a deployment package (run the
+    /// deployed ripcord with `--precompiled DIR`). Prints what a package must hold, as JSON.
+    Precompile {
+        /// Path to guards.toml.
+        #[arg(long, short, default_value = "guards.toml")]
+        config: PathBuf,
+        /// Where the compiled code goes.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Inspect and test policy plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -195,6 +206,10 @@ pub(crate) struct RuntimeArgs {
     /// Compile plugins on every run instead of caching the compiled code.
     #[arg(long, conflicts_with = "cache_dir")]
     no_cache: bool,
+    /// Code compiled ahead of time by `ripcord precompile` (read first, never written; a deployment package's
+    /// `precompiled/`).
+    #[arg(long, value_name = "DIR", env = "RIPCORD_PRECOMPILED_DIR")]
+    precompiled: Option<PathBuf>,
 }
 
 impl RuntimeArgs {
@@ -208,13 +223,14 @@ impl RuntimeArgs {
             deadline: self.deadline,
             memory_limit: usize::try_from(self.memory_limit_mib << 20).unwrap_or(usize::MAX),
             cache,
+            precompiled: self.precompiled.clone(),
             ..RuntimeSettings::default()
         }
     }
 }
 
 pub(crate) fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(arguments(std::env::args_os().collect()));
     let unattended = matches!(cli.command, Command::Function { .. }) || std::env::var_os("CLOUD_RUN_JOB").is_some();
     let format = cli.log_format.unwrap_or(if unattended { LogFormat::Json } else { LogFormat::Text });
     let filter = cli.log.as_deref().unwrap_or(if unattended { "info" } else { "warn" });
@@ -225,6 +241,7 @@ pub(crate) fn main() -> ExitCode {
             check::run(&g.config, &only, &shard, g.dry_run, g.json, record, &g.runtime)
         }
         Command::Function { config, runtime } => function::run(&config, &runtime),
+        Command::Precompile { config, out } => precompile::run(&config, &out),
         Command::Watch { guards: g, cycles } => watch::run(&g.config, g.dry_run, cycles, g.json, &g.runtime),
         Command::Pull { guard, to, guards: g } => {
             pull::run(&g.config, &guard, to.as_deref(), g.dry_run, g.json, &g.runtime)
@@ -243,5 +260,28 @@ pub(crate) fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The command line, with Lambda's start of a custom runtime read as `function`: Lambda runs the package's
+/// `bootstrap` with no arguments.
+fn arguments(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let program = args.first().and_then(|a| std::path::Path::new(a).file_name()).and_then(|n| n.to_str());
+    if args.len() == 1 && program == Some("bootstrap") {
+        args.push("function".into());
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arguments;
+
+    #[test]
+    fn bootstrap_without_arguments_is_function_mode() {
+        let args = |list: &[&str]| list.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(arguments(args(&["/var/task/bootstrap"])), args(&["/var/task/bootstrap", "function"]));
+        assert_eq!(arguments(args(&["bootstrap", "check"])), args(&["bootstrap", "check"]));
+        assert_eq!(arguments(args(&["ripcord"])), args(&["ripcord"]));
     }
 }

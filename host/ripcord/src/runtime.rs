@@ -15,7 +15,7 @@ pub use error::{PluginError, PluginErrorKind};
 pub use settings::{
     CacheDir, DEFAULT_DEADLINE, DEFAULT_MAX_INSTANCES, DEFAULT_MEMORY_LIMIT, EPOCH_TICK, MAX_CHECKS,
     MAX_LOG_MESSAGE_BYTES, MAX_LOG_MESSAGES, MAX_NAME_BYTES, MAX_OUTPUT_BYTES, MAX_REASON_BYTES, MAX_TRANSFER_BYTES,
-    MAX_WASM_STACK, RuntimeSettings,
+    MAX_WASM_STACK, RuntimeSettings, portable_target,
 };
 
 use crate::builtins;
@@ -28,7 +28,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, Trap};
 
 /// Where a plugin comes from: `builtin:NAME` or a path to a `.wasm` component.
@@ -109,7 +109,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<Sandbox>,
     settings: RuntimeSettings,
-    cache: Option<CodeCache>,
+    cache: CodeCache,
 }
 
 impl fmt::Debug for Runtime {
@@ -127,7 +127,7 @@ impl Runtime {
         v0_1_0::add_to_linker(&mut linker).map_err(fail)?;
         v0_2_0::add_to_linker(&mut linker).map_err(fail)?;
         start_epoch_ticker(&engine).map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?;
-        let cache = settings.cache.resolve().map(|dir| CodeCache::new(dir, &engine));
+        let cache = CodeCache::new(settings.cache.resolve(), settings.precompiled.clone(), &engine);
         Ok(Self { engine, linker, settings, cache })
     }
 
@@ -163,11 +163,10 @@ impl Runtime {
             return Err(fail(PluginErrorKind::Compile(message)));
         }
         let sha256 = cache::sha256_hex(wasm);
-        let component = match &self.cache {
-            Some(cache) => cache.load(&self.engine, wasm, &sha256),
-            None => Component::new(&self.engine, wasm),
-        }
-        .map_err(|e| fail(PluginErrorKind::Compile(crate::text::one_line(&format!("{e:#}")))))?;
+        let component = self
+            .cache
+            .load(&self.engine, wasm, &sha256)
+            .map_err(|e| fail(PluginErrorKind::Compile(crate::text::one_line(&format!("{e:#}")))))?;
         let contract = Contract::detect(&self.engine, &component).map_err(fail)?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| fail(PluginErrorKind::Link(format!("{e:#}"))))?;
         let bound = match contract {

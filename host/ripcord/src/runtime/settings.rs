@@ -73,6 +73,11 @@ pub struct RuntimeSettings {
     pub memory_limit: usize,
     pub max_instances: u32,
     pub cache: CacheDir,
+    /// Code compiled ahead of time for this architecture (`ripcord precompile`, shipped in a deployment package),
+    /// read before the cache and never written. When set, code is compiled for the architecture's baseline CPU
+    /// instead of this machine's features, so that what a build machine compiled is valid on any machine of the
+    /// architecture (a Lambda function's host CPU is not known in advance).
+    pub precompiled: Option<PathBuf>,
 }
 
 impl Default for RuntimeSettings {
@@ -82,6 +87,7 @@ impl Default for RuntimeSettings {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             max_instances: DEFAULT_MAX_INSTANCES,
             cache: CacheDir::Default,
+            precompiled: None,
         }
     }
 }
@@ -115,6 +121,16 @@ impl RuntimeSettings {
             .epoch_interruption(true)
             .max_wasm_stack(MAX_WASM_STACK)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if self.precompiled.is_some() {
+            // Naming the target turns off the detection of this machine's CPU features.
+            config.target(portable_target())?;
+        }
         Engine::new(&config)
     }
+}
+
+/// The target this binary was built for (e.g. `x86_64-unknown-linux-gnu`); code compiled for it names no CPU
+/// features beyond the architecture's baseline.
+pub fn portable_target() -> &'static str {
+    env!("RIPCORD_HOST_TARGET")
 }
