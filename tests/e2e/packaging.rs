@@ -141,3 +141,18 @@ fn the_lambda_package_refuses_a_configuration_that_cannot_run_in_lambda() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("is outside"), "{}", stderr(&output));
 }
+
+#[test]
+fn the_sam_templates_run_the_package_as_the_tests_do() {
+    for template in ["deploy/aws/template.yaml", "deploy/aws/codedeploy-hook.yaml"] {
+        let text = std::fs::read_to_string(repo_root().join(template)).unwrap_or_else(|e| panic!("{e}"));
+        for line in [
+            "CodeUri: ../../dist/lambda/bootstrap.zip",
+            "Handler: bootstrap",
+            "Runtime: provided.al2023",
+            "RIPCORD_PRECOMPILED_DIR: /var/task/precompiled",
+        ] {
+            assert!(text.contains(line), "{template} lacks {line:?}");
+        }
+    }
+}

@@ -122,6 +122,28 @@ from = "2m"
 error_rate = 0.3
 "#;
 
+/// Where every harness leaves the operations its simulator served, one file per harness: after the suite,
+/// `scripts/check-least-privilege` compares them with the permissions the deployment templates grant.
+pub fn api_calls_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("api-calls")
+}
+
+impl Drop for SimHarness {
+    fn drop(&mut self) {
+        static HARNESSES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let operations: std::collections::BTreeSet<String> = self.operations().into_iter().collect();
+        if operations.is_empty() {
+            return;
+        }
+        let n = HARNESSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = api_calls_dir();
+        let file = dir.join(format!("{}-{n}.txt", std::process::id()));
+        let text: String = operations.into_iter().map(|o| o + "\n").collect();
+        // Best effort: a test's own result never depends on this record.
+        let _ = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(file, text));
+    }
+}
+
 impl SimHarness {
     pub fn start(scenario: &str) -> Self {
         let sim =

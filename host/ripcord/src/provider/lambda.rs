@@ -144,23 +144,17 @@ impl Lambda {
         }
     }
 
+    /// The function's ARN, which tags need, as the last read of its alias gave it. Every change follows a read of
+    /// the deployment in the same process, so ripcord needs no permission just to look the ARN up.
     async fn function_arn(&self, function: &str) -> Result<String, ProviderError> {
-        if let Some(arn) = self.arns.lock().unwrap_or_else(|p| p.into_inner()).get(function) {
-            return Ok(arn.clone());
+        match self.arns.lock().unwrap_or_else(|p| p.into_inner()).get(function) {
+            Some(arn) => Ok(arn.clone()),
+            None => Err(ProviderError {
+                operation: "TagResource",
+                resource: function.to_string(),
+                message: "the function's ARN is not known: its alias was not read first".to_string(),
+            }),
         }
-        let config = self
-            .lambda
-            .get_function_configuration()
-            .function_name(function)
-            .send()
-            .await
-            .map_err(|e| fail("GetFunctionConfiguration", function, e))?;
-        let arn = config.function_arn().unwrap_or(function);
-        // The configuration's ARN may carry a qualifier (`:$LATEST`); tags live on the unqualified ARN.
-        Ok(match arn.matches(':').count() {
-            7 => arn.rsplit_once(':').map_or(arn, |(unqualified, _)| unqualified).to_string(),
-            _ => arn.to_string(),
-        })
     }
 }
 
