@@ -144,6 +144,16 @@ def stage(binary, config, stage_dir, binary_name, check_with=None):
     return answer
 
 
+def check_audit_log(config, where):
+    """Refuses a configuration whose audit log is not under /tmp, the only place `where` lets ripcord write."""
+    settings = read_config(config).get("settings", {})
+    audit_log = settings.get("audit_log")
+    if not (isinstance(audit_log, str) and audit_log.startswith("/tmp/")):
+        raise PackagingError(
+            f"{config}: settings.audit_log = {audit_log!r}: {where} can write only under /tmp; set "
+            'audit_log = "/tmp/ripcord-audit.jsonl" (the records that last are the JSON logs)')
+
+
 def files_of(directory):
     """Every file under `directory`, sorted, as (path inside, path on disk)."""
     return sorted((p.relative_to(directory).as_posix(), p) for p in Path(directory).rglob("*") if p.is_file())

@@ -1,7 +1,8 @@
-//! Deployment packages as users build and run them: `scripts/package-lambda` makes bootstrap.zip from a
+//! Deployment shapes as users build and run them: `scripts/package-lambda` makes bootstrap.zip from a
 //! configuration with a policy file, and the unpacked `bootstrap` — started the way Lambda starts a custom runtime,
 //! with no arguments, in the task directory — answers a scheduled event and a CodeDeploy hook from the simulator's
-//! Runtime API, loading its policies from the code the package carries.
+//! Runtime API, loading its policies from the code the package carries; `scripts/package-image`'s OCI image,
+//! unpacked and run as a Cloud Run Job of two tasks; the CI gate script of the GitHub Action and GitLab job.
 
 use crate::function::{Function, scheduled_event};
 use crate::support::{SimHarness, V2_FAILS, guest, lambda_scenario, repo_root, stderr, stdout};
@@ -155,4 +156,184 @@ fn the_sam_templates_run_the_package_as_the_tests_do() {
             assert!(text.contains(line), "{template} lacks {line:?}");
         }
     }
+}
+
+/// Unpacks an OCI image layout as a container runtime does — index, manifest, config, layers, every digest
+/// checked — into `rootfs`; returns the image config's `config` object (entrypoint, command, user, env).
+fn unpack_image(layout: &Path, rootfs: &Path) -> serde_json::Value {
+    let script = r#"
+import gzip, hashlib, io, json, sys, tarfile
+layout, rootfs = sys.argv[1], sys.argv[2]
+def blob(descriptor):
+    algorithm, digest = descriptor["digest"].split(":")
+    data = open(f"{layout}/blobs/{algorithm}/{digest}", "rb").read()
+    assert hashlib.sha256(data).hexdigest() == digest and len(data) == descriptor["size"], descriptor
+    return data
+assert json.load(open(f"{layout}/oci-layout"))["imageLayoutVersion"] == "1.0.0"
+index = json.load(open(f"{layout}/index.json"))
+manifest = json.loads(blob(index["manifests"][0]))
+config = json.loads(blob(manifest["config"]))
+for layer, diff_id in zip(manifest["layers"], config["rootfs"]["diff_ids"]):
+    assert layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip", layer
+    tar = gzip.decompress(blob(layer))
+    assert "sha256:" + hashlib.sha256(tar).hexdigest() == diff_id
+    tarfile.open(fileobj=io.BytesIO(tar)).extractall(rootfs, numeric_owner=True)
+print(json.dumps(config["config"]))
+"#;
+    let output = Command::new("python3")
+        .args(["-c", script])
+        .arg(layout)
+        .arg(rootfs)
+        .output()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&output)))
+}
+
+/// Runs the image's entrypoint and command in `rootfs` as its user, with its environment and `env`: chroot as
+/// root, an unprivileged user namespace otherwise.
+fn run_image(rootfs: &Path, config: &serde_json::Value, env: &[(&str, String)]) -> Output {
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(String::from)).collect()
+    };
+    let argv: Vec<String> = strings(&config["Entrypoint"]).into_iter().chain(strings(&config["Cmd"])).collect();
+    let user = config["User"].as_str().unwrap_or_default();
+    let root = Command::new("id").arg("-u").output().map(|o| stdout(&o).trim() == "0").unwrap_or(false);
+    // The image's environment replaces this one (PATH included), so the tools are named by their path.
+    let tool = |name: &str| {
+        ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+            .iter()
+            .map(|dir| Path::new(dir).join(name))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{name} is not installed"))
+    };
+    let mut command = if root {
+        let mut c = Command::new(tool("chroot"));
+        c.arg(format!("--userspec={user}")).arg(rootfs);
+        c
+    } else {
+        let mut c = Command::new(tool("unshare"));
+        c.arg("--user").arg("--map-root-user").arg(format!("--root={}", rootfs.display()));
+        c
+    };
+    command.args(&argv).env_clear().current_dir(rootfs);
+    for pair in strings(&config["Env"]) {
+        if let Some((name, value)) = pair.split_once('=') {
+            command.env(name, value);
+        }
+    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    command.output().unwrap_or_else(|e| panic!("cannot run the image: {e}"))
+}
+
+#[test]
+fn the_image_runs_as_a_cloud_run_job_with_two_tasks() {
+    use crate::support::{BBB_FAILS, RUN_CANARY, RUN_KNOWN_GOOD, run_scenario};
+    let h = SimHarness::start(&run_scenario(RUN_CANARY, RUN_KNOWN_GOOD, BBB_FAILS));
+    h.sim.advance(5 * 60_000);
+    let second = "[[guard]]\nname = \"search-loose\"\nplatform = \"cloud-run\"\nproject = \"acme\"\n\
+                  location = \"europe-west1\"\nservice = \"search\"\n\
+                  policies = [{ use = \"policies/error-ceiling.wasm\", params = { max_rate = 0.9 } }]\n";
+    let config = h.cloud_run_guards("prewarm = \"on-rollback\"", second);
+    std::fs::create_dir_all(h.dir.path().join("policies")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(guest("error-ceiling"), h.dir.path().join("policies/error-ceiling.wasm"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(&config).unwrap_or_default();
+    std::fs::write(&config, text.replace("audit_log = \"audit.jsonl\"", "audit_log = \"/tmp/ripcord-audit.jsonl\""))
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let layout = h.dir.path().join("dist/image");
+    let output = Command::new(repo_root().join("scripts/package-image"))
+        .args(["--binary", env!("CARGO_BIN_EXE_ripcord"), "--tag", "e2e"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--out")
+        .arg(&layout)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run scripts/package-image: {e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rootfs = h.dir.path().join("rootfs");
+    let image = unpack_image(&layout, &rootfs);
+    assert_eq!(image["User"], "65532:65532", "{image}");
+    assert!(rootfs.join("etc/ripcord/policies/error-ceiling.wasm").is_file());
+    assert!(rootfs.join("etc/ssl/certs/ca-certificates.crt").is_file());
+
+    // A Cloud Run Job of two tasks: each runs the image's command over its share of the guards.
+    let mut checked = Vec::new();
+    for index in 0..2 {
+        let env = [
+            ("CLOUD_RUN_JOB", "ripcord".to_string()),
+            ("CLOUD_RUN_TASK_INDEX", index.to_string()),
+            ("CLOUD_RUN_TASK_COUNT", "2".to_string()),
+        ];
+        let output = run_image(&rootfs, &image, &env);
+        let code = output.status.code();
+        assert!(code == Some(0) || code == Some(2) || code == Some(3), "{code:?}: {}", stderr(&output));
+        let text = stdout(&output);
+        assert!(!stderr(&output).contains("recompiling"), "{}", stderr(&output));
+        for guard in ["search-api", "search-loose"] {
+            if text.contains(guard) {
+                checked.push((index, guard, code));
+            }
+        }
+    }
+    assert_eq!(checked.len(), 2, "each guard checked by exactly one task: {checked:?}");
+    assert!(checked.contains(&(0, "search-api", Some(2))), "task 0 rolled the failing canary back: {checked:?}");
+    assert_eq!(h.split("search")[0], ("search-00001-aaa".to_string(), 100, String::new()));
+    // The audit log was written inside the container, as its non-root user.
+    let records = std::fs::read_to_string(rootfs.join("tmp/ripcord-audit.jsonl")).unwrap_or_default();
+    assert!(records.contains("search-api") && records.contains("search-loose"), "{records}");
+    // Nothing was compiled at start: the policies came precompiled.
+    assert!(!rootfs.join("tmp/ripcord-cache").exists(), "compiled at start instead of using the image's code");
+}
+
+/// Runs the CI gate script (what action.yml and deploy/ci/gitlab-ci.yml run) for guard `checkout-api` of `h`.
+fn gate(h: &SimHarness, strict: bool) -> (Output, String) {
+    let outputs = h.dir.path().join("github-output");
+    let _ = std::fs::remove_file(&outputs);
+    let output = Command::new(repo_root().join("deploy/ci/gate.sh"))
+        .env("RIPCORD_GUARD", "checkout-api")
+        .env("RIPCORD_CONFIG", h.dir.path().join("guards.toml"))
+        .env("RIPCORD_BIN", env!("CARGO_BIN_EXE_ripcord"))
+        .env("RIPCORD_REPORT", h.dir.path().join("report.html"))
+        .env("RIPCORD_STRICT", strict.to_string())
+        .env("RIPCORD_CACHE_DIR", h.dir.path().join("cache"))
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", h.dir.path().join("summary.md"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run deploy/ci/gate.sh: {e}"));
+    (output, std::fs::read_to_string(outputs).unwrap_or_default())
+}
+
+#[test]
+fn the_ci_gate_fails_the_job_on_a_rollback_and_keeps_the_report() {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, V2_FAILS));
+    h.sim.advance(5 * 60_000);
+    h.guards("");
+    let (output, outputs) = gate(&h, false);
+    assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(outputs.contains("verdict=rollback\nexit-code=2\n"), "{outputs}");
+    assert!(stdout(&output).contains("::error::ripcord: guard checkout-api: rollback"), "{}", stdout(&output));
+    assert_eq!(h.alias(), (1, None), "pinned to the known good");
+    let report = std::fs::read_to_string(h.dir.path().join("report.html")).unwrap_or_default();
+    assert!(report.contains("<html") && report.contains("checkout-api"), "no report");
+    let summary = std::fs::read_to_string(h.dir.path().join("summary.md")).unwrap_or_default();
+    assert!(summary.contains("rollback"), "{summary}");
+}
+
+#[test]
+fn the_ci_gate_lets_an_inconclusive_canary_pass_unless_strict() {
+    // Just deployed: no traffic measured yet, so the verdict is inconclusive.
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
+    h.guards("");
+    let (output, outputs) = gate(&h, false);
+    assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(outputs.contains("verdict=inconclusive\nexit-code=3\n"), "{outputs}");
+    assert!(stdout(&output).contains("::warning::"), "{}", stdout(&output));
+    let (output, _) = gate(&h, true);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    // `check --gate` is the same rule for verify steps that run ripcord without a shell (Cloud Deploy).
+    assert_eq!(h.ripcord(&["check"]).status.code(), Some(3));
+    assert_eq!(h.ripcord(&["check", "--gate"]).status.code(), Some(0));
+    assert_eq!(h.sim.api_log().iter().filter(|c| c.operation == "UpdateAlias").count(), 0);
 }

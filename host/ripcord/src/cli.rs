@@ -53,18 +53,7 @@ enum Command {
     },
     /// One cycle over the guards: read, measure, judge, act, audit. Exit code: 0 healthy, 1 error,
     /// 2 rollback verdict, 3 inconclusive.
-    Check {
-        #[command(flatten)]
-        guards: GuardArgs,
-        /// Only these guards (repeatable; default all).
-        #[arg(long = "guard", value_name = "NAME")]
-        only: Vec<String>,
-        /// Append every evaluation to this JSONL file (for `ripcord replay`).
-        #[arg(long, value_name = "FILE")]
-        record: Option<PathBuf>,
-        #[command(flatten)]
-        shard: ShardArgs,
-    },
+    Check(CheckArgs),
     /// Run cycles every guard interval until interrupted.
     Watch {
         #[command(flatten)]
@@ -191,6 +180,25 @@ pub(crate) struct ShardArgs {
     shard_count: usize,
 }
 
+/// What `check` runs over and how it answers.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckArgs {
+    #[command(flatten)]
+    pub(crate) guards: GuardArgs,
+    /// Only these guards (repeatable; default all).
+    #[arg(long = "guard", value_name = "NAME")]
+    pub(crate) only: Vec<String>,
+    /// Append every evaluation to this JSONL file (for `ripcord replay`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) record: Option<PathBuf>,
+    /// Exit as a deploy gate: 0 unless a guard's verdict is rollback (2) or a guard could not be judged (1),
+    /// the CodeDeploy hook's rule (inconclusive and degraded pass); for verify steps that fail on any non-zero.
+    #[arg(long)]
+    pub(crate) gate: bool,
+    #[command(flatten)]
+    pub(crate) shard: ShardArgs,
+}
+
 /// Limits every plugin runs under.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RuntimeArgs {
@@ -237,9 +245,7 @@ pub(crate) fn main() -> ExitCode {
     logging::init(format, filter);
     let result = match cli.command {
         Command::Demo { no_prewarm, platform, runtime } => demo::run(platform, !no_prewarm, &runtime),
-        Command::Check { guards: g, only, record, shard } => {
-            check::run(&g.config, &only, &shard, g.dry_run, g.json, record, &g.runtime)
-        }
+        Command::Check(args) => check::run(args),
         Command::Function { config, runtime } => function::run(&config, &runtime),
         Command::Precompile { config, out } => precompile::run(&config, &out),
         Command::Watch { guards: g, cycles } => watch::run(&g.config, g.dry_run, cycles, g.json, &g.runtime),

@@ -1,26 +1,19 @@
 //! `ripcord check`: one cycle over the guards (or one shard of them), for CI gates and scheduled jobs.
 
+use super::CheckArgs;
 use super::output::{exit, exit_code, print};
 use super::setup::{async_runtime, controller};
-use super::{RuntimeArgs, ShardArgs};
 use ripcord::audit::Actor;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-pub(crate) fn run(
-    config: &Path,
-    guards: &[String],
-    shard: &ShardArgs,
-    dry_run: bool,
-    json: bool,
-    record: Option<PathBuf>,
-    runtime_args: &RuntimeArgs,
-) -> anyhow::Result<ExitCode> {
-    let mut controller = controller(config, runtime_args, dry_run)?;
+pub(crate) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let CheckArgs { guards: g, only: guards, record, gate, shard } = args;
+    let json = g.json;
+    let mut controller = controller(&g.config, &g.runtime, g.dry_run)?;
     controller.record = record;
     let guards = match shard.shard_count {
         0 => anyhow::bail!("--shard-count (CLOUD_RUN_TASK_COUNT) must be at least 1"),
-        1 => guards.to_vec(),
+        1 => guards,
         count if shard.shard_index >= count => anyhow::bail!(
             "--shard-index (CLOUD_RUN_TASK_INDEX) is {}, not below --shard-count (CLOUD_RUN_TASK_COUNT) {count}",
             shard.shard_index
@@ -38,7 +31,11 @@ pub(crate) fn run(
         }
     };
     let reports = async_runtime()?.block_on(controller.check(&guards, Actor::Schedule));
-    let code = exit_code(&reports);
+    let code = match exit_code(&reports) {
+        code @ (exit::ROLLBACK | exit::ERROR) => code,
+        _ if gate => exit::HEALTHY,
+        code => code,
+    };
     print(&reports, json, code)?;
     Ok(ExitCode::from(code))
 }
