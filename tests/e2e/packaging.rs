@@ -337,3 +337,18 @@ fn the_ci_gate_lets_an_inconclusive_canary_pass_unless_strict() {
     assert_eq!(h.ripcord(&["check", "--gate"]).status.code(), Some(0));
     assert_eq!(h.sim.api_log().iter().filter(|c| c.operation == "UpdateAlias").count(), 0);
 }
+
+#[test]
+fn the_github_action_and_gitlab_job_run_the_tested_gate_script() {
+    let action = std::fs::read_to_string(repo_root().join("action.yml")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(action.contains("run: ${{ github.action_path }}/deploy/ci/gate.sh"), "{action}");
+    for variable in ["RIPCORD_GUARD", "RIPCORD_CONFIG", "RIPCORD_BIN", "RIPCORD_STRICT", "RIPCORD_REPORT"] {
+        assert!(action.contains(&format!("{variable}: ${{{{ inputs.")), "action.yml does not set {variable}");
+    }
+    assert!(action.contains("uses: actions/upload-artifact@v4") && action.contains("if: always()"), "{action}");
+    let gitlab = std::fs::read_to_string(repo_root().join("deploy/ci/gitlab-ci.yml")).unwrap_or_default();
+    assert!(gitlab.contains("- deploy/ci/gate.sh") && gitlab.contains("when: always"), "{gitlab}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(repo_root().join("deploy/ci/gate.sh")).map(|m| m.permissions().mode()).unwrap_or(0);
+    assert_eq!(mode & 0o111, 0o111, "gate.sh is executable");
+}
