@@ -175,3 +175,53 @@ fn an_unreachable_endpoint_is_one_readable_line() {
     assert!(text.contains("GetAlias on checkout:live: cannot reach the endpoint: Connection refused"), "{text}");
     assert!(text.len() < 400, "a line, not an SDK dump: {text}");
 }
+
+/// The numbers behind a verdict, wherever it is shown: the text names each failing check with observed against
+/// threshold; `check --json` carries every policy's checks and the cycle's time; `watch --json` each cycle's time;
+/// `status --json` what the table shows.
+#[test]
+fn every_verdict_shown_carries_its_numbers_and_its_time() {
+    let h = failing_canary();
+    h.guards("prewarm = \"off\"");
+    let text = stdout(&h.ripcord(&["check", "--dry-run"]));
+    let failing = text.lines().find(|l| l.trim_start().starts_with("failing:")).unwrap_or_else(|| panic!("{text}"));
+    // v2 fails at 30% errors against the 1% limit: the observed rate in percent, above the threshold.
+    let (observed, threshold) = failing
+        .split("error_rate ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|c| c.split_once(" > "))
+        .unwrap_or_else(|| panic!("no error_rate check in {failing:?}"));
+    let percent = |s: &str| s.trim().trim_end_matches('%').parse::<f64>().unwrap_or_else(|e| panic!("{s:?}: {e}"));
+    assert!(percent(observed) > 10.0 && percent(threshold) <= 2.0, "{failing}");
+
+    let check = h.ripcord(&["check", "--dry-run", "--json"]);
+    assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
+    let json: serde_json::Value = serde_json::from_str(stdout(&check).trim()).unwrap_or_else(|e| panic!("{e}"));
+    let now = ripcord::time::format_timestamp(h.sim.now_ms());
+    assert_eq!(json["at"], now.as_str(), "{json}");
+    let guard = &json["guards"][0];
+    assert_eq!(guard["at"], now.as_str());
+    let checks = guard["policies"][0]["checks"].as_array().unwrap_or_else(|| panic!("no checks: {guard}"));
+    let rate = checks.iter().find(|c| c["name"] == "error_rate").unwrap_or_else(|| panic!("{guard}"));
+    assert!(rate["observed"].as_f64() > Some(0.1) && rate["passed"] == false, "{rate}");
+    assert_eq!(guard["policies"][0]["plugin"], "builtin:error-rate");
+
+    let watch = stdout(&h.ripcord(&["watch", "--dry-run", "--json", "--cycles", "2"]));
+    let cycles: Vec<serde_json::Value> = watch.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert_eq!(cycles.len(), 2, "{watch}");
+    assert!(cycles.iter().all(|c| c["at"].is_string() && c["guards"][0]["at"] == c["at"]), "{watch}");
+    assert!(cycles[0]["at"].as_str() < cycles[1]["at"].as_str(), "the second cycle is later: {watch}");
+
+    let status = h.ripcord(&["status", "--json"]);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    let status = crate::support::stdout_json(&status);
+    let row = &status["guards"][0];
+    assert_eq!(
+        (row["guard"].as_str(), row["primary"].as_str(), row["candidate"].as_str()),
+        (Some("checkout-api"), Some("1"), Some("2"))
+    );
+    assert_eq!(row["known_good"], "1");
+    assert_eq!(row["last_decision"]["verdict"], "rollback", "{row}");
+    assert!(row["last_decision"]["at"].is_string() && status["at"].is_string(), "{status}");
+}

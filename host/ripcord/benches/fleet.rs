@@ -10,8 +10,16 @@
 //! first), so the metrics calls carry data. Then, per size, the simulator alone: one virtual minute of N functions
 //! at 1 rps each, and of N Cloud Run services (one project) at 1 rps each.
 //!
+//! The same cycle over N Cloud Run services of one project (each a 10% canary at 1 rps, five minutes simulated).
+//!
+//! A fleet-wide bad release (`RIPCORD_FLEET_ROLLBACKS=1000`, the default): that many functions with a canary at
+//! 30% errors (20 rps, four minutes simulated), prewarm on rollback (30 s of virtual time for provisioned
+//! concurrency), `changes_per_second = 1000`: one cycle rolls them all back; printed are the real time, the
+//! pins, and the slowest verdict-to-pin in virtual time.
+//!
 //! Targets (issue #13): 10,000 guards in one cycle ≤ 10 s on 2 cores, peak memory ≤ 128 MiB; the simulator serves
-//! one virtual minute of 10,000 functions at 1 rps in ≤ 2 s.
+//! one virtual minute of 10,000 functions at 1 rps in ≤ 2 s; 1,000 rollbacks of one cycle all pinned within
+//! `prewarm_timeout` (2 min) + 10 s of the verdict.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -57,15 +65,47 @@ fn simulator_minute(what: &str, text: &str) {
     println!("| simulator: one virtual minute of {what} at 1 rps | {:.2} s |", elapsed.as_secs_f64());
 }
 
-fn guards(functions: usize, endpoint: &str) -> String {
-    let mut text = format!(
-        "[settings]\naudit_log = \"audit.jsonl\"\nclock = \"simulator\"\n[aws]\nendpoint_url = \"{endpoint}\"\n[defaults]\nwindow = \"1m\"\nwindows = 3\n"
-    );
+/// A fleet-wide bad release: `functions` canaries at 30% errors with traffic.
+fn bad_release(functions: usize) -> String {
+    let mut text =
+        String::from("seed = 1\nstart = \"2026-11-26T09:00:00Z\"\n[settings]\nprovisioned_allocation = \"30s\"\n");
     for i in 0..functions {
         let _ = write!(
             text,
-            "[[guard]]\nname = \"g-{i}\"\nplatform = \"aws-lambda\"\nfunction = \"fn-{i}\"\nalias = \"live\"\npolicies = [{{ use = \"builtin:error-rate\" }}]\n"
+            "[[function]]\nname = \"fn-{i}\"\ntraffic = {{ alias = \"live\", rps = 20 }}\ntags = {{ \"ripcord:known-good:live\" = \"1\" }}\n\
+             [[function.version]]\nnumber = 1\nerror_rate = 0.001\n[[function.version]]\nnumber = 2\nerror_rate = 0.3\n\
+             [[function.alias]]\nname = \"live\"\nversion = 1\nrouting = {{ version = 2, weight = 0.1 }}\n"
         );
+    }
+    text
+}
+
+/// Which fleet a cycle runs over.
+#[derive(Clone, Copy, PartialEq)]
+enum Fleet {
+    Lambda,
+    CloudRun,
+    BadRelease,
+}
+
+fn guards(fleet: Fleet, size: usize, endpoint: &str) -> String {
+    let (table, defaults) = match fleet {
+        Fleet::Lambda => ("aws", ""),
+        Fleet::CloudRun => ("gcp", ""),
+        Fleet::BadRelease => ("aws", "prewarm = \"on-rollback\"\nprewarm_timeout = \"2m\"\n"),
+    };
+    let mut text = format!(
+        "[settings]\naudit_log = \"audit.jsonl\"\nclock = \"simulator\"\n[{table}]\nendpoint_url = \"{endpoint}\"\nchanges_per_second = 1000\n[defaults]\nwindow = \"1m\"\nwindows = 3\n{defaults}"
+    );
+    for i in 0..size {
+        let target = match fleet {
+            Fleet::CloudRun => format!(
+                "platform = \"cloud-run\"\nproject = \"fleet\"\nlocation = \"europe-west1\"\nservice = \"svc-{i}\""
+            ),
+            _ => format!("platform = \"aws-lambda\"\nfunction = \"fn-{i}\"\nalias = \"live\""),
+        };
+        let _ =
+            write!(text, "[[guard]]\nname = \"g-{i}\"\n{target}\npolicies = [{{ use = \"builtin:error-rate\" }}]\n");
     }
     text
 }
@@ -77,19 +117,37 @@ fn peak_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn run(functions: usize, rps: f64, dir: &Path) {
-    let sim = ripcord_sim::scenario::parse(&scenario(functions, rps), Path::new("fleet.toml"))
-        .unwrap_or_else(|e| panic!("{e}"));
+fn run(fleet: Fleet, functions: usize, rps: f64, dir: &Path) {
+    let (text, before) = match fleet {
+        Fleet::Lambda => (scenario(functions, rps), 5),
+        Fleet::CloudRun => (services(functions), 5),
+        Fleet::BadRelease => (bad_release(functions), 4),
+    };
+    let sim = ripcord_sim::scenario::parse(&text, Path::new("fleet.toml")).unwrap_or_else(|e| panic!("{e}"));
     let server = ripcord_sim::Server::start(sim.clone(), ([127, 0, 0, 1], 0).into()).unwrap_or_else(|e| panic!("{e}"));
-    sim.advance(5 * 60_000);
+    sim.advance(before * 60_000);
     let config = dir.join(format!("fleet-{functions}.toml"));
-    std::fs::write(&config, guards(functions, &server.endpoint())).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&config, guards(fleet, functions, &server.endpoint())).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_file(dir.join("audit.jsonl"));
+    cycle(fleet, functions, &sim, &config, dir, "first");
+    if fleet != Fleet::BadRelease {
+        // The first cycle over a freshly deployed fleet records every canary's rollout (one write per guard); the
+        // next ones only read and judge.
+        sim.advance(60_000);
+        let _ = std::fs::remove_file(dir.join("audit.jsonl"));
+        cycle(fleet, functions, &sim, &config, dir, "next");
+    }
+    drop(server);
+}
+
+/// One `ripcord check` over the fleet; prints its line of the table.
+fn cycle(fleet: Fleet, functions: usize, sim: &ripcord_sim::Simulator, config: &Path, dir: &Path, which: &str) {
+    let calls_before = sim.api_log().len();
     let started = Instant::now();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
         .args(["check", "--json", "--config", &config.display().to_string()])
         .env("RIPCORD_CACHE_DIR", dir.join("cache"))
-        .stdout(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.join("stdout.json")).unwrap_or_else(|e| panic!("{e}")))
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -103,12 +161,37 @@ fn run(functions: usize, rps: f64, dir: &Path) {
     };
     let elapsed = started.elapsed();
     let mut calls: BTreeMap<String, usize> = BTreeMap::new();
-    for call in sim.api_log() {
+    for call in sim.api_log().into_iter().skip(calls_before) {
         *calls.entry(call.operation).or_default() += 1;
     }
-    let records = std::fs::read_to_string(dir.join("audit.jsonl")).map(|t| t.lines().count()).unwrap_or(0);
+    let audit = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default();
+    let records = audit.lines().count();
+    if fleet == Fleet::BadRelease {
+        let results: Vec<serde_json::Value> = audit
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| r["record"] == "result" && r["action"] == "rollback")
+            .collect();
+        let pinned = results.iter().filter(|r| r["outcome"] == "pinned").count();
+        let slowest = results.iter().filter_map(|r| r["timings"]["verdict_to_pin_ms"].as_i64()).max().unwrap_or(-1);
+        let warm = results.iter().filter(|r| r["prewarm"]["ready"] == true).count();
+        println!(
+            "| bad release over {functions} | {:.1} s real | {} MiB | {pinned} pinned ({warm} warm) | slowest verdict to pin {:.1} s virtual | {calls:?} |",
+            elapsed.as_secs_f64(),
+            peak / 1024,
+            slowest as f64 / 1000.0
+        );
+        return;
+    }
+    if status.code() == Some(1) {
+        // An error: the first guard's result says which.
+        let output = std::fs::read_to_string(dir.join("stdout.json")).unwrap_or_default();
+        let first = serde_json::from_str::<serde_json::Value>(&output).ok().and_then(|v| v.get(0).cloned());
+        println!("(exit 1; the first result: {})", first.map(|v| v.to_string()).unwrap_or_default());
+    }
+    let what = if fleet == Fleet::CloudRun { "Cloud Run services" } else { "Lambda guards" };
     println!(
-        "| {functions} | {:.1} s | {} MiB | {records} | {} | {calls:?} |",
+        "| {functions} {what}, {which} cycle | {:.1} s | {} MiB | {records} | {} | {calls:?} |",
         elapsed.as_secs_f64(),
         peak / 1024,
         status.code().map_or("killed".to_string(), |c| c.to_string())
@@ -129,7 +212,14 @@ fn main() {
     println!("| guards | one cycle | peak memory | audit records | exit | API calls |\n|---|---|---|---|---|---|");
     let rps: f64 = std::env::var("RIPCORD_FLEET_RPS").ok().and_then(|r| r.parse().ok()).unwrap_or(0.0);
     for &functions in &sizes {
-        run(functions, rps, dir.path());
+        run(Fleet::Lambda, functions, rps, dir.path());
+    }
+    for &services in &sizes {
+        run(Fleet::CloudRun, services, 1.0, dir.path());
+    }
+    let rollbacks: usize = std::env::var("RIPCORD_FLEET_ROLLBACKS").ok().and_then(|r| r.parse().ok()).unwrap_or(1000);
+    if rollbacks > 0 {
+        run(Fleet::BadRelease, rollbacks, 0.0, dir.path());
     }
     println!("\n| simulator | wall time |\n|---|---|");
     for &size in &sizes {

@@ -77,6 +77,9 @@ enum Command {
         /// Path to guards.toml.
         #[arg(long, short, default_value = "guards.toml")]
         config: PathBuf,
+        /// One JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Render the audit log as one self-contained HTML page: per guard, a strip of every verdict, the changes
     /// and the latest decisions with their failed checks.
@@ -252,7 +255,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Pull { guard, to, guards: g } => {
             pull::run(&g.config, &guard, to.as_deref(), g.dry_run, g.json, &g.runtime)
         }
-        Command::Status { config } => status::run(&config),
+        Command::Status { config, json } => status::run(&config, json),
         Command::Report { config, audit, out, last } => report::run(&config, audit, out, last),
         Command::Replay { config, input, guard, json, runtime } => {
             replay::run(&config, &input, guard.as_deref(), json, &runtime)

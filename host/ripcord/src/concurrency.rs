@@ -2,46 +2,33 @@
 //! time but never more than a limit (provider rate limits, sockets, memory), without spawning — the futures borrow
 //! the controller, and the guards of one cycle share its time. Results come back in input order.
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
 
 /// A future borrowed for the duration of [`bounded`].
 pub type Task<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Runs `tasks` with at most `limit` in flight; their outputs in the order of `tasks`. A task is taken from the
 /// iterator only when a slot is free, so a lazy iterator (`.map(|g| Box::pin(...))`) allocates at most `limit`
-/// futures at a time: a guard's cycle is a large future, and 10,000 of them built up front held 160 MiB.
+/// futures at a time: a guard's cycle is a large future, and 10,000 of them built up front held 160 MiB. Only the
+/// tasks that were woken are polled, so a large limit (a thousand rollbacks waiting together) costs nothing while
+/// they wait.
 pub async fn bounded<'a, T>(tasks: impl IntoIterator<Item = Task<'a, T>>, limit: usize) -> Vec<T> {
     let limit = limit.max(1);
     let mut results: Vec<Option<T>> = Vec::new();
     let mut waiting = tasks.into_iter().enumerate();
-    let mut running: Vec<(usize, Task<'a, T>)> = Vec::with_capacity(limit);
-    std::future::poll_fn(|cx| {
-        let mut i = 0;
-        loop {
-            while running.len() < limit {
-                match waiting.next() {
-                    Some(task) => running.push(task),
-                    None => break,
-                }
-            }
-            let Some((index, task)) = running.get_mut(i) else { break };
-            match task.as_mut().poll(cx) {
-                Poll::Ready(output) => {
-                    if results.len() <= *index {
-                        results.resize_with(*index + 1, || None);
-                    }
-                    results[*index] = Some(output);
-                    // The last task moves into slot i and is polled next; a waiting one takes its place.
-                    drop(running.swap_remove(i));
-                }
-                Poll::Pending => i += 1,
-            }
+    let mut running = FuturesUnordered::new();
+    let start = |(index, task): (usize, Task<'a, T>)| async move { (index, task.await) };
+    running.extend(waiting.by_ref().take(limit).map(start));
+    while let Some((index, output)) = running.next().await {
+        if results.len() <= index {
+            results.resize_with(index + 1, || None);
         }
-        if running.is_empty() { Poll::Ready(()) } else { Poll::Pending }
-    })
-    .await;
+        results[index] = Some(output);
+        running.extend(waiting.next().map(start));
+    }
     results.into_iter().flatten().collect()
 }
 

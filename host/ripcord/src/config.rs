@@ -21,6 +21,9 @@ pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 pub const MAX_SPAN: Duration = Duration::from_secs(24 * 3600);
 /// Longest cooldown and settle time.
 pub const MAX_HOLD: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Calls per second per changing API operation, unless `[aws]` or `[gcp]` say otherwise: below Lambda's 15 per
+/// second per control-plane API, leaving room for the deploy tooling that shares the limit.
+pub const DEFAULT_CHANGES_PER_SECOND: f64 = 10.0;
 pub const MAX_PREWARM_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Bytes of a value quoted back in an error message.
 pub(crate) const MAX_ECHO: usize = 80;
@@ -98,6 +101,8 @@ pub struct GcpSettings {
     pub endpoint_url: Option<String>,
     /// Path the warm-up requests ask for on a revision's tag URL.
     pub warmup_path: String,
+    /// Calls per second per changing API operation (`provider/pacing.rs`).
+    pub changes_per_second: f64,
 }
 
 /// How to reach AWS.
@@ -106,6 +111,8 @@ pub struct AwsSettings {
     pub region: Option<String>,
     /// An endpoint override (the simulator, moto); with it, static test credentials are used.
     pub endpoint_url: Option<String>,
+    /// Calls per second per changing API operation (`provider/pacing.rs`).
+    pub changes_per_second: f64,
 }
 
 /// What a guard watches.
@@ -214,6 +221,16 @@ impl Config {
         if !warmup_path.starts_with('/') {
             return Err(invalid("gcp.warmup_path", format!("must start with '/', got {}", echo(&warmup_path))));
         }
+        let mut rates = [
+            ("aws.changes_per_second", file.aws.changes_per_second),
+            ("gcp.changes_per_second", file.gcp.changes_per_second),
+        ]
+        .map(|(field, rate)| (field, rate.unwrap_or(DEFAULT_CHANGES_PER_SECOND)));
+        for (field, rate) in &mut rates {
+            if !(rate.is_finite() && *rate > 0.0 && *rate <= 10_000.0) {
+                return Err(invalid(field, format!("must be a number of calls per second in (0, 10000], got {rate}")));
+            }
+        }
         let clock = file.settings.clock.unwrap_or(ClockKind::System);
         if clock == ClockKind::Simulator && file.aws.endpoint_url.is_none() && file.gcp.endpoint_url.is_none() {
             let message = "\"simulator\" needs an endpoint_url in [aws] or [gcp] (the simulator)".into();
@@ -224,8 +241,12 @@ impl Config {
             audit_log,
             webhook: file.settings.webhook,
             clock,
-            aws: AwsSettings { region: file.aws.region, endpoint_url: file.aws.endpoint_url },
-            gcp: GcpSettings { endpoint_url: file.gcp.endpoint_url, warmup_path },
+            aws: AwsSettings {
+                region: file.aws.region,
+                endpoint_url: file.aws.endpoint_url,
+                changes_per_second: rates[0].1,
+            },
+            gcp: GcpSettings { endpoint_url: file.gcp.endpoint_url, warmup_path, changes_per_second: rates[1].1 },
             guards,
         })
     }

@@ -23,8 +23,11 @@ use std::time::{Duration, Instant};
 const NOTIFY_BOUND: Duration = Duration::from_secs(10);
 /// Deployments read at once (each read is one or two API calls).
 const READ_CONCURRENCY: usize = 32;
-/// Guard cycles run at once: their policies, and the rollbacks of a fleet-wide bad release, overlap.
-const CYCLE_CONCURRENCY: usize = 16;
+/// Guards judged at once (their policies run on blocking threads, their records are written).
+const JUDGE_CONCURRENCY: usize = 16;
+/// Guard cycles in flight at once, judging or acting: a rollback waiting for its prewarm holds no judging slot, so
+/// the rollbacks of a fleet-wide bad release wait together (a waiting cycle costs a few KiB and no polling).
+const CYCLE_CONCURRENCY: usize = 1024;
 
 /// A guard's provider and its deployment as read, or why they could not be.
 type Read = Result<(Arc<dyn Provider>, Deployment), String>;
@@ -64,6 +67,8 @@ pub struct Controller {
     /// Intents without a result found in the audit log at start: each is closed by its guard's next cycle once
     /// its process is known to be gone (`recovery.rs`).
     open_intents: Mutex<Vec<Record>>,
+    /// Slots for judging ([`JUDGE_CONCURRENCY`]); a guard gives its slot back before it acts.
+    pub(crate) judging: tokio::sync::Semaphore,
 }
 
 impl Controller {
@@ -84,6 +89,7 @@ impl Controller {
             deadline: None,
             writer: Writer::this_process(),
             open_intents: Mutex::new(open_intents),
+            judging: tokio::sync::Semaphore::new(JUDGE_CONCURRENCY),
         }
     }
 
@@ -154,7 +160,10 @@ impl Controller {
         // Built as they start (a guard's cycle is a large future), never more than the limit at once.
         let cycles = reads.into_iter().map(|(guard, read)| {
             let (metrics, history) = (metrics.remove(&guard.name), histories.remove(&guard.name));
+            // A participant from the moment its cycle is built: a virtual clock waits for it (`clock.rs`).
+            let participation = self.clock.participate();
             Box::pin(async move {
+                let _participation = participation;
                 match read {
                     Err(error) => {
                         self.record_unjudged(guard, None, error.clone(), &cycle).await;
@@ -327,11 +336,13 @@ impl Controller {
         let error = format!("no guard named {name:?} in {} (guards: {})", self.config.path.display(), known.join(", "));
         GuardResult {
             guard: name.into(),
+            at: None,
             deployment: None,
             verdict: Verdict::Inconclusive,
             reason: error.clone(),
             findings: Vec::new(),
             effect: crate::effect::Effect::Failed { error },
+            policies: Vec::new(),
             evaluation: None,
         }
     }

@@ -43,6 +43,9 @@ pub(crate) struct GuardCycle<'a> {
 impl GuardCycle<'_> {
     /// The whole cycle, with the guard's metrics and the known good's history: tidy up, judge, record, act.
     pub(crate) async fn run(self, metrics: GuardMetrics, known_good: Option<History>) -> GuardResult {
+        // Judging and bookkeeping take a slot; a rollback gives it back (it may wait minutes for its prewarm, and a
+        // fleet's rollbacks wait together).
+        let judging = self.controller.judging.acquire().await.ok();
         self.close_interrupted().await;
         self.release_capacity().await;
         let deployed_at = inputs::rollout_start(&self.deployment, &metrics);
@@ -56,14 +59,15 @@ impl GuardCycle<'_> {
         let mut record = self.record("", audit_action(&decision.action));
         record.verdict = decision.verdict;
         record.reason = decision.reason.clone();
-        record.policies = policy_records(&outcomes);
+        let policies = policy_records(&outcomes);
+        record.policies = policies.clone();
         record.findings = decision.findings.clone();
         record.evidence = crate::audit::Evidence::of(&evaluation);
         record.target = action_target(&decision.action);
         record.timings.cycle_real_ms = Some(self.cycle.started.elapsed().as_millis() as u64);
         if let Err(error) = self.controller.audit.write(&record).await {
             let effect = Effect::Failed { error: error.to_string() };
-            return self.result(&decision, effect, Some(evaluation));
+            return GuardResult { policies, ..self.result(&decision, effect, Some(evaluation)) };
         }
         record.findings.clear();
         let capacity = crate::capacity::needed(self.guard, &metrics, &evaluation);
@@ -73,12 +77,15 @@ impl GuardCycle<'_> {
                 Effect::NoAction
             }
             Action::RecordGood { revision } => self.record_known_good(revision, &mut record).await,
-            Action::Rollback { to } => crate::rollback::Rollback::new(&self, to, capacity, record, decided).run().await,
+            Action::Rollback { to } => {
+                drop(judging);
+                crate::rollback::Rollback::new(&self, to, capacity, record, decided).run().await
+            }
         };
         if decision.action == Action::None {
             self.remember_rollout(deployed_at).await;
         }
-        self.result(&decision, effect, Some(evaluation))
+        GuardResult { policies, ..self.result(&decision, effect, Some(evaluation)) }
     }
 
     /// Records the candidate's rollout on the resource the first time ripcord sees it serve traffic, and again
@@ -105,6 +112,7 @@ impl GuardCycle<'_> {
     /// per guard per cycle, failures included.
     pub(crate) async fn unjudged(self, error: String) -> GuardResult {
         let mut result = GuardResult::failed(self.guard, error.clone());
+        result.at = Some(crate::time::format_timestamp(self.cycle.now));
         result.deployment = Some(DeploymentRecord::from(&self.deployment));
         self.controller.record_unjudged(self.guard, Some(&self.deployment), error, &self.cycle).await;
         result
@@ -250,11 +258,13 @@ impl GuardCycle<'_> {
     pub(crate) fn result(&self, decision: &Decision, effect: Effect, evaluation: Option<Evaluation>) -> GuardResult {
         GuardResult {
             guard: self.guard.name.clone(),
+            at: Some(crate::time::format_timestamp(self.cycle.now)),
             deployment: Some(DeploymentRecord::from(&self.deployment)),
             verdict: decision.verdict,
             reason: decision.reason.clone(),
             findings: decision.findings.clone(),
             effect,
+            policies: Vec::new(),
             evaluation,
         }
     }

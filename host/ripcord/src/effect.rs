@@ -68,6 +68,9 @@ impl Effect {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct GuardResult {
     pub guard: String,
+    /// The time of the cycle that judged the guard (RFC 3339, the clock's: virtual with the simulator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment: Option<DeploymentRecord>,
     pub verdict: Verdict,
@@ -77,6 +80,9 @@ pub struct GuardResult {
     pub findings: Vec<crate::verdict::Finding>,
     #[serde(flatten)]
     pub effect: Effect,
+    /// Each policy's verdict, reason and checks: the numbers behind the verdict.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<crate::audit::PolicyRecord>,
     #[serde(skip)]
     pub evaluation: Option<Evaluation>,
 }
@@ -86,11 +92,13 @@ impl GuardResult {
     pub fn failed(guard: &Guard, error: String) -> Self {
         Self {
             guard: guard.name.clone(),
+            at: None,
             deployment: None,
             verdict: Verdict::Inconclusive,
             reason: error.clone(),
             findings: Vec::new(),
             effect: Effect::Failed { error },
+            policies: Vec::new(),
             evaluation: None,
         }
     }

@@ -17,6 +17,7 @@ pub mod lambda;
 pub mod markers;
 #[cfg(test)]
 pub mod memory;
+mod pacing;
 
 use crate::clock::Clock;
 use crate::config::{Config, Guard, Target};
@@ -24,12 +25,15 @@ use crate::evaluation::{Revision, Window};
 use std::sync::Arc;
 
 /// A provider call failed (after the SDK's own retries).
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, Default, thiserror::Error)]
 #[error("{operation} on {resource}: {message}")]
 pub struct ProviderError {
     pub operation: &'static str,
     pub resource: String,
     pub message: String,
+    /// The platform refused the call for its rate limit (HTTP 429, `TooManyRequestsException`,
+    /// `RESOURCE_EXHAUSTED`): it was not carried out, so trying again later is always safe.
+    pub throttled: bool,
 }
 
 /// The state of a guarded deployment, read from the platform.
@@ -205,6 +209,15 @@ pub enum Mark {
     Rollout(Rollout),
     /// Forgets the rollout: after a rollback, the revision's next rollout starts afresh.
     ClearRollout,
+}
+
+impl Mark {
+    /// A record of what ripcord saw (a rollout, a known good) rather than part of a change: not paced, so the
+    /// first cycle over a freshly deployed fleet, which records ten thousand rollouts, is not held back a second
+    /// per ten guards; a throttled one is tried again by the SDK, else by the next cycle.
+    pub fn is_bookkeeping(&self) -> bool {
+        matches!(self, Self::Rollout(_) | Self::KnownGood(_))
+    }
 }
 
 /// Reading a deployment: its routing and markers, its metrics (batched across the guards of one client), its

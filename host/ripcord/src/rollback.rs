@@ -24,8 +24,13 @@ use std::time::{Duration, Instant};
 
 /// Attempts at pinning when the routing keeps changing under us or the platform keeps failing.
 pub const MAX_PIN_ATTEMPTS: usize = 3;
-/// Real time between pin attempts after a failure (times the attempt), for throttles and transient errors.
+/// Real time between pin attempts after a failure (times the attempt), for transient errors.
 const PIN_RETRY_BACKOFF: Duration = Duration::from_millis(200);
+/// Pins refused for the platform's rate limit are tried again (they were not carried out), this many times, after
+/// a backoff that doubles from [`THROTTLE_BACKOFF`] up to [`THROTTLE_BACKOFF_MAX`] (about a minute in all).
+const MAX_THROTTLED_PINS: u32 = 10;
+const THROTTLE_BACKOFF: Duration = Duration::from_millis(250);
+const THROTTLE_BACKOFF_MAX: Duration = Duration::from_secs(8);
 
 /// Where the rollback is.
 #[derive(Debug)]
@@ -63,6 +68,8 @@ pub(crate) struct Rollback<'c, 'a> {
     deployment: Deployment,
     /// An attempt's error: the pin may have taken effect without ripcord hearing it.
     unheard: Option<String>,
+    /// Pins the platform refused for its rate limit so far.
+    throttled: u32,
 }
 
 impl<'c, 'a> Rollback<'c, 'a> {
@@ -82,6 +89,7 @@ impl<'c, 'a> Rollback<'c, 'a> {
             decided,
             deployment: cycle.deployment.clone(),
             unheard: None,
+            throttled: 0,
         }
     }
 
@@ -153,6 +161,7 @@ impl<'c, 'a> Rollback<'c, 'a> {
                     operation: "prewarm",
                     resource: self.target.clone(),
                     message: "abandoned to pin before the function's deadline".into(),
+                    ..Default::default()
                 })
             }),
         };
@@ -177,6 +186,13 @@ impl<'c, 'a> Rollback<'c, 'a> {
                 tracing::warn!(guard = %cycle.guard.name, attempt, "routing changed during the rollback; re-reading");
                 State::Resolve { attempt }
             }
+            Err(error) if error.throttled && self.throttled < MAX_THROTTLED_PINS => {
+                self.throttled += 1;
+                let backoff = throttle_backoff(self.throttled, &cycle.guard.name);
+                tracing::info!(guard = %cycle.guard.name, throttled = self.throttled, ?backoff, "the pin was throttled; trying again");
+                tokio::time::sleep(backoff).await;
+                State::Pin { attempt }
+            }
             Err(error) => {
                 tracing::warn!(guard = %cycle.guard.name, attempt, %error, "the pin failed or its answer was lost; re-reading");
                 self.unheard = Some(error.to_string());
@@ -185,7 +201,8 @@ impl<'c, 'a> Rollback<'c, 'a> {
         }
     }
 
-    /// Never retries blindly: re-reads, and acts only if the verdict still applies.
+    /// Never retries blindly: re-reads, and acts only if the verdict still applies. (A throttled pin is not
+    /// resolved: the platform refused it before doing anything.)
     async fn resolve(&mut self, attempt: usize) -> State {
         let fresh = match self.cycle.provider.deployment(self.cycle.guard).await {
             Ok(fresh) => fresh,
@@ -274,5 +291,32 @@ impl<'c, 'a> Rollback<'c, 'a> {
             tracing::warn!(guard = %self.cycle.guard.name, %error, "cannot record the rollback markers (cooldown, capacity release)");
             append_error(&mut self.record, format!("markers not recorded: {error}"));
         }
+    }
+}
+
+/// The wait before the `n`th retry of a throttled pin: doubling, capped, with a jitter of up to half the wait taken
+/// from the guard's name, so a fleet's throttled pins do not all come back in the same instant.
+fn throttle_backoff(n: u32, guard: &str) -> Duration {
+    let base = THROTTLE_BACKOFF.saturating_mul(1 << n.saturating_sub(1).min(16)).min(THROTTLE_BACKOFF_MAX);
+    let hash = guard.bytes().fold(u64::from(n), |h, b| h.wrapping_mul(0x100_0000_01b3).wrapping_add(u64::from(b)));
+    base + base.mul_f64((hash % 1000) as f64 / 2000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttled_pins_back_off_doubling_capped_and_spread() {
+        let plain: Vec<Duration> = (1..=7).map(|n| throttle_backoff(n, "")).collect();
+        for (n, wait) in plain.iter().enumerate() {
+            let base = THROTTLE_BACKOFF.saturating_mul(1 << n).min(THROTTLE_BACKOFF_MAX);
+            assert!(*wait >= base && *wait <= base.mul_f64(1.5), "retry {}: {wait:?} for a base of {base:?}", n + 1);
+        }
+        let total: Duration = (1..=MAX_THROTTLED_PINS).map(|n| throttle_backoff(n, "checkout")).sum();
+        assert!(total <= Duration::from_secs(120), "{total:?}");
+        let spread: std::collections::BTreeSet<Duration> =
+            (0..20).map(|g| throttle_backoff(3, &format!("guard-{g}"))).collect();
+        assert!(spread.len() > 10, "guards share backoffs: {spread:?}");
     }
 }

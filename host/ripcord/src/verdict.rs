@@ -42,6 +42,62 @@ pub struct Check {
     pub passed: bool,
 }
 
+impl Check {
+    /// The check for people, in the unit its name implies: `error_rate 30.10% > 1.00%`, `latency_p99 912 ms >
+    /// 500 ms`, `evidence_above_max_rate 1.2e5 > 1000` (an e-value against 1/alpha).
+    pub fn describe(&self) -> String {
+        let unit = Unit::of(&self.name);
+        let relation = match self.observed.partial_cmp(&self.threshold) {
+            Some(std::cmp::Ordering::Greater) => ">",
+            Some(std::cmp::Ordering::Less) => "<",
+            Some(std::cmp::Ordering::Equal) => "=",
+            None => "vs",
+        };
+        format!("{} {} {relation} {}", self.name, unit.show(self.observed), unit.show(self.threshold))
+    }
+}
+
+/// How a check's numbers read, from the words of its name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Unit {
+    Percent,
+    Milliseconds,
+    /// Sequential-test evidence: large numbers, shown with an exponent.
+    Evidence,
+    Plain,
+}
+
+impl Unit {
+    fn of(name: &str) -> Self {
+        let name = name.to_ascii_lowercase();
+        let has = |word: &str| name.contains(word);
+        if has("evidence") || has("e_value") {
+            Self::Evidence
+        } else if has("latency") || name.ends_with("_ms") || has("duration") {
+            Self::Milliseconds
+        } else if has("rate") || has("share") || has("fraction") || has("percent") {
+            Self::Percent
+        } else {
+            Self::Plain
+        }
+    }
+
+    fn show(self, value: f64) -> String {
+        if !value.is_finite() {
+            return if value.is_nan() { "n/a".into() } else { value.to_string() };
+        }
+        match self {
+            Self::Percent => format!("{:.2}%", value * 100.0),
+            Self::Milliseconds => format!("{value:.0} ms"),
+            Self::Evidence if value.abs() >= 1e4 => format!("{value:.1e}"),
+            Self::Evidence | Self::Plain => {
+                let text = format!("{value:.3}");
+                text.trim_end_matches('0').trim_end_matches('.').to_string()
+            }
+        }
+    }
+}
+
 /// Something a policy found that is not a verdict on the candidate (contract 0.2.0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -85,6 +141,21 @@ fn finite_or_null<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S:
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_check_reads_in_its_unit_with_the_way_it_failed() {
+        let check =
+            |name: &str, observed: f64, threshold: f64| Check { name: name.into(), observed, threshold, passed: false };
+        assert_eq!(check("error_rate", 0.301, 0.01).describe(), "error_rate 30.10% > 1.00%");
+        assert_eq!(check("latency_p99", 912.4, 500.0).describe(), "latency_p99 912 ms > 500 ms");
+        assert_eq!(
+            check("evidence_above_max_rate", 123456.0, 1000.0).describe(),
+            "evidence_above_max_rate 1.2e5 > 1000"
+        );
+        assert_eq!(check("cold_starts", 2.5, 3.0).describe(), "cold_starts 2.5 < 3");
+        assert_eq!(check("error_rate", f64::NAN, 0.01).describe(), "error_rate n/a vs 1.00%");
+    }
+
     use super::*;
 
     #[test]

@@ -1,8 +1,8 @@
 //! The simulator's own control API under `/_sim/`, for tests, the demo and `ripcord`'s simulator clock: read and
-//! advance the virtual clock, read the request and API-call logs, inject API faults (errors, or answers held back) and external alias changes.
+//! advance the virtual clock, read the request and API-call logs, inject API faults (errors, answers held back, rate limits) and external alias changes.
 
 use crate::http::{Request, Response};
-use crate::simulator::{ApiError, Interference, Simulator};
+use crate::simulator::{ApiError, Interference, RateLimit, Simulator};
 use serde_json::{Value, json};
 
 pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
@@ -41,6 +41,16 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
             let message = text("message").unwrap_or_else(|| "injected by the simulator".into());
             sim.inject_api_fault(&operation, count, ApiError::new(status, &code, message));
             Ok(json!({"injected": operation}))
+        }),
+        ("POST", ["rate-limits"]) => body(request).and_then(|b| {
+            let text = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);
+            let operation = text("operation").ok_or("`operation` is required")?;
+            let per_second =
+                b.get("per_second").and_then(Value::as_f64).ok_or("`per_second` is required (0 removes)")?;
+            let code = text("code").unwrap_or_else(|| "TooManyRequestsException".into());
+            let message = text("message").unwrap_or_else(|| "Rate exceeded".into());
+            sim.limit_rate(RateLimit::new(&operation, per_second, ApiError::new(429, &code, message)));
+            Ok(json!({"limited": operation, "per_second": per_second}))
         }),
         ("POST", ["interfere"]) => body(request).and_then(|b| {
             let text = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);

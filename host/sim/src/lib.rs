@@ -23,7 +23,7 @@ mod simulator;
 
 pub use runtime_api::InvocationResult;
 pub use server::Server;
-pub use simulator::{ApiCall, ApiError, Interference, Settings, Simulator};
+pub use simulator::{ApiCall, ApiError, Interference, RateLimit, Settings, Simulator};
 
 /// Formats epoch milliseconds as RFC 3339 with milliseconds.
 pub fn format_time(ms: i64) -> String {

@@ -38,6 +38,45 @@ impl ApiError {
     }
 }
 
+/// A rate limit on an API operation, as the real services enforce them (Lambda: about 15 requests a second per
+/// control-plane API): a token bucket refilled in real time (clients back off in real time), holding one second
+/// of calls; a call finding it empty is refused with `error` (HTTP 429) and not carried out.
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    pub operation: String,
+    pub per_second: f64,
+    pub error: ApiError,
+    tokens: f64,
+    refilled: std::time::Instant,
+}
+
+impl RateLimit {
+    pub fn new(operation: &str, per_second: f64, error: ApiError) -> Self {
+        let per_second = per_second.max(0.001);
+        Self {
+            operation: operation.to_string(),
+            per_second,
+            error,
+            tokens: per_second.max(1.0),
+            refilled: std::time::Instant::now(),
+        }
+    }
+
+    /// Takes a token, or says the call is refused.
+    fn admit(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.refilled).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + refill).min(self.per_second.max(1.0));
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// A fault injected into the API itself: the next `remaining` calls of `operation` fail with `error`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiFault {
@@ -137,6 +176,9 @@ pub(crate) struct State {
     pub(crate) api_log: Vec<ApiCall>,
     pub(crate) api_faults: Vec<ApiFault>,
     pub(crate) api_stalls: Vec<ApiStall>,
+    pub(crate) rate_limits: Vec<RateLimit>,
+    /// The last ListTimeSeries queries computed, by their parameters and virtual time, for their next pages.
+    pub(crate) monitoring_queries: Vec<(String, std::sync::Arc<Vec<serde_json::Value>>)>,
     pub(crate) interference: Vec<Interference>,
     /// Cloud Run services by full name (`projects/P/locations/L/services/S`).
     pub(crate) services: BTreeMap<String, RunService>,
@@ -216,6 +258,8 @@ impl Simulator {
             api_log: Vec::new(),
             api_faults: Vec::new(),
             api_stalls: Vec::new(),
+            rate_limits: Vec::new(),
+            monitoring_queries: Vec::new(),
             invocations: Default::default(),
             hooks: Default::default(),
             interference: Vec::new(),
@@ -337,6 +381,15 @@ impl Simulator {
     /// Makes the next `count` calls of `operation` fail with `error`.
     pub fn inject_api_fault(&self, operation: &str, count: u32, error: ApiError) {
         self.lock().api_faults.push(ApiFault { operation: operation.to_string(), remaining: count, error });
+    }
+
+    /// Limits the rate of `operation` (replacing an earlier limit on it); a rate of 0 or less removes the limit.
+    pub fn limit_rate(&self, limit: RateLimit) {
+        let mut state = self.lock();
+        state.rate_limits.retain(|l| l.operation != limit.operation);
+        if limit.per_second > 0.001 {
+            state.rate_limits.push(limit);
+        }
     }
 
     /// Holds back the answers of the next `count` calls of `operation` for `ms` real milliseconds.
@@ -601,11 +654,15 @@ impl State {
         format!("arn:aws:lambda:{}:{}:function:{name}", self.settings.region, self.settings.account)
     }
 
-    /// Consumes an injected API fault for `operation`, if any.
+    /// Consumes an injected API fault for `operation`, if any; else refuses a call over the operation's rate
+    /// limit.
     pub(crate) fn take_api_fault(&mut self, operation: &str) -> Option<ApiError> {
-        let fault = self.api_faults.iter_mut().find(|f| f.operation == operation && f.remaining > 0)?;
-        fault.remaining -= 1;
-        Some(fault.error.clone())
+        if let Some(fault) = self.api_faults.iter_mut().find(|f| f.operation == operation && f.remaining > 0) {
+            fault.remaining -= 1;
+            return Some(fault.error.clone());
+        }
+        let limit = self.rate_limits.iter_mut().find(|l| l.operation == operation)?;
+        (!limit.admit()).then(|| limit.error.clone())
     }
 
     /// Consumes an injected stall for `operation`: how long to hold its answer back (0: not at all).

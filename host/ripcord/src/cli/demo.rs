@@ -50,7 +50,7 @@ pub(crate) fn run(platform: DemoPlatform, prewarm: bool, runtime_args: &RuntimeA
         Config::parse(&guards_toml(platform, prewarm, &audit_log, &server.endpoint()), &dir.join("guards.toml"))?;
     let audit = Audit::open(&config.audit_log, None)?;
     let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?)?;
-    let controller = Controller::new(config, policies, Clock::Simulator(sim.clone()), audit);
+    let controller = Controller::new(config, policies, Clock::simulator(sim.clone()), audit);
     introduce(platform, prewarm, &server.endpoint());
     sim.advance(WARM_UP_MS);
     let Some(report) = cycles_until_rollback(&controller, &sim)? else {

@@ -108,12 +108,34 @@ pub(crate) fn describe(report: &GuardResult) -> String {
         let found: Vec<String> = report.findings.iter().map(|f| f.to_string().to_uppercase()).collect();
         format!("{action}; {}", found.join(", "))
     };
-    format!("{:<16} {:<13} {:<22} {action}\n{:<16} {why}", report.guard, report.verdict.as_str(), split, "")
+    let mut text =
+        format!("{:<16} {:<13} {:<22} {action}\n{:<16} {why}", report.guard, report.verdict.as_str(), split, "");
+    // The numbers behind the verdict: each failing check, observed against threshold.
+    let failing: Vec<String> = report
+        .policies
+        .iter()
+        .flat_map(|p| p.checks.iter().filter(|c| !c.passed))
+        .map(|c| safe(&c.describe()))
+        .collect();
+    if !failing.is_empty() {
+        let shown = failing.len().min(MAX_FAILING_SHOWN);
+        let more = if failing.len() > shown { format!(" (and {} more)", failing.len() - shown) } else { String::new() };
+        text.push_str(&format!("\n{:<16} failing: {}{more}", "", failing[..shown].join("; ")));
+    }
+    text
 }
 
-/// A cycle as one JSON object: what `--json` prints and what function mode answers.
+/// Failing checks shown per guard in the text output (all are in `--json`).
+const MAX_FAILING_SHOWN: usize = 6;
+
+/// A cycle as one JSON object: what `--json` prints and what function mode answers. `at` is the cycle's time (the
+/// clock's), else the system's.
 pub(crate) fn summary(reports: &[GuardResult], code: u8) -> serde_json::Value {
-    serde_json::json!({"exit_code": code, "guards": reports})
+    let at = reports.iter().find_map(|r| r.at.clone()).unwrap_or_else(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        ripcord::time::format_timestamp(now as i64)
+    });
+    serde_json::json!({"at": at, "exit_code": code, "guards": reports})
 }
 
 pub(crate) fn print(reports: &[GuardResult], json: bool, code: u8) -> anyhow::Result<()> {

@@ -37,6 +37,6 @@ pub(crate) fn clock(config: &Config) -> Clock {
     let simulator = config.aws.endpoint_url.as_ref().or(config.gcp.endpoint_url.as_ref());
     match (config.clock, simulator) {
         (ClockKind::Simulator, Some(endpoint)) => Clock::remote(endpoint),
-        _ => Clock::System,
+        _ => Clock::system(),
     }
 }

@@ -11,8 +11,10 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// The platform and the audit log, read: no policy is loaded, nothing is written.
-pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
+/// The platform and the audit log, read: no policy is loaded, nothing is written. With `json`, one object:
+/// `{"at", "exit_code", "guards": [{"guard", "primary", "candidate", "candidate_share", "known_good",
+/// "last_decision": {"verdict", "at", "reason"}, "notes", "error"}]}`.
+pub(crate) fn run(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path)?;
     let log = Audit::load(&config.audit_log).with_context(|| format!("reading {}", config.audit_log.display()))?;
     if let Some(note) = log.damage_note(&config.audit_log) {
@@ -39,8 +41,11 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         }
         (rows, clock.now_ms().await.unwrap_or(0))
     });
-    println!("{:<16} {:<24} {:<10} {:<13} {:<24} NOTES", "GUARD", "TRAFFIC", "KNOWN GOOD", "LAST VERDICT", "AT");
+    if !json {
+        println!("{:<16} {:<24} {:<10} {:<13} {:<24} NOTES", "GUARD", "TRAFFIC", "KNOWN GOOD", "LAST VERDICT", "AT");
+    }
     let mut code = exit::HEALTHY;
+    let mut objects = Vec::new();
     for (guard, deployment, last) in rows {
         let mut notes = Vec::new();
         let (traffic, known_good) = match &deployment {
@@ -70,6 +75,20 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             let target = intent.target.as_deref().map(label).unwrap_or_default();
             notes.push(format!("change without a result: {} {target} since {}", intent.action, intent.at));
         }
+        if json {
+            let d = deployment.as_ref().ok();
+            objects.push(serde_json::json!({
+                "guard": guard.name,
+                "primary": d.map(|d| &d.primary),
+                "candidate": d.map(|d| &d.candidate),
+                "candidate_share": d.map(|d| d.candidate_share),
+                "known_good": known_good,
+                "last_decision": last.as_ref().map(|r| serde_json::json!({"verdict": r.verdict, "at": r.at, "reason": r.reason})),
+                "notes": notes,
+                "error": deployment.as_ref().err(),
+            }));
+            continue;
+        }
         let (verdict, at) = last.map(|r| (r.verdict.to_string(), r.at)).unwrap_or_else(|| ("-".into(), "-".into()));
         println!(
             "{:<16} {traffic:<24} {:<10} {verdict:<13} {at:<24} {}",
@@ -77,6 +96,10 @@ pub(crate) fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             known_good.map(|v| label(&v)).unwrap_or_else(|| "-".into()),
             if notes.is_empty() { "-".to_string() } else { notes.join("; ") }
         );
+    }
+    if json {
+        let at = ripcord::time::format_timestamp(now);
+        println!("{}", serde_json::json!({"at": at, "exit_code": code, "guards": objects}));
     }
     Ok(ExitCode::from(code))
 }

@@ -40,6 +40,7 @@ pub(super) struct SettingsFile {
 pub(super) struct AwsFile {
     pub(super) region: Option<String>,
     pub(super) endpoint_url: Option<String>,
+    pub(super) changes_per_second: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +48,7 @@ pub(super) struct AwsFile {
 pub(super) struct GcpFile {
     pub(super) endpoint_url: Option<String>,
     pub(super) warmup_path: Option<String>,
+    pub(super) changes_per_second: Option<f64>,
 }
 
 /// Settings a guard inherits from `[defaults]` unless it sets them.

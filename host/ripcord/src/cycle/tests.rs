@@ -304,10 +304,7 @@ fn a_release_that_baked_at_full_traffic_is_the_one_rolled_back_to() {
     let h = harness(canary(), "prewarm = \"off\"\nbake = \"10m\"");
     let minute = 60_000;
     let at = |minutes: i64| NOW + minutes * minute;
-    let advance = |to: i64| match h.controller.clock() {
-        Clock::Virtual(now) => now.store(to, std::sync::atomic::Ordering::SeqCst),
-        other => panic!("{other:?}"),
-    };
+    let advance = |to: i64| h.controller.clock().set_virtual(to);
     // A healthy v2 canary: its rollout (first traffic) is recorded on the deployment.
     h.provider.state().metrics = Some(metrics(0.001));
     let canary_result = check(&h);

@@ -41,7 +41,24 @@ where
         SdkError::ConstructionFailure(_) => format!("the request could not be built: {}", root_cause(&error)),
         _ => root_cause(&error),
     };
-    ProviderError { operation, resource: resource.to_string(), message }
+    ProviderError { operation, resource: resource.to_string(), message, throttled: is_throttle(&error) }
+}
+
+/// Whether the service refused the call for its rate limit (it was not carried out).
+fn is_throttle<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    const THROTTLES: &[&str] = &[
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "ThrottledException",
+    ];
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let code = match error {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    };
+    status == Some(429) || code.is_some_and(|c| THROTTLES.contains(&c))
 }
 
 /// An answer that is not in the protocol the operation speaks: what came, and what was expected.

@@ -39,6 +39,8 @@ pub struct CloudRun {
     monitoring: google_cloud_monitoring_v3::client::MetricService,
     http: reqwest::Client,
     warmup_path: String,
+    /// Spaces the UpdateService calls of a fleet's changes.
+    pacer: std::sync::Arc<super::pacing::Pacer>,
 }
 
 fn target(guard: &Guard) -> (String, &str) {
@@ -82,6 +84,7 @@ impl CloudRun {
                 .build()
                 .map_err(|e| fail("connect", "http", e))?,
             warmup_path: settings.warmup_path.clone(),
+            pacer: std::sync::Arc::new(super::pacing::Pacer::new(settings.changes_per_second)),
         })
     }
 
@@ -153,9 +156,19 @@ impl CloudRun {
         }
     }
 
-    /// Runs an update of `fields` and waits for its operation.
-    async fn update(&self, name: &str, service: Service, fields: &[&str]) -> Result<Service, ProviderError> {
+    /// Runs an update of `fields` and waits for its operation; `paced` unless it only records what ripcord saw
+    /// ([`Mark::is_bookkeeping`]).
+    async fn update(
+        &self,
+        name: &str,
+        service: Service,
+        fields: &[&str],
+        paced: bool,
+    ) -> Result<Service, ProviderError> {
         let mask = google_cloud_wkt::FieldMask::default().set_paths(fields.iter().map(|f| f.to_string()));
+        if paced {
+            self.pacer.turn("UpdateService").await;
+        }
         self.services
             .update_service()
             .set_service(service)
@@ -233,7 +246,7 @@ impl Changer for CloudRun {
             let marker = Mark::Capacity(Capacity { revision: revision.to_string(), release });
             let annotations = annotated(&service.annotations, &[marker]);
             let update = service.clone().set_traffic(traffic).set_annotations(annotations);
-            service = self.update(&name, update, &["traffic", "annotations"]).await?;
+            service = self.update(&name, update, &["traffic", "annotations"], true).await?;
         }
         let uri = service
             .traffic_statuses
@@ -305,6 +318,7 @@ impl Changer for CloudRun {
             traffic.push(revision_target(from, 0, ROLLED_BACK_TAG));
         }
         let update = current.clone().set_etag(token).set_traffic(traffic);
+        self.pacer.turn("UpdateService").await;
         let operation = self
             .services
             .update_service()
@@ -341,7 +355,8 @@ impl Changer for CloudRun {
         for _ in 0..2 {
             let service = self.service(&name).await?;
             let annotations = annotated(&service.annotations, marks);
-            match self.update(&name, service.set_annotations(annotations), &["annotations"]).await {
+            let paced = marks.iter().any(|m| !m.is_bookkeeping());
+            match self.update(&name, service.set_annotations(annotations), &["annotations"], paced).await {
                 Ok(_) => return Ok(()),
                 Err(error) => last = Some(error),
             }
@@ -364,7 +379,7 @@ impl Changer for CloudRun {
             .map(|t| if t.tag == WARM_TAG { t.set_tag("") } else { t })
             .collect();
         let _ = revision;
-        self.update(&name, service.set_traffic(traffic), &["traffic"]).await.map(|_| ())
+        self.update(&name, service.set_traffic(traffic), &["traffic"], true).await.map(|_| ())
     }
 }
 

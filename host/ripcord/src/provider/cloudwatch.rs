@@ -38,7 +38,12 @@ pub(super) async fn metrics(
     windows: &[Window],
 ) -> Vec<MetricsAnswer> {
     let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
-        let error = ProviderError { operation: "GetMetricData", resource: "-".into(), message: "no windows".into() };
+        let error = ProviderError {
+            operation: "GetMetricData",
+            resource: "-".into(),
+            message: "no windows".into(),
+            ..Default::default()
+        };
         return super::all_failed(requests, &error);
     };
     let span = (first.start, last.end);

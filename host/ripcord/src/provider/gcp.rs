@@ -7,7 +7,10 @@ use crate::config::GcpSettings;
 use std::time::Duration;
 
 pub(super) fn fail(operation: &'static str, resource: &str, error: impl std::fmt::Display) -> ProviderError {
-    ProviderError { operation, resource: resource.to_string(), message: error.to_string() }
+    let message = error.to_string();
+    // Google's rate limits answer HTTP 429 with the status RESOURCE_EXHAUSTED.
+    let throttled = message.contains("RESOURCE_EXHAUSTED") || message.contains("ResourceExhausted");
+    ProviderError { operation, resource: resource.to_string(), message, throttled }
 }
 
 /// How long finding and using Google credentials may take before ripcord says there are none (the client
@@ -24,6 +27,7 @@ async fn application_default_credentials() -> Result<google_cloud_auth::credenti
         operation: "credentials",
         resource: "Google Cloud".into(),
         message: format!("no usable Google credentials: {why}; {HOW}"),
+        ..Default::default()
     };
     // Where the client library looks, in its order, so the message can say which source failed.
     let source = match std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").filter(|v| !v.is_empty()) {

@@ -29,6 +29,8 @@ pub struct Lambda {
     /// Unqualified function ARNs (where the tags live) by function name, learnt from the alias reads, so a marker
     /// costs one TagResource call and no lookup.
     arns: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>,
+    /// Spaces the changing calls of a fleet's rollbacks under Lambda's per-API rate limits.
+    pacer: std::sync::Arc<super::pacing::Pacer>,
 }
 
 /// The function and alias a guard watches.
@@ -45,7 +47,12 @@ fn tag(marker: Marker, alias: &str) -> String {
 }
 
 fn clock_failed(resource: &str, error: crate::clock::ClockError) -> ProviderError {
-    ProviderError { operation: "clock", resource: resource.to_string(), message: error.to_string() }
+    ProviderError {
+        operation: "clock",
+        resource: resource.to_string(),
+        message: error.to_string(),
+        ..Default::default()
+    }
 }
 
 impl Lambda {
@@ -56,6 +63,7 @@ impl Lambda {
             lambda: aws_sdk_lambda::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             arns: Default::default(),
+            pacer: std::sync::Arc::new(super::pacing::Pacer::new(settings.changes_per_second)),
         }
     }
 
@@ -85,6 +93,7 @@ impl Lambda {
             {
                 let marker = Capacity { revision: version.to_string(), release: request.release };
                 self.mark(guard, &[Mark::Capacity(marker)]).await?;
+                self.pacer.turn("PutProvisionedConcurrencyConfig").await;
                 self.lambda
                     .put_provisioned_concurrency_config()
                     .function_name(function)
@@ -153,6 +162,7 @@ impl Lambda {
                 operation: "TagResource",
                 resource: function.to_string(),
                 message: "the function's ARN is not known: its alias was not read first".to_string(),
+                ..Default::default()
             }),
         }
     }
@@ -242,6 +252,7 @@ impl Changer for Lambda {
     async fn pin(&self, guard: &Guard, version: &str, token: &str, _: &str, _: &Clock) -> Result<Pin, ProviderError> {
         let (function, alias) = target(guard);
         let cleared = AliasRoutingConfiguration::builder().set_additional_version_weights(Some(HashMap::new())).build();
+        self.pacer.turn("UpdateAlias").await;
         let updated = self
             .lambda
             .update_alias()
@@ -277,6 +288,9 @@ impl Changer for Lambda {
             }
         }
         if !set.is_empty() {
+            if marks.iter().any(|m| !m.is_bookkeeping()) {
+                self.pacer.turn("TagResource").await;
+            }
             self.lambda
                 .tag_resource()
                 .resource(&arn)
@@ -286,6 +300,9 @@ impl Changer for Lambda {
                 .map_err(|e| fail("TagResource", &arn, e))?;
         }
         if !unset.is_empty() {
+            if marks.iter().any(|m| !m.is_bookkeeping()) {
+                self.pacer.turn("UntagResource").await;
+            }
             self.lambda
                 .untag_resource()
                 .resource(&arn)
@@ -299,6 +316,7 @@ impl Changer for Lambda {
 
     async fn release(&self, guard: &Guard, version: &str) -> Result<(), ProviderError> {
         let (function, _) = target(guard);
+        self.pacer.turn("DeleteProvisionedConcurrencyConfig").await;
         let deleted =
             self.lambda.delete_provisioned_concurrency_config().function_name(function).qualifier(version).send().await;
         match deleted {

@@ -95,7 +95,7 @@ impl State {
 }
 
 fn failure(operation: &'static str, message: &str) -> ProviderError {
-    ProviderError { operation, resource: "memory".into(), message: message.into() }
+    ProviderError { operation, resource: "memory".into(), message: message.into(), ..Default::default() }
 }
 
 #[async_trait::async_trait]
