@@ -5,7 +5,7 @@
 use crate::support::{SimHarness, V2_FAILS, lambda_scenario, stderr, stdout};
 use ripcord_sim::InvocationResult;
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const CANARY: &str = "version = 1\nrouting = { version = 2, weight = 0.1 }";
@@ -16,6 +16,7 @@ pub(crate) struct Function<'a> {
     h: &'a SimHarness,
     child: Child,
     stderr: std::path::PathBuf,
+    stdout: std::path::PathBuf,
 }
 
 impl<'a> Function<'a> {
@@ -37,16 +38,16 @@ impl<'a> Function<'a> {
     /// Runs `command` as Lambda runs a custom runtime, against the harness's Runtime API; its compiled-code cache
     /// is the harness's.
     pub(crate) fn spawn(h: &'a SimHarness, mut command: Command) -> Self {
-        let stderr = h.dir.path().join("function.stderr");
-        let log = std::fs::File::create(&stderr).unwrap_or_else(|e| panic!("{e}"));
+        let (stderr, stdout) = (h.dir.path().join("function.stderr"), h.dir.path().join("function.stdout"));
+        let file = |path: &std::path::Path| std::fs::File::create(path).unwrap_or_else(|e| panic!("{e}"));
         let child = command
             .env("AWS_LAMBDA_RUNTIME_API", h.server.addr().to_string())
             .env("RIPCORD_CACHE_DIR", h.dir.path().join("cache"))
-            .stdout(Stdio::null())
-            .stderr(log)
+            .stdout(file(&stdout))
+            .stderr(file(&stderr))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run ripcord function: {e}"));
-        Self { h, child, stderr }
+        Self { h, child, stderr, stdout }
     }
 
     /// Invokes the function with `event` and waits for its answer.
@@ -67,6 +68,11 @@ impl<'a> Function<'a> {
 
     pub(crate) fn logs(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// What it printed on stdout (in Lambda, its log group, as the logs): the Embedded Metric Format lines.
+    pub(crate) fn printed(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
 }
 

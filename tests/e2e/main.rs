@@ -23,3 +23,4 @@ mod platform_realism;
 mod polyglot;
 mod statistics;
 mod support;
+mod telemetry;

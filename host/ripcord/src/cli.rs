@@ -61,6 +61,10 @@ enum Command {
         /// Stop after this many cycles.
         #[arg(long)]
         cycles: Option<u64>,
+        /// Serve ripcord's own metrics (cycles, verdicts, rollbacks, durations) as Prometheus text at
+        /// http://ADDR/metrics (e.g. 0.0.0.0:9464; port 0 picks one, printed on stderr).
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Roll a guard back by hand, now: prewarm, pin, verify, audit (ignores cooldown).
     Pull {
@@ -251,7 +255,9 @@ pub(crate) fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Function { config, runtime } => function::run(&config, &runtime),
         Command::Precompile { config, out } => precompile::run(&config, &out),
-        Command::Watch { guards: g, cycles } => watch::run(&g.config, g.dry_run, cycles, g.json, &g.runtime),
+        Command::Watch { guards: g, cycles, metrics_addr } => {
+            watch::run(&g.config, g.dry_run, cycles, g.json, metrics_addr, &g.runtime)
+        }
         Command::Pull { guard, to, guards: g } => {
             pull::run(&g.config, &guard, to.as_deref(), g.dry_run, g.json, &g.runtime)
         }

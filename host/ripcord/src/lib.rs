@@ -34,6 +34,7 @@ pub mod report;
 mod rollback;
 pub mod runtime;
 pub mod stats;
+pub mod telemetry;
 pub mod text;
 pub mod time;
 pub mod verdict;

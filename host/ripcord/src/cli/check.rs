@@ -30,7 +30,10 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             mine
         }
     };
+    let started = std::time::Instant::now();
     let reports = async_runtime()?.block_on(controller.check(&guards, Actor::Schedule));
+    // ripcord's own metrics as log fields: a Cloud Run Job's log-based metrics read them.
+    ripcord::telemetry::CycleSample::of(&reports, started.elapsed().as_millis() as u64).log();
     let code = match exit_code(&reports) {
         code @ (exit::ROLLBACK | exit::ERROR) => code,
         _ if gate => exit::HEALTHY,

@@ -48,6 +48,20 @@ pub(crate) fn run(config: &Path, runtime_args: &RuntimeArgs) -> anyhow::Result<E
     })
 }
 
+/// ripcord's own metrics for an invocation's cycle: CloudWatch Embedded Metric Format lines on stdout (Lambda
+/// sends them to the function's log group, where they become metrics in the `Ripcord` namespace with no API
+/// call), and the same counts as log fields.
+fn emit_metrics(reports: &[ripcord::effect::GuardResult], started: Instant) {
+    let sample = ripcord::telemetry::CycleSample::of(reports, started.elapsed().as_millis() as u64);
+    sample.log();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let mut out = std::io::stdout().lock();
+    for line in sample.emf(now) {
+        let _ = std::io::Write::write_all(&mut out, format!("{line}\n").as_bytes());
+    }
+    let _ = std::io::Write::flush(&mut out);
+}
+
 /// Handles one event; an error is (Lambda `errorType`, message).
 async fn answer(
     controller: &mut Controller,
@@ -63,22 +77,27 @@ async fn answer(
         let left = Duration::from_millis(deadline.saturating_sub(now)).saturating_sub(PIN_RESERVE);
         Instant::now() + left
     });
+    let started = Instant::now();
     match event {
         Event::Scheduled => {
             let reports = controller.check(&[], Actor::Schedule).await;
+            emit_metrics(&reports, started);
             Ok(summary(&reports, exit_code(&reports)))
         }
         Event::Check { guards, .. } => {
             let reports = controller.check(&guards, Actor::Schedule).await;
+            emit_metrics(&reports, started);
             Ok(summary(&reports, exit_code(&reports)))
         }
         Event::Pull { guard, to } => {
             let report = controller.pull(&guard, to.as_deref()).await;
             let reports = [report];
+            emit_metrics(&reports, started);
             Ok(summary(&reports, exit_code(&reports)))
         }
         Event::DeployHook { deployment_id, execution_id } => {
             let reports = controller.check(&[], Actor::Hook).await;
+            emit_metrics(&reports, started);
             let dry_run = controller.config().guards.iter().all(|g| g.mode == ripcord::config::Mode::DryRun);
             let (status, would) = hook_status(&reports, dry_run);
             codedeploy

@@ -5,6 +5,7 @@ use super::RuntimeArgs;
 use super::output::{exit, exit_code, print};
 use super::setup::{async_runtime, controller};
 use ripcord::audit::Actor;
+use ripcord::telemetry::{CycleSample, Registry};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -13,11 +14,21 @@ pub(crate) fn run(
     dry_run: bool,
     cycles: Option<u64>,
     json: bool,
+    metrics_addr: Option<std::net::SocketAddr>,
     runtime_args: &RuntimeArgs,
 ) -> anyhow::Result<ExitCode> {
     let controller = controller(config, runtime_args, dry_run)?;
     let mut code = exit::HEALTHY;
+    let registry = std::sync::Arc::new(Registry::default());
     async_runtime()?.block_on(async {
+        if let Some(addr) = metrics_addr {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: cannot listen: {e}"))?;
+            let bound = listener.local_addr()?;
+            eprintln!("ripcord metrics at http://{bound}/metrics");
+            tokio::spawn(ripcord::telemetry::serve(listener, registry.clone()));
+        }
         let clock = controller.clock();
         let mut schedule = Schedule::new(&controller.config().guards, clock.now_ms().await?);
         let mut done = 0u64;
@@ -30,7 +41,11 @@ pub(crate) fn run(
                 clock.sleep(std::time::Duration::from_millis(wait as u64)).await?;
                 continue;
             }
+            let started = std::time::Instant::now();
             let reports = controller.check(&due, Actor::Schedule).await;
+            let sample = CycleSample::of(&reports, started.elapsed().as_millis() as u64);
+            sample.log();
+            registry.record(&sample, now);
             // The exit code covers every cycle: a rollback an hour ago is not undone by a promote now.
             code = exit::worst(code, exit_code(&reports));
             if !json {
