@@ -162,9 +162,17 @@ impl Registry {
                 let _ = writeln!(out, "{name}{labels} {value}");
             }
         };
-        let per_guard = |f: &dyn Fn(&GuardTotals) -> String| -> Vec<(String, String)> {
-            totals.guards.iter().map(|(name, g)| (format!("{{guard=\"{}\"}}", escape(name)), f(g))).collect()
+        // Samples per guard: `f` gives (suffix, extra labels, value) for a guard.
+        type Sample = (&'static str, String, String);
+        let each_guard = |f: &dyn Fn(&GuardTotals) -> Vec<Sample>| -> Vec<(String, String)> {
+            let samples = totals.guards.iter().flat_map(|(name, g)| {
+                f(g).into_iter().map(move |(suffix, extra, value)| {
+                    (format!("{suffix}{{guard=\"{}\"{extra}}}", escape(name)), value)
+                })
+            });
+            samples.collect()
         };
+        let per_guard = |f: &dyn Fn(&GuardTotals) -> u64| each_guard(&|g| vec![("", String::new(), f(g).to_string())]);
         family("ripcord_cycles_total", "counter", "Cycles run.", vec![(String::new(), totals.cycles.to_string())]);
         family(
             "ripcord_cycle_duration_seconds",
@@ -178,45 +186,24 @@ impl Registry {
             "When the last cycle ran (the clock's time, seconds since the epoch).",
             vec![(String::new(), totals.last_cycle_unix_seconds.to_string())],
         );
-        family(
-            "ripcord_guard_cycles_total",
-            "counter",
-            "Cycles that judged the guard.",
-            per_guard(&|g| g.cycles.to_string()),
-        );
-        let verdicts = totals
-            .guards
-            .iter()
-            .flat_map(|(name, g)| {
-                g.verdicts.iter().map(move |(verdict, n)| {
-                    (format!("{{guard=\"{}\",verdict=\"{verdict}\"}}", escape(name)), n.to_string())
-                })
-            })
-            .collect();
+        family("ripcord_guard_cycles_total", "counter", "Cycles that judged the guard.", per_guard(&|g| g.cycles));
+        let verdicts = each_guard(&|g| {
+            g.verdicts.iter().map(|(verdict, n)| ("", format!(",verdict=\"{verdict}\""), n.to_string())).collect()
+        });
         family("ripcord_verdicts_total", "counter", "Verdicts by kind.", verdicts);
-        family(
-            "ripcord_rollbacks_total",
-            "counter",
-            "Rollbacks pinned and verified.",
-            per_guard(&|g| g.rollbacks.to_string()),
-        );
+        family("ripcord_rollbacks_total", "counter", "Rollbacks pinned and verified.", per_guard(&|g| g.rollbacks));
         family(
             "ripcord_change_failures_total",
             "counter",
             "Changes that failed or were aborted.",
-            per_guard(&|g| g.change_failures.to_string()),
+            per_guard(&|g| g.change_failures),
         );
-        let pins = totals
-            .guards
-            .iter()
-            .flat_map(|(name, g)| {
-                let labels = format!("guard=\"{}\"", escape(name));
-                [
-                    (format!("_sum{{{labels}}}"), g.verdict_to_pin_seconds.to_string()),
-                    (format!("_count{{{labels}}}"), g.pins.to_string()),
-                ]
-            })
-            .collect();
+        let pins = each_guard(&|g| {
+            vec![
+                ("_sum", String::new(), g.verdict_to_pin_seconds.to_string()),
+                ("_count", String::new(), g.pins.to_string()),
+            ]
+        });
         family("ripcord_verdict_to_pin_seconds", "summary", "From a rollback verdict to the verified pin.", pins);
         out
     }
