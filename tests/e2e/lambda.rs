@@ -394,14 +394,14 @@ fn a_failed_metrics_call_is_retried_in_halves_and_fails_only_the_guards_it_carri
     assert_eq!(h.audit().len(), 31, "a decision for every guard, failed or not");
 }
 
-#[test]
-fn intents_and_results_are_posted_to_the_webhook() {
+/// A webhook receiver on a free port: answers 204 to `count` posts and returns their bodies.
+fn webhook_receiver(count: usize) -> (u16, std::thread::JoinHandle<Vec<String>>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     let receiver = std::thread::spawn(move || {
         let mut bodies = Vec::new();
-        for stream in listener.incoming().take(2) {
+        for stream in listener.incoming().take(count) {
             let Ok(mut stream) = stream else { continue };
             let mut reader = BufReader::new(stream.try_clone().unwrap_or_else(|e| panic!("{e}")));
             let mut length = 0;
@@ -421,14 +421,24 @@ fn intents_and_results_are_posted_to_the_webhook() {
         }
         bodies
     });
+    (port, receiver)
+}
+
+/// A failing canary whose guards.toml has `settings` (a webhook) added; `check` rolls it back.
+fn check_with_settings(settings: &str) {
     let h = failing_canary();
     h.guards("prewarm = \"off\"");
     let path = h.dir.path().join("guards.toml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_default()
-        .replace("[settings]\n", &format!("[settings]\nwebhook = \"http://127.0.0.1:{port}/ripcord\"\n"));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_default().replace("[settings]\n", &format!("[settings]\n{settings}"));
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(h.ripcord(&["check"]).status.code(), Some(2));
+}
+
+#[test]
+fn intents_and_results_are_posted_to_the_webhook() {
+    let (port, receiver) = webhook_receiver(2);
+    check_with_settings(&format!("webhook = \"http://127.0.0.1:{port}/ripcord\"\n"));
     let bodies = receiver.join().unwrap_or_default();
     let kinds: Vec<String> = bodies
         .iter()
@@ -436,6 +446,27 @@ fn intents_and_results_are_posted_to_the_webhook() {
         .filter_map(|v| v["record"].as_str().map(str::to_string))
         .collect();
     assert_eq!(kinds, ["intent", "result"], "{bodies:?}");
+}
+
+#[test]
+fn a_slack_webhook_gets_the_headline_with_its_numbers_and_a_link_to_the_report() {
+    let (port, receiver) = webhook_receiver(2);
+    check_with_settings(&format!(
+        "webhook = \"http://127.0.0.1:{port}/services/T0/B0/x\"\nwebhook_format = \"slack\"\nreport_url = \"https://ci.example.com/ripcord/report.html\"\n"
+    ));
+    let bodies = receiver.join().unwrap_or_default();
+    let messages: Vec<serde_json::Value> =
+        bodies.iter().map(|b| serde_json::from_str(b).unwrap_or_else(|e| panic!("{e}: {b}"))).collect();
+    // Slack's incoming-webhook payload: a text, nothing of the audit record.
+    assert!(
+        messages.iter().all(|m| m.as_object().is_some_and(|o| o.len() == 1) && m["text"].is_string()),
+        "{bodies:?}"
+    );
+    let result = messages[1]["text"].as_str().unwrap_or_default();
+    assert!(result.contains("rolled back checkout-api v2 → v1 at 09:05:00 UTC"), "{result}");
+    assert!(result.contains("error rate") && result.contains('%'), "the numbers behind it: {result}");
+    assert!(result.contains("<https://ci.example.com/ripcord/report.html|report>"), "{result}");
+    assert!(messages[0]["text"].as_str().unwrap_or_default().contains("rolling back checkout-api"), "{bodies:?}");
 }
 
 #[test]

@@ -37,7 +37,7 @@ pub struct Audit {
 impl Audit {
     /// Opens (creating) the audit file for appending. A last line without its newline (the process or the
     /// machine stopped mid-write) is ended first, so the next record starts on a line of its own.
-    pub fn open(path: &Path, webhook: Option<String>) -> Result<Self, AuditError> {
+    pub fn open(path: &Path, webhook: Option<crate::notify::Webhook>) -> Result<Self, AuditError> {
         let fail = |source| AuditError { path: path.into(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(fail)?;
@@ -47,11 +47,7 @@ impl Audit {
             tracing::warn!(target: "ripcord::audit", path = %path.display(), "the audit log's last line was torn (cut mid-write); ending it");
             file.write_all(b"\n").and_then(|()| file.sync_data()).map_err(fail)?;
         }
-        Ok(Self {
-            path: path.into(),
-            file: Mutex::new((file, false)),
-            webhook: webhook.map(crate::notify::Webhook::new),
-        })
+        Ok(Self { path: path.into(), file: Mutex::new((file, false)), webhook })
     }
 
     pub fn path(&self) -> &Path {
@@ -83,7 +79,7 @@ impl Audit {
         if (record.record != Kind::Decision || !record.findings.is_empty())
             && let Some(webhook) = &self.webhook
         {
-            webhook.send(line);
+            webhook.send(record, line);
         }
         Ok(())
     }

@@ -88,6 +88,10 @@ pub struct Config {
     pub path: PathBuf,
     pub audit_log: PathBuf,
     pub webhook: Option<String>,
+    /// What the webhook is sent: the audit record (default) or a Slack incoming-webhook message.
+    pub webhook_format: WebhookFormat,
+    /// Where people open the report (linked from notifications), if the team publishes it.
+    pub report_url: Option<String>,
     pub clock: ClockKind,
     pub aws: AwsSettings,
     pub gcp: GcpSettings,
@@ -103,6 +107,17 @@ pub struct GcpSettings {
     pub warmup_path: String,
     /// Calls per second per changing API operation (`provider/pacing.rs`).
     pub changes_per_second: f64,
+}
+
+/// What the webhook is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookFormat {
+    /// Each intent and result (and each shared degradation) as its audit record, JSON.
+    #[default]
+    Json,
+    /// A Slack incoming-webhook message: `{"text": headline, link to the report}`.
+    Slack,
 }
 
 /// How to reach AWS.
@@ -207,6 +222,7 @@ impl Config {
         let audit_log = file.settings.audit_log.map_or_else(|| base.join("ripcord-audit.jsonl"), |p| base.join(p));
         for (field, url) in [
             ("settings.webhook", &file.settings.webhook),
+            ("settings.report_url", &file.settings.report_url),
             ("aws.endpoint_url", &file.aws.endpoint_url),
             ("gcp.endpoint_url", &file.gcp.endpoint_url),
         ] {
@@ -240,6 +256,8 @@ impl Config {
             path: path.into(),
             audit_log,
             webhook: file.settings.webhook,
+            webhook_format: file.settings.webhook_format.unwrap_or_default(),
+            report_url: file.settings.report_url,
             clock,
             aws: AwsSettings {
                 region: file.aws.region,

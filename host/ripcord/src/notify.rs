@@ -3,6 +3,8 @@
 //! task posts them one by one, each bounded by [`POST_TIMEOUT`]; the cycle waits for the queue only at its end,
 //! after its changes, and never past a bound it chooses (the invocation's deadline in function mode).
 
+use crate::audit::{Kind, Outcome, Record};
+use crate::config::WebhookFormat;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -14,6 +16,9 @@ pub const POST_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Webhook {
     url: String,
+    format: WebhookFormat,
+    /// How a message points people at the report: a link, else the command that renders it.
+    report: String,
     client: reqwest::Client,
     /// The queue into the delivery task, started on the first record (inside the async runtime).
     queue: Mutex<Option<mpsc::UnboundedSender<String>>>,
@@ -22,17 +27,42 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    pub fn new(url: String) -> Self {
+    /// A webhook at `url` speaking `format`; a Slack message links `report_url`, else names the command that
+    /// renders the report for `config`.
+    pub fn new(url: String, format: WebhookFormat, report_url: Option<&str>, config: &std::path::Path) -> Self {
         let client = reqwest::Client::builder()
             .timeout(POST_TIMEOUT)
             .connect_timeout(POST_TIMEOUT)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Self { url, client, queue: Mutex::new(None), outstanding: watch::Sender::new(0) }
+        let report = match report_url {
+            Some(url) => format!("<{url}|report>"),
+            None => format!("report: `ripcord report --config {}`", config.display()),
+        };
+        Self { url, format, report, client, queue: Mutex::new(None), outstanding: watch::Sender::new(0) }
     }
 
-    /// Queues one JSON record for delivery; returns at once. Must be called from within a tokio runtime.
-    pub fn send(&self, body: String) {
+    /// The body posted for `record` (whose JSON is `line`).
+    fn body(&self, record: &Record, line: String) -> String {
+        match self.format {
+            WebhookFormat::Json => line,
+            WebhookFormat::Slack => {
+                // Slack's mrkdwn treats &, < and > as control characters; the headline is text.
+                let text = record.headline().replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+                let icon = match (record.record, record.outcome) {
+                    (Kind::Result, Some(Outcome::Pinned)) => ":rewind:",
+                    (Kind::Result, Some(Outcome::Failed | Outcome::Aborted)) => ":rotating_light:",
+                    _ => ":information_source:",
+                };
+                serde_json::json!({"text": format!("{icon} ripcord: {text} ({})", self.report)}).to_string()
+            }
+        }
+    }
+
+    /// Queues one record for delivery (as [`Webhook::body`] makes it); returns at once. Must be called from
+    /// within a tokio runtime.
+    pub fn send(&self, record: &Record, line: String) {
+        let body = self.body(record, line);
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         let sender = queue.get_or_insert_with(|| {
             let (sender, receiver) = mpsc::unbounded_channel();

@@ -41,6 +41,11 @@ fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// A revision for people: Lambda versions as `v7`, Cloud Run revisions by name.
+pub fn revision_label(revision: &str) -> String {
+    if revision.chars().all(|c| c.is_ascii_digit()) { format!("v{revision}") } else { revision.to_string() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

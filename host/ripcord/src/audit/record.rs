@@ -272,3 +272,44 @@ impl Writer {
             && !Path::new("/proc").join(self.pid.to_string()).exists()
     }
 }
+
+impl Record {
+    /// What the record says happened, in one sentence with its numbers, for people: a notification's text, a
+    /// report's headline. E.g. `rolled back checkout-api v2 → v1 at 09:06:30 UTC: builtin:error-rate: error rate
+    /// 5.94% is above 2.00% …; verdict to pin 30.0 s`.
+    pub fn headline(&self) -> String {
+        let label = crate::text::revision_label;
+        let candidate = self.deployment.as_ref().map(|d| label(&d.candidate)).unwrap_or_else(|| "?".into());
+        let target = self.target.as_deref().map(label).unwrap_or_else(|| "?".into());
+        let time = self.at.get(11..19).map(|t| format!(" at {t} UTC")).unwrap_or_default();
+        let (guard, reason) = (&self.guard, crate::text::truncate(&self.reason, 400));
+        let pin = self.timings.verdict_to_pin_ms.map(|ms| format!("; verdict to pin {:.1} s", ms as f64 / 1000.0));
+        let error = self.error.as_deref().map(|e| crate::text::truncate(e, 300).into_owned()).unwrap_or_default();
+        match (self.record, self.action, self.outcome) {
+            (Kind::Intent, Action::Rollback, _) => {
+                format!("rolling back {guard} {candidate} → {target}{time}: {reason}")
+            }
+            (Kind::Result, Action::Rollback, Some(Outcome::Pinned)) => {
+                format!("rolled back {guard} {candidate} → {target}{time}: {reason}{}", pin.unwrap_or_default())
+            }
+            (Kind::Result, Action::Rollback, Some(Outcome::AlreadyPinned)) => {
+                format!("{guard}: {target} already served all traffic{time}; nothing changed")
+            }
+            (Kind::Result, Action::Rollback, Some(Outcome::Aborted)) => {
+                format!("rollback of {guard} aborted{time}: the deployment changed under ripcord ({error})")
+            }
+            (Kind::Result, Action::Rollback, _) => {
+                format!("FAILED to roll back {guard} {candidate} → {target}{time}: {error}")
+            }
+            (Kind::Decision, _, _) if self.findings.contains(&Finding::SharedDegradation) => format!(
+                "{guard}: baseline and candidate degraded together{time} (an outage they share, not {candidate}'s doing): {reason}"
+            ),
+            (Kind::Decision, _, _) => format!("{guard}: {}{time}: {reason}", self.verdict),
+            (kind, action, outcome) => {
+                let outcome = outcome.map(|o| format!(": {o}")).unwrap_or_default();
+                let kind = if kind == Kind::Intent { "starting " } else { "" };
+                format!("{guard}: {kind}{action} {target}{time}{outcome}")
+            }
+        }
+    }
+}

@@ -50,7 +50,7 @@ pub(crate) fn exit_code(reports: &[GuardResult]) -> u8 {
 
 /// A revision for people: Lambda versions as `v7`, Cloud Run revisions by name.
 pub(crate) fn label(revision: &str) -> String {
-    if revision.chars().all(|c| c.is_ascii_digit()) { format!("v{revision}") } else { revision.to_string() }
+    ripcord::text::revision_label(revision)
 }
 
 /// The traffic split, e.g. `v1 90% / v2 10%`.

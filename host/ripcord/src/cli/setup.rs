@@ -26,7 +26,10 @@ pub(crate) fn controller(config_path: &Path, runtime_args: &RuntimeArgs, dry_run
     let config = Config::load(config_path)?;
     let clock = clock(&config);
     let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?)?;
-    let audit = Audit::open(&config.audit_log, config.webhook.clone())?;
+    let webhook = config.webhook.clone().map(|url| {
+        ripcord::notify::Webhook::new(url, config.webhook_format, config.report_url.as_deref(), &config.path)
+    });
+    let audit = Audit::open(&config.audit_log, webhook)?;
     let mut controller = Controller::new(config, policies, clock, audit);
     controller.force_dry_run = dry_run;
     Ok(controller)

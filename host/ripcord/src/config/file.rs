@@ -4,7 +4,7 @@
 
 use super::{
     ClockKind, ConfigError, Fallback, Guard, MAX_ECHO, MAX_HOLD, MAX_INTERVAL, MAX_PREWARM_TIMEOUT, MAX_SPAN, Mode,
-    PrewarmMode, Target, echo,
+    PrewarmMode, Target, WebhookFormat, echo,
 };
 use crate::evaluation::Platform;
 use serde::Deserialize;
@@ -32,6 +32,8 @@ pub(super) struct File {
 pub(super) struct SettingsFile {
     pub(super) audit_log: Option<PathBuf>,
     pub(super) webhook: Option<String>,
+    pub(super) webhook_format: Option<WebhookFormat>,
+    pub(super) report_url: Option<String>,
     pub(super) clock: Option<ClockKind>,
 }
 
