@@ -225,3 +225,37 @@ fn every_verdict_shown_carries_its_numbers_and_its_time() {
     assert_eq!(row["last_decision"]["verdict"], "rollback", "{row}");
     assert!(row["last_decision"]["at"].is_string() && status["at"].is_string(), "{status}");
 }
+
+/// The data a report draws: each decision record carries, per window, what baseline and candidate did — the
+/// same numbers the simulator served (counted here from its own request log, not from CloudWatch).
+#[test]
+fn a_decision_record_carries_per_window_summaries_of_baseline_and_candidate() {
+    let h = failing_canary();
+    h.guards("prewarm = \"off\"");
+    assert_eq!(h.ripcord(&["check", "--dry-run"]).status.code(), Some(2));
+    let decision = h.audit().into_iter().find(|r| r.record == Kind::Decision).unwrap_or_else(|| panic!("no decision"));
+    let windows = decision.evidence.as_ref().map(|e| e.windows.clone()).unwrap_or_default();
+    assert!(!windows.is_empty() && windows.len() <= ripcord::audit::MAX_WINDOW_SUMMARIES, "{windows:?}");
+    let mut compared = 0;
+    for window in &windows {
+        let ms = |t: &str| ripcord::time::timestamp(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+        let served = h.sim.requests("checkout", ms(&window.start), ms(&window.end));
+        for (version, summary) in [(1, &window.baseline), (2, &window.candidate)] {
+            let Some(summary) = summary else { continue };
+            let mine: Vec<_> = served.iter().filter(|r| r.version == version && !r.throttled).collect();
+            let errors = mine.iter().filter(|r| r.error).count() as f64;
+            assert_eq!(summary.requests, Some(mine.len() as f64), "v{version} in {window:?}");
+            assert_eq!(summary.errors, Some(errors), "v{version} in {window:?}");
+            let rate = summary.error_rate.unwrap_or(f64::NAN);
+            assert!((rate - errors / mine.len() as f64).abs() < 1e-12, "{summary:?}");
+            assert!(
+                summary.latency_p99.is_some_and(|p99| p99 >= summary.latency_p50.unwrap_or(f64::INFINITY)),
+                "{summary:?}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 2, "baseline and candidate compared: {windows:?}");
+    let last = windows.last().and_then(|w| w.candidate.as_ref()).and_then(|c| c.error_rate).unwrap_or(0.0);
+    assert!(last > 0.1, "the failing canary's last window shows its error rate: {windows:?}");
+}

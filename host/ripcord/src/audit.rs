@@ -10,8 +10,8 @@
 mod record;
 
 pub use record::{
-    Action, Actor, DeploymentRecord, Evidence, HistoryRange, Kind, Outcome, PolicyRecord, Record, Timings, Writer,
-    unanswered,
+    Action, Actor, DeploymentRecord, Evidence, HistoryRange, Kind, MAX_WINDOW_SUMMARIES, Outcome, PolicyRecord, Record,
+    RevisionSummary, Timings, WindowSummary, Writer, unanswered,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};

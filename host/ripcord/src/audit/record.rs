@@ -121,6 +121,62 @@ pub struct Evidence {
     pub deployed_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<HistoryRange>,
+    /// Per window, what the baseline and the candidate did: the series a report draws, the numbers the verdict
+    /// was based on. The last [`MAX_WINDOW_SUMMARIES`] windows (about 150 bytes each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<WindowSummary>,
+}
+
+/// Most window summaries a record carries (the newest): a record stays under ~10 KB however many windows a guard
+/// judges.
+pub const MAX_WINDOW_SUMMARIES: usize = 60;
+
+/// One evaluation window, summarised per revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowSummary {
+    /// The window's start and end, RFC 3339.
+    pub start: String,
+    pub end: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<RevisionSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<RevisionSummary>,
+}
+
+/// A revision in one window: requests and errors summed, the error rate, and each latency percentile's worst
+/// minute (milliseconds). A metric the platform did not report is absent.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RevisionSummary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p95: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99: Option<f64>,
+}
+
+impl RevisionSummary {
+    /// `revision` in window `index`; None when it reported nothing there.
+    fn of(revision: &crate::evaluation::Revision, index: u32) -> Option<Self> {
+        let sum = |name: &str| revision.series(name).map(|s| s.values(index).sum::<f64>());
+        let worst = |name: &str| revision.series(name).and_then(|s| s.values(index).reduce(f64::max));
+        let (requests, errors) = (sum("requests"), sum("errors"));
+        let summary = Self {
+            requests,
+            errors,
+            error_rate: requests.zip(errors).filter(|(r, _)| *r > 0.0).map(|(r, e)| e / r),
+            latency_p50: worst("latency_p50"),
+            latency_p95: worst("latency_p95"),
+            latency_p99: worst("latency_p99"),
+        };
+        (summary != Self::default()).then_some(summary)
+    }
 }
 
 /// The known good's history used as a baseline.
@@ -144,6 +200,21 @@ impl Evidence {
                 from: time(h.span.start),
                 to: time(h.span.end),
             }),
+            windows: evaluation
+                .windows
+                .iter()
+                .enumerate()
+                .skip(evaluation.windows.len().saturating_sub(MAX_WINDOW_SUMMARIES))
+                .map(|(index, window)| {
+                    let index = u32::try_from(index).unwrap_or(u32::MAX);
+                    WindowSummary {
+                        start: time(window.start),
+                        end: time(window.end),
+                        baseline: evaluation.baseline.as_ref().and_then(|b| RevisionSummary::of(b, index)),
+                        candidate: RevisionSummary::of(&evaluation.candidate, index),
+                    }
+                })
+                .collect(),
         })
     }
 }
