@@ -624,11 +624,18 @@ fn report_renders_the_audit_log_as_a_page() {
     let output = h.ripcord(&["report", "--out", &page.display().to_string()]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let html = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{e}"));
-    assert!(html.starts_with("<!doctype html>"));
+    assert!(html.to_ascii_lowercase().starts_with("<!doctype html>"));
     assert!(html.contains("<h2>checkout-api</h2>"), "{html}");
+    assert!(html.contains("rolled back checkout-api v2 → v1 at"), "the headline: {html}");
     assert!(html.contains("1 cycles: 0 promote, 0 hold, 0 inconclusive, 1 rollback"), "{html}");
     assert!(html.contains("changes: 1 pinned, 0 failed"), "{html}");
-    assert!(html.contains("provisioned-concurrency 1"), "the prewarm is shown: {html}");
-    assert!(html.contains("error_rate = "), "the failed checks are shown: {html}");
+    assert!(html.contains("provisioned-concurrency v1 ×"), "the prewarm is shown: {html}");
+    assert!(html.contains("error_rate ") && html.contains("% &gt; 2.00%"), "the failed checks, in percent: {html}");
+    // One chart per metric the decisions carry, each with the baseline and the candidate drawn.
+    for metric in ["Error rate", "Latency p99", "Requests per window"] {
+        assert!(html.contains(&format!("data-metric=\"{metric}\"")), "no {metric} chart: {html}");
+    }
+    assert_eq!(html.matches("<polyline class=\"candidate\"").count(), 3, "{html}");
+    assert!(!html.contains("<script"), "no script");
     assert!(!html.contains("http://") && !html.contains("https://"), "the page loads nothing");
 }

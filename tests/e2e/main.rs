@@ -21,6 +21,7 @@ mod oncall;
 mod packaging;
 mod platform_realism;
 mod polyglot;
+mod report;
 mod statistics;
 mod support;
 mod telemetry;
