@@ -116,11 +116,18 @@ fn a_rollback_report_shows_the_headline_and_a_chart_per_metric_in_a_browser() {
     let Some(chromium) = chromium() else { return };
     let (_h, page) = report_after_check(&lambda_scenario(CANARY, KNOWN_GOOD_1, V2_FAILS), 2);
     let dom = browse(&chromium, &page, "rollback");
-    assert_inert(&dom);
+    assert_rollback_page(&dom);
+}
+
+/// The page of a guard rolled back warm (v2 → v1, 30 s of provisioned concurrency): inert, the headline with its
+/// numbers, one chart per metric with both revisions, the threshold and the verdict and pin marked, the strip's
+/// legend and axis.
+fn assert_rollback_page(dom: &str) {
+    assert_inert(dom);
     let headline = dom.split("<p class=\"headline\">").nth(1).and_then(|h| h.split("</p>").next()).unwrap_or_default();
     assert!(headline.starts_with("rolled back checkout-api v2 → v1 at "), "{headline}");
     assert!(headline.contains("error rate") && headline.contains("verdict to pin 30.0 s"), "{headline}");
-    let charts = charts(&dom);
+    let charts = charts(dom);
     let metrics: Vec<&str> =
         charts.iter().filter_map(|c| c.split("data-metric=\"").nth(1)?.split('"').next()).collect();
     assert_eq!(metrics, ["Error rate", "Latency p99", "Requests per window"]);
@@ -130,6 +137,24 @@ fn a_rollback_report_shows_the_headline_and_a_chart_per_metric_in_a_browser() {
     assert!(charts[0].contains("class=\"threshold\"") && charts[0].contains("threshold 2.00%"), "{}", charts[0]);
     assert!(charts[0].contains("class=\"mark rollback\"") && charts[0].contains("class=\"mark pin\""), "{}", charts[0]);
     assert!(dom.contains("class=\"legend\"") && dom.contains("class=\"axis\""), "the strip's legend and time axis");
+}
+
+/// The README's first command, then its report: what a newcomer sees.
+#[test]
+fn the_demos_rollback_report_shows_its_headline_and_charts_in_a_browser() {
+    let Some(chromium) = chromium() else { return };
+    let cache = crate::support::temp_dir();
+    let output = crate::support::ripcord(&["demo"], cache.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let audit = summary["audit_log"].as_str().unwrap_or_else(|| panic!("no audit_log in {summary}"));
+    let page = cache.path().join("demo-report.html");
+    let output =
+        crate::support::ripcord(&["report", "--audit", audit, "--out", &page.display().to_string()], cache.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_rollback_page(&browse(&chromium, &page, "demo"));
 }
 
 #[test]

@@ -236,7 +236,11 @@ fn chart(metric: &ChartMetric, series: &Series, threshold: Option<f64>, marks: &
                 text x=(WIDTH - RIGHT) y=(HEIGHT - 8.0) text-anchor="end" { (axis_time(t1)) }
                 @for (at, kind, label) in marks.iter().filter(|m| m.0 >= t0 && m.0 <= t1) {
                     line class={ "mark " (kind) } x1=(x(*at)) y1=(TOP) x2=(x(*at)) y2=(y(0.0)) { title { (label) } }
-                    text class={ "mark " (kind) } x=(x(*at) + 3.0) y=(TOP + 20.0) { (kind) }
+                    // Labels stay inside the chart (a pin lands at its right edge) and do not cover each other.
+                    @let right = x(*at) > WIDTH / 2.0;
+                    @let row = match *kind { "deploy" => 1.0, "rollback" => 2.0, _ => 3.0 };
+                    text class={ "mark " (kind) } x=(if right { x(*at) - 3.0 } else { x(*at) + 3.0 }) y=(TOP + 12.0 * row)
+                        text-anchor=(if right { "end" } else { "start" }) { (kind) }
                 }
                 @if let Some(t) = threshold {
                     line.threshold x1=(LEFT) y1=(y(t)) x2=(WIDTH - RIGHT) y2=(y(t)) {}
