@@ -126,7 +126,11 @@ fn parse_prometheus(text: &str) -> Option<std::collections::BTreeMap<String, f64
 
 fn get(addr: &str, path: &str) -> String {
     let mut stream = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
-    write!(stream, "GET {path} HTTP/1.1\r\nhost: {addr}\r\n\r\n").unwrap_or_else(|e| panic!("{e}"));
+    // In pieces, as a slow client sends it: the server must wait for the whole head.
+    for piece in ["GET ", path, " HTTP/1.1\r\n", &format!("host: {addr}\r\n"), "\r\n"] {
+        stream.write_all(piece.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        stream.flush().unwrap_or_else(|e| panic!("{e}"));
+    }
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap_or_else(|e| panic!("{e}"));
     answer
@@ -153,6 +157,8 @@ fn watch_serves_prometheus_metrics_that_the_prometheus_parser_reads() {
             l.strip_prefix("ripcord metrics at http://").and_then(|a| a.strip_suffix("/metrics")).map(String::from)
         })
         .unwrap_or_else(|| panic!("watch did not say where its metrics are"));
+    // Keep reading its log so a full pipe never stalls it.
+    std::thread::spawn(move || lines.for_each(drop));
     // Virtual time: watch runs cycle after cycle; scrape once the rollback and a later cycle were counted.
     let started = Instant::now();
     let body = loop {

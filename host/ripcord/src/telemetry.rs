@@ -222,10 +222,21 @@ pub async fn serve(listener: tokio::net::TcpListener, registry: std::sync::Arc<R
         let Ok((mut socket, _)) = listener.accept().await else { continue };
         let registry = registry.clone();
         tokio::spawn(async move {
-            let mut request = vec![0u8; 4096];
-            let read = tokio::time::timeout(std::time::Duration::from_secs(5), socket.read(&mut request)).await;
-            let Ok(Ok(n)) = read else { return };
-            let line = String::from_utf8_lossy(&request[..n]);
+            // The request head may come in pieces: read until its blank line (4 KiB and 5 s at most).
+            let mut request = Vec::with_capacity(1024);
+            let head = async {
+                let mut chunk = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 4096 {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            };
+            if tokio::time::timeout(std::time::Duration::from_secs(5), head).await.is_err() {
+                return;
+            }
+            let line = String::from_utf8_lossy(&request);
             let (status, content_type, body) = if line.starts_with("GET /metrics ") || line.starts_with("GET /metrics?")
             {
                 ("200 OK", "text/plain; version=0.0.4; charset=utf-8", registry.prometheus())
