@@ -7,6 +7,7 @@ mod cache;
 mod cli;
 mod cloudrun;
 mod config;
+mod conformance;
 mod containment;
 mod contract;
 mod demo;

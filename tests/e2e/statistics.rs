@@ -3,7 +3,7 @@
 //! give the same numbers as ripcord's own implementation (`host/ripcord/src/stats/sequential.rs`). The simulations
 //! (false alarms below alpha over thousands of seeded null streams) are that module's unit tests.
 
-use crate::support::repo_root;
+use crate::support::{repo_root, venv_python};
 use ripcord::stats::sequential::{
     PeriodCounts, RATIO_GRID, error_ratio_test, one_sided_beta_mixture, two_sided_beta_mixture,
 };
@@ -14,16 +14,8 @@ use std::process::{Command, Stdio};
 
 /// The reference numbers for `cases`, or None when the venv is missing and the run does not require it.
 fn reference(cases: &Value) -> Option<Value> {
-    let python = repo_root().join(".tools/venv/bin/python");
+    let python = venv_python("savvi", "the savvi cross-check of the sequential tests")?;
     let script = repo_root().join("scripts/sequential_reference.py");
-    let ready = python.is_file()
-        && Command::new(&python).args(["-c", "import savvi"]).output().is_ok_and(|o| o.status.success());
-    if !ready {
-        let message = format!("savvi is not installed in {}: run scripts/setup", python.display());
-        assert!(std::env::var_os("RIPCORD_REQUIRE_TOOLS").is_none(), "{message}");
-        eprintln!("SKIPPED the savvi cross-check of the sequential tests: {message}");
-        return None;
-    }
     let mut child = Command::new(&python)
         .arg(&script)
         .stdin(Stdio::piped())

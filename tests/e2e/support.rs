@@ -364,3 +364,22 @@ percent = 10
 "#;
 
 pub const RUN_KNOWN_GOOD: &str = r#""ripcord.dev/known-good" = "search-00001-aaa""#;
+
+/// The project's test venv Python (`scripts/setup` makes it) when it can `import module`; None when it cannot and
+/// the run does not require the tools (a bare `cargo test`), in which case `what` is reported as skipped. Under
+/// `scripts/test` (RIPCORD_REQUIRE_TOOLS=1) a missing module fails the test.
+pub fn venv_python(module: &str, what: &str) -> Option<PathBuf> {
+    let python = repo_root().join(".tools/venv/bin/python");
+    let ready = python.is_file()
+        && std::process::Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if ready {
+        return Some(python);
+    }
+    let message = format!("{module} is not installed in {}: run scripts/setup", python.display());
+    assert!(std::env::var_os("RIPCORD_REQUIRE_TOOLS").is_none(), "{message}");
+    eprintln!("SKIPPED {what}: {message}");
+    None
+}

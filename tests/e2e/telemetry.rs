@@ -4,7 +4,7 @@
 //! (prometheus_client, in the test venv), and the structured log fields of a `check`.
 
 use crate::function::{Function, scheduled_event};
-use crate::support::{SimHarness, V2_FAILS, lambda_scenario, repo_root, stderr};
+use crate::support::{SimHarness, V2_FAILS, lambda_scenario, stderr, venv_python};
 use serde_json::Value;
 use std::io::{BufRead, Read, Write};
 use std::process::{Command, Stdio};
@@ -101,15 +101,7 @@ fn a_check_logs_its_counts_as_structured_fields_for_log_based_metrics() {
 /// Parses Prometheus text with prometheus_client's parser: {sample name + labels: value}; None when the venv
 /// lacks it and the run does not require it.
 fn parse_prometheus(text: &str) -> Option<std::collections::BTreeMap<String, f64>> {
-    let python = repo_root().join(".tools/venv/bin/python");
-    let ready = python.is_file()
-        && Command::new(&python).args(["-c", "import prometheus_client"]).output().is_ok_and(|o| o.status.success());
-    if !ready {
-        let message = format!("prometheus_client is not installed in {}: run scripts/setup", python.display());
-        assert!(std::env::var_os("RIPCORD_REQUIRE_TOOLS").is_none(), "{message}");
-        eprintln!("SKIPPED the Prometheus parse: {message}");
-        return None;
-    }
+    let python = venv_python("prometheus_client", "the Prometheus parse")?;
     let script = "import sys, json\nfrom prometheus_client.parser import text_string_to_metric_families\nout = {}\nfor family in text_string_to_metric_families(sys.stdin.read()):\n    for s in family.samples:\n        labels = ','.join(f'{k}={v}' for k, v in sorted(s.labels.items()))\n        out[f'{s.name}{{{labels}}}'] = s.value\nprint(json.dumps(out))\n";
     let mut child = Command::new(&python)
         .args(["-c", script])

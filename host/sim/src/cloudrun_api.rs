@@ -1,10 +1,11 @@
-//! Cloud Run Admin API v2 as google-cloud-run-v2 calls it: REST JSON with `$alt=json;enum-encoding=int` (enums as
-//! integers), GET and PATCH (with `updateMask`) of services, GET of revisions, GET of long-running operations that
-//! report `done: false` a configurable number of times, a stale `etag` refused with ABORTED (409, AIP-154), and
-//! tag URLs on loopback that route requests to the tagged revision.
+//! Cloud Run Admin API v2 over REST JSON as its clients call it: enums as names, or as integers when the client asks
+//! with `$alt=json;enum-encoding=int` (google-cloud-rust and the Python GAPIC clients do); Get and List of services
+//! and revisions (`-` for every location or service), UpdateService with `updateMask` and `validateOnly`, GET of
+//! long-running operations that report `done: false` a configurable number of times, a stale `etag` refused with
+//! ABORTED (409, AIP-154), and tag URLs on loopback that route requests to the tagged revision.
 
 use crate::cloudrun::{RunRevision, RunService, TrafficTarget};
-use crate::http::{Request, Response};
+use crate::http::{Request, Response, google_enum};
 use crate::simulator::{ApiError, Simulator, State};
 use serde_json::{Value, json};
 
@@ -16,12 +17,16 @@ const REVISION: i64 = 2;
 pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
     let path = request.path();
     let mut state = sim.lock();
+    let numbers = request.enums_as_numbers();
     let (operation, result) = match (request.method.as_str(), path.as_slice()) {
+        ("GET", ["v2", "projects", p, "locations", l, "services"]) => {
+            ("ListServices", list_services(&state, p, l, request, numbers))
+        }
         ("GET", ["v2", "projects", p, "locations", l, "services", s]) => (
             "GetService",
             match state.take_api_fault("GetService") {
                 Some(error) => Err(error),
-                None => find(&state, p, l, s).map(|svc| Response::json(200, &service_json(&state, svc))),
+                None => find(&state, p, l, s).map(|svc| Response::json(200, &service_json(&state, svc, numbers))),
             },
         ),
         ("PATCH", ["v2", "projects", p, "locations", l, "services", s]) => {
@@ -30,8 +35,12 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
         ("GET", ["v2", "projects", p, "locations", l, "services", s, "revisions"]) => {
             ("ListRevisions", revisions(&state, p, l, s, request))
         }
+        ("GET", ["v2", "projects", p, "locations", l, "services", s, "revisions", r]) => {
+            ("GetRevision", get_revision(&state, p, l, s, r, numbers))
+        }
         ("GET", ["v2", "projects", p, "locations", l, "operations", id]) => {
-            ("GetOperation", operation(&mut state, &format!("projects/{p}/locations/{l}/operations/{id}")))
+            let name = format!("projects/{p}/locations/{l}/operations/{id}");
+            ("GetOperation", operation(&mut state, &name, numbers))
         }
         (_, ["_run", "projects", p, "locations", l, "services", s, "tags", tag]) => {
             ("TagRequest", tag_request(&mut state, p, l, s, tag))
@@ -83,8 +92,12 @@ fn endpoint(state: &State) -> String {
     state.endpoint.clone().unwrap_or_else(|| "http://127.0.0.1".into())
 }
 
-fn traffic_json(service: &RunService, target: &TrafficTarget, uri: Option<&str>) -> Value {
-    let mut out = json!({"type": if target.latest { LATEST } else { REVISION }, "percent": target.percent});
+fn traffic_json(service: &RunService, target: &TrafficTarget, uri: Option<&str>, numbers: bool) -> Value {
+    let kind = match target.latest {
+        true => google_enum(numbers, LATEST, "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"),
+        false => google_enum(numbers, REVISION, "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"),
+    };
+    let mut out = json!({"type": kind, "percent": target.percent});
     if !target.latest {
         out["revision"] = json!(target.revision);
     }
@@ -97,7 +110,15 @@ fn traffic_json(service: &RunService, target: &TrafficTarget, uri: Option<&str>)
     out
 }
 
-pub(crate) fn service_json(state: &State, s: &RunService) -> Value {
+/// google.cloud.run.v2.Condition.State
+fn condition_state(numbers: bool, pending: bool) -> Value {
+    match pending {
+        true => google_enum(numbers, 2, "CONDITION_RECONCILING"),
+        false => google_enum(numbers, 4, "CONDITION_SUCCEEDED"),
+    }
+}
+
+pub(crate) fn service_json(state: &State, s: &RunService, numbers: bool) -> Value {
     let base = endpoint(state);
     let revision_name = |r: &str| format!("{}/revisions/{r}", s.full_name());
     let latest = s.latest_revision().map(revision_name).unwrap_or_default();
@@ -108,20 +129,20 @@ pub(crate) fn service_json(state: &State, s: &RunService) -> Value {
         "createTime": crate::format_time(s.created_ms),
         "annotations": s.annotations,
         "template": {"maxInstanceRequestConcurrency": 80, "containers": [{"image": format!("gcr.io/{}/{}", s.project, s.name)}]},
-        "traffic": s.traffic.iter().map(|t| traffic_json(s, t, None)).collect::<Vec<_>>(),
+        "traffic": s.traffic.iter().map(|t| traffic_json(s, t, None, numbers)).collect::<Vec<_>>(),
         "scaling": {"minInstanceCount": s.min_instances},
         "observedGeneration": s.observed_generation.to_string(),
         "latestReadyRevision": latest,
         "latestCreatedRevision": latest,
-        "trafficStatuses": s.statuses.iter().map(|t| traffic_json(s, t, Some(&base))).collect::<Vec<_>>(),
+        "trafficStatuses": s.statuses.iter().map(|t| traffic_json(s, t, Some(&base), numbers)).collect::<Vec<_>>(),
         "uri": format!("{base}/_run/{}", s.full_name()),
         "reconciling": s.pending.is_some(),
         "etag": s.etag,
-        "terminalCondition": {"type": "Ready", "state": if s.pending.is_some() { 2 } else { 4 }},
+        "terminalCondition": {"type": "Ready", "state": condition_state(numbers, s.pending.is_some())},
     })
 }
 
-fn revision_json(s: &RunService, r: &RunRevision) -> Value {
+fn revision_json(s: &RunService, r: &RunRevision, numbers: bool) -> Value {
     json!({
         "name": format!("{}/revisions/{}", s.full_name(), r.name),
         "uid": format!("{}-{}", s.uid, r.name),
@@ -131,23 +152,60 @@ fn revision_json(s: &RunService, r: &RunRevision) -> Value {
         "scaling": {"minInstanceCount": r.min_instances},
         "maxInstanceRequestConcurrency": r.concurrency,
         "containers": [{"image": format!("gcr.io/{}/{}@{}", s.project, s.name, r.name)}],
-        "conditions": [{"type": "Ready", "state": 4}],
+        "conditions": [{"type": "Ready", "state": condition_state(numbers, false)}],
         "observedGeneration": "1",
     })
 }
 
+/// The services a parent names: one location, or every location of the project with `-`.
+fn services_of<'a>(state: &'a State, p: &'a str, l: &'a str) -> impl Iterator<Item = &'a RunService> + 'a {
+    state.services.values().filter(move |svc| svc.project == p && (l == "-" || svc.location == l))
+}
+
+fn list_services(state: &State, p: &str, l: &str, request: &Request, numbers: bool) -> Result<Response, ApiError> {
+    let services: Vec<Value> = services_of(state, p, l).map(|svc| service_json(state, svc, numbers)).collect();
+    Ok(Response::json(200, &page(services, "services", request)?))
+}
+
+/// ListRevisions of a service, or (with `-` for the location or the service) of every service the parent covers.
 fn revisions(state: &State, p: &str, l: &str, s: &str, request: &Request) -> Result<Response, ApiError> {
+    let numbers = request.enums_as_numbers();
+    let services: Vec<&RunService> = if l == "-" || s == "-" {
+        services_of(state, p, l).filter(|svc| s == "-" || svc.name == s).collect()
+    } else {
+        vec![find(state, p, l, s)?]
+    };
+    let mut all: Vec<(&RunService, &RunRevision)> =
+        services.iter().flat_map(|svc| svc.revisions.values().map(move |r| (*svc, r))).collect();
+    all.sort_by_key(|(_, r)| std::cmp::Reverse(r.created_ms));
+    let revisions = all.into_iter().map(|(svc, r)| revision_json(svc, r, numbers)).collect();
+    Ok(Response::json(200, &page(revisions, "revisions", request)?))
+}
+
+fn get_revision(state: &State, p: &str, l: &str, s: &str, r: &str, numbers: bool) -> Result<Response, ApiError> {
     let service = find(state, p, l, s)?;
-    let mut all: Vec<&RunRevision> = service.revisions.values().collect();
-    all.sort_by_key(|r| std::cmp::Reverse(r.created_ms));
+    let revision = service.revisions.get(r).ok_or_else(|| {
+        let name = format!("{}/revisions/{r}", service.full_name());
+        ApiError::new(404, "NOT_FOUND", format!("Resource '{name}' was not found"))
+    })?;
+    Ok(Response::json(200, &revision_json(service, revision, numbers)))
+}
+
+/// One page of a List method's `items` under `field`: `pageSize` (default 100) from `pageToken` on.
+fn page(items: Vec<Value>, field: &str, request: &Request) -> Result<Value, ApiError> {
     let size = request.query("pageSize").and_then(|n| n.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(100);
-    let start = request.query("pageToken").and_then(|t| t.parse::<usize>().ok()).unwrap_or(0);
-    let page: Vec<Value> = all.iter().skip(start).take(size).map(|r| revision_json(service, r)).collect();
-    let mut out = json!({"revisions": page});
-    if start + size < all.len() {
+    let start = match request.query("pageToken").filter(|t| !t.is_empty()) {
+        Some(token) => token
+            .parse::<usize>()
+            .map_err(|_| ApiError::new(400, "INVALID_ARGUMENT", format!("Invalid page token {token:?}")))?,
+        None => 0,
+    };
+    let total = items.len();
+    let mut out = json!({ field: items.into_iter().skip(start).take(size).collect::<Vec<_>>() });
+    if start.saturating_add(size) < total {
         out["nextPageToken"] = json!((start + size).to_string());
     }
-    Ok(Response::json(200, &out))
+    Ok(out)
 }
 
 fn parse_traffic(service: &RunService, value: &Value) -> Result<Vec<TrafficTarget>, ApiError> {
@@ -182,49 +240,9 @@ fn parse_traffic(service: &RunService, value: &Value) -> Result<Vec<TrafficTarge
     Ok(targets)
 }
 
-fn update(state: &mut State, p: &str, l: &str, s: &str, request: &Request) -> Result<Response, ApiError> {
-    state.apply_service_interference("UpdateService");
-    if let Some(error) = state.take_api_fault("UpdateService") {
-        return Err(error);
-    }
-    let body: Value = serde_json::from_slice(&request.body)
-        .map_err(|e| ApiError::new(400, "INVALID_ARGUMENT", format!("Invalid JSON payload: {e}")))?;
-    let full = format!("projects/{p}/locations/{l}/services/{s}");
-    let mask: Vec<String> =
-        request.query("updateMask").map(|m| m.split(',').map(|p| p.trim().to_string()).collect()).unwrap_or_default();
+/// The fields of an UpdateService body that `updateMask` lets through, applied to `service`.
+fn apply_changes(service: &mut RunService, body: &Value, mask: &[String]) -> Result<(), ApiError> {
     let wants = |field: &str| mask.is_empty() || mask.iter().any(|m| m == field || m.starts_with(&format!("{field}.")));
-    let now = state.now_ms;
-    let etag = state.next_etag();
-    let operation = format!("projects/{p}/locations/{l}/operations/{}", etag.trim_matches('"'));
-    let (polls, reconcile_ms) = (state.settings.operation_polls, state.settings.reconcile_ms);
-    let failure = match state.failing_operations.first_mut() {
-        Some((count, message)) if *count > 0 => {
-            *count -= 1;
-            Some(message.clone())
-        }
-        _ => None,
-    };
-    let mut finished = None;
-    let service = state
-        .services
-        .get_mut(&full)
-        .ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("Resource '{full}' was not found")))?;
-    if let Some(sent) = body.get("etag").and_then(Value::as_str).filter(|e| !e.is_empty())
-        && sent != service.etag
-    {
-        return Err(ApiError::new(
-            409,
-            "ABORTED",
-            format!("The etag {sent} does not match the current etag {} of {full}.", service.etag),
-        ));
-    }
-    // One reconciliation at a time: a new change first completes the one in flight.
-    if let Some(pending) = service.pending.clone()
-        && let Some(outcome) = service.settle(now, true)
-    {
-        finished = Some((pending.operation, outcome.map(|()| full.clone())));
-    }
-    let previous = service.statuses.clone();
     if wants("traffic")
         && let Some(traffic) = body.get("traffic")
     {
@@ -241,6 +259,68 @@ fn update(state: &mut State, p: &str, l: &str, s: &str, request: &Request) -> Re
     {
         service.min_instances = min as u32;
     }
+    Ok(())
+}
+
+/// UpdateService: checks the etag, applies the masked fields and starts a reconciliation, answered as a
+/// long-running operation. With `validateOnly=true` it checks and answers the service as it would become, and
+/// changes nothing (no generation, no etag, no traffic).
+fn update(state: &mut State, p: &str, l: &str, s: &str, request: &Request) -> Result<Response, ApiError> {
+    state.apply_service_interference("UpdateService");
+    if let Some(error) = state.take_api_fault("UpdateService") {
+        return Err(error);
+    }
+    let numbers = request.enums_as_numbers();
+    let validate_only = request.query("validateOnly").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let body: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::new(400, "INVALID_ARGUMENT", format!("Invalid JSON payload: {e}")))?;
+    let full = format!("projects/{p}/locations/{l}/services/{s}");
+    let mask: Vec<String> =
+        request.query("updateMask").map(|m| m.split(',').map(|p| p.trim().to_string()).collect()).unwrap_or_default();
+    let current = state
+        .services
+        .get(&full)
+        .ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("Resource '{full}' was not found")))?;
+    if let Some(sent) = body.get("etag").and_then(Value::as_str).filter(|e| !e.is_empty())
+        && sent != current.etag
+    {
+        return Err(ApiError::new(
+            409,
+            "ABORTED",
+            format!("The etag {sent} does not match the current etag {} of {full}.", current.etag),
+        ));
+    }
+    let mut changed = current.clone();
+    apply_changes(&mut changed, &body, &mask)?;
+    if validate_only {
+        let value = service_json(state, &changed, numbers);
+        let name = format!("projects/{p}/locations/{l}/operations/validate-only");
+        return Ok(Response::json(200, &operation_json(&name, &value, Some(Ok(())))));
+    }
+    let now = state.now_ms;
+    let etag = state.next_etag();
+    let operation = format!("projects/{p}/locations/{l}/operations/{}", etag.trim_matches('"'));
+    let (polls, reconcile_ms) = (state.settings.operation_polls, state.settings.reconcile_ms);
+    let failure = match state.failing_operations.first_mut() {
+        Some((count, message)) if *count > 0 => {
+            *count -= 1;
+            Some(message.clone())
+        }
+        _ => None,
+    };
+    let mut finished = None;
+    let service = state
+        .services
+        .get_mut(&full)
+        .ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("Resource '{full}' was not found")))?;
+    // One reconciliation at a time: a new change first completes the one in flight.
+    if let Some(pending) = service.pending.clone()
+        && let Some(outcome) = service.settle(now, true)
+    {
+        finished = Some((pending.operation, outcome.map(|()| full.clone())));
+    }
+    let previous = service.statuses.clone();
+    apply_changes(service, &body, &mask)?;
     service.generation += 1;
     service.etag = etag;
     service.pending = Some(crate::cloudrun::Pending {
@@ -254,7 +334,7 @@ fn update(state: &mut State, p: &str, l: &str, s: &str, request: &Request) -> Re
     if let Some((name, outcome)) = finished {
         state.finished_operations.insert(name, outcome);
     }
-    let service_value = service_json(state, &snapshot);
+    let service_value = service_json(state, &snapshot, numbers);
     Ok(Response::json(200, &operation_json(&operation, &service_value, None)))
 }
 
@@ -270,7 +350,7 @@ fn operation_json(name: &str, service: &Value, outcome: Option<Result<(), String
     out
 }
 
-fn operation(state: &mut State, name: &str) -> Result<Response, ApiError> {
+fn operation(state: &mut State, name: &str, numbers: bool) -> Result<Response, ApiError> {
     if let Some(error) = state.take_api_fault("GetOperation") {
         return Err(error);
     }
@@ -286,7 +366,7 @@ fn operation(state: &mut State, name: &str) -> Result<Response, ApiError> {
         if let Some(outcome) = &outcome {
             state.finished_operations.insert(name.to_string(), outcome.clone().map(|()| full));
         }
-        let value = service_json(state, &snapshot);
+        let value = service_json(state, &snapshot, numbers);
         return Ok(Response::json(200, &operation_json(name, &value, outcome)));
     }
     match state.finished_operations.get(name).cloned() {
@@ -295,7 +375,7 @@ fn operation(state: &mut State, name: &str) -> Result<Response, ApiError> {
                 .as_ref()
                 .ok()
                 .and_then(|full| state.services.get(full))
-                .map(|s| service_json(state, s))
+                .map(|s| service_json(state, s, numbers))
                 .unwrap_or(json!({}));
             Ok(Response::json(200, &operation_json(name, &service, Some(result.map(|_| ())))))
         }

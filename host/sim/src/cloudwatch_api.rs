@@ -1,134 +1,97 @@
-//! CloudWatch GetMetricData in Smithy RPC v2 CBOR, as the current aws-sdk-cloudwatch sends it
-//! (`POST /service/GraniteServiceVersion20100801/operation/GetMetricData`, `smithy-protocol: rpc-v2-cbor`):
-//! up to 500 queries a call, period alignment, newest-first by default, MaxDatapoints with NextToken paging.
-//! Errors carry `__type` in the body and, CloudWatch being query-compatible, an `x-amzn-query-error` header.
+//! CloudWatch's `GetMetricData` and `ListMetrics` for the `AWS/Lambda` namespace, in each protocol the real
+//! endpoint serves ([`crate::aws_protocols`]): up to 500 queries a call, period alignment, newest-first by
+//! default, MaxDatapoints with NextToken paging; metrics listed per dimension set Lambda publishes. Any other
+//! CloudWatch operation answers `501 NotImplemented` in the caller's protocol.
 
+use crate::aws_protocols::{self, Out, Service, boolean, field, integer, list, text, timestamp_ms};
 use crate::http::{Request, Response};
-use crate::metrics::{MetricStat, datapoints};
-use crate::simulator::{ApiError, Simulator};
-use ciborium::value::Value;
+use crate::lambda::{RequestLog, RequestRecord};
+use crate::metrics::{MetricStat, datapoints, dimension_sets};
+use crate::simulator::{ApiError, Simulator, State};
+use serde_json::Value;
+use std::collections::BTreeSet;
 
+const CLOUDWATCH: Service = Service {
+    shape: "GraniteServiceVersion20100801",
+    version: "2010-08-01",
+    xmlns: "http://monitoring.amazonaws.com/doc/2010-08-01/",
+    error_namespace: "com.amazonaws.cloudwatch",
+};
 const MAX_QUERIES: usize = 500;
-const OPERATION: &str = "GetMetricData";
+/// ListMetrics answers at most this many metrics a page, as CloudWatch does.
+const LIST_PAGE: usize = 500;
+/// The metrics Lambda publishes for every function, under every dimension set.
+const LAMBDA_METRICS: [&str; 5] = ["ConcurrentExecutions", "Duration", "Errors", "Invocations", "Throttles"];
+/// ListMetrics lists metrics with data in the past two weeks (or three hours with `RecentlyActive = PT3H`).
+const LISTED_FOR_MS: i64 = 14 * 24 * 3_600_000;
+const RECENTLY_ACTIVE_MS: i64 = 3 * 3_600_000;
 
-/// Handles a CloudWatch request, or `None` when the path is not the CloudWatch RPC endpoint.
+/// Handles a CloudWatch request in any of its protocols, or `None` when the request is not for CloudWatch.
 pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
-    let path = request.path();
-    let ["service", "GraniteServiceVersion20100801", "operation", operation] = path.as_slice() else {
-        return None;
-    };
+    let aws_protocols::Call { protocol, operation, input } = aws_protocols::read(&CLOUDWATCH, request)?;
     let mut state = sim.lock();
-    let outcome = if request.header("smithy-protocol") != Some("rpc-v2-cbor") {
-        Err(ApiError::new(400, "InvalidAction", "expected header smithy-protocol: rpc-v2-cbor"))
-    } else if *operation != OPERATION {
-        Err(ApiError::new(400, "UnknownOperationException", format!("{operation} is not simulated")))
-    } else if let Some(error) = state.take_api_fault(OPERATION) {
-        Err(error)
-    } else {
-        decode(&request.body).and_then(|input| {
-            let queries = input.queries.len();
-            let (delay, now, gapless) = (state.settings.publication_delay_ms, state.now_ms, state.gaps.is_empty());
-            let published = |r: &crate::lambda::RequestRecord| {
-                r.at_ms + delay <= now && (gapless || state.published(&r.function, &r.version.to_string(), r.at_ms))
-            };
-            get_metric_data(&state.requests, &published, &input, state.settings.max_datapoints).map(|r| (r, queries))
-        })
+    let request_id = state.request_id();
+    let outcome = match input {
+        Err(error) => Err(error),
+        Ok(_) if !matches!(operation.as_str(), "GetMetricData" | "ListMetrics") => Err(ApiError::new(
+            501,
+            "NotImplemented",
+            format!("CloudWatch {operation} is not simulated (ripcord sim serves GetMetricData and ListMetrics)"),
+        )),
+        Ok(input) => match state.take_api_fault(&operation) {
+            Some(error) => Err(error),
+            None if operation == "GetMetricData" => get_metric_data(&state, &input),
+            None => list_metrics(&state, &input),
+        },
     };
-    let (response, detail) = match outcome {
-        Ok((body, queries)) => (cbor_response(200, &body), format!("{queries} queries")),
-        Err(error) => (error_response(&error), error.code.clone()),
+    let detail = match &outcome {
+        Ok((_, detail)) => detail.clone(),
+        Err(error) => error.code.clone(),
     };
-    state.answer(OPERATION, "", detail, response)
+    let response = aws_protocols::write(&CLOUDWATCH, protocol, &operation, &request_id, outcome.map(|(out, _)| out));
+    state.answer(&operation, "", detail, response)
 }
 
-struct Input {
-    queries: Vec<(String, MetricStat, bool)>,
-    start_ms: i64,
-    end_ms: i64,
-    next_token: Option<usize>,
-    descending: bool,
-    max_datapoints: Option<usize>,
+/// Whether a request's metrics are published by now (the publication delay and any injected gaps).
+fn published<'a>(state: &'a State) -> impl Fn(&RequestRecord) -> bool + 'a {
+    let (delay, now, gapless) = (state.settings.publication_delay_ms, state.now_ms, state.gaps.is_empty());
+    move |r: &RequestRecord| {
+        r.at_ms + delay <= now && (gapless || state.published(&r.function, &r.version.to_string(), r.at_ms))
+    }
 }
 
-fn decode(body: &[u8]) -> Result<Input, ApiError> {
-    let value: Value = ciborium::de::from_reader(body).map_err(|e| invalid(format!("malformed CBOR body: {e}")))?;
-    let queries = field(&value, "MetricDataQueries")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("MetricDataQueries is required"))?;
+fn get_metric_data(state: &State, input: &Value) -> Result<(Out, String), ApiError> {
+    let queries = list(input, "MetricDataQueries").ok_or_else(|| invalid("MetricDataQueries is required"))?;
     if queries.len() > MAX_QUERIES {
         return Err(invalid(format!(
             "The collection MetricDataQueries must not have a size greater than {MAX_QUERIES}."
         )));
     }
     let queries = queries.iter().map(query).collect::<Result<Vec<_>, _>>()?;
-    let start_ms = field(&value, "StartTime").and_then(timestamp_ms).ok_or_else(|| invalid("StartTime is required"))?;
-    let end_ms = field(&value, "EndTime").and_then(timestamp_ms).ok_or_else(|| invalid("EndTime is required"))?;
+    let start_ms = timestamp_ms(input, "StartTime").ok_or_else(|| invalid("StartTime is required"))?;
+    let end_ms = timestamp_ms(input, "EndTime").ok_or_else(|| invalid("EndTime is required"))?;
     if end_ms <= start_ms {
         return Err(invalid("The parameter EndTime must be greater than StartTime."));
     }
-    let next_token = match field(&value, "NextToken").and_then(Value::as_text) {
-        Some(token) => Some(
-            token
-                .parse()
-                .map_err(|_| ApiError::new(400, "InvalidNextToken", "The service couldn't process the NextToken"))?,
-        ),
-        None => None,
+    let skip = match text(input, "NextToken") {
+        Some(token) => token
+            .parse::<usize>()
+            .map_err(|_| ApiError::new(400, "InvalidNextToken", "The service couldn't process the NextToken"))?,
+        None => 0,
     };
-    let descending = field(&value, "ScanBy").and_then(Value::as_text) != Some("TimestampAscending");
-    let max_datapoints = field(&value, "MaxDatapoints").and_then(integer).map(|n| n.max(1) as usize);
-    Ok(Input { queries, start_ms, end_ms, next_token, descending, max_datapoints })
-}
-
-fn query(value: &Value) -> Result<(String, MetricStat, bool), ApiError> {
-    let id = field(value, "Id").and_then(Value::as_text).ok_or_else(|| invalid("MetricDataQuery.Id is required"))?;
-    if field(value, "Expression").is_some() {
-        return Err(invalid(format!("query {id}: metric math expressions are not simulated")));
-    }
-    let stat = field(value, "MetricStat").ok_or_else(|| invalid(format!("query {id}: MetricStat is required")))?;
-    let metric = field(stat, "Metric").ok_or_else(|| invalid(format!("query {id}: MetricStat.Metric is required")))?;
-    let dimensions = field(metric, "Dimensions")
-        .and_then(Value::as_array)
-        .map(|dims| {
-            dims.iter()
-                .filter_map(|d| {
-                    Some((field(d, "Name")?.as_text()?.to_string(), field(d, "Value")?.as_text()?.to_string()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let text = |v: &Value, name: &str| field(v, name).and_then(Value::as_text).map(str::to_string);
-    let stat = MetricStat {
-        namespace: text(metric, "Namespace").unwrap_or_default(),
-        metric_name: text(metric, "MetricName")
-            .ok_or_else(|| invalid(format!("query {id}: MetricName is required")))?,
-        dimensions,
-        period_s: field(stat, "Period")
-            .and_then(integer)
-            .ok_or_else(|| invalid(format!("query {id}: Period is required")))?,
-        stat: text(stat, "Stat").ok_or_else(|| invalid(format!("query {id}: Stat is required")))?,
-    };
-    let return_data = field(value, "ReturnData").and_then(Value::as_bool).unwrap_or(true);
-    Ok((id.to_string(), stat, return_data))
-}
-
-/// Builds the response body: one result per returned query; datapoints beyond the page size continue on the
-/// next page (NextToken = how many datapoints earlier pages carried).
-fn get_metric_data(
-    requests: &crate::lambda::RequestLog,
-    published: &dyn Fn(&crate::lambda::RequestRecord) -> bool,
-    input: &Input,
-    page_size: usize,
-) -> Result<Value, ApiError> {
-    let page_size = input.max_datapoints.unwrap_or(page_size).min(page_size).max(1);
-    let skip = input.next_token.unwrap_or(0);
+    let descending = text(input, "ScanBy") != Some("TimestampAscending");
+    let page_size = state.settings.max_datapoints;
+    let page_size = integer(input, "MaxDatapoints").map_or(page_size, |n| (n.max(1) as usize).min(page_size)).max(1);
+    let published = published(state);
+    let detail = format!("{} queries", queries.len());
     let mut seen = 0usize;
     let mut results = Vec::new();
-    for (id, stat, return_data) in &input.queries {
-        let mut points = datapoints(requests, published, stat, input.start_ms, input.end_ms)?;
+    for (id, stat, return_data) in &queries {
+        let mut points = datapoints(&state.requests, &published, stat, start_ms, end_ms)?;
         if !return_data {
             continue;
         }
-        if input.descending {
+        if descending {
             points.reverse();
         }
         // This query's datapoints are numbers seen..seen+len of the whole answer; the page is skip..skip+size.
@@ -136,78 +99,129 @@ fn get_metric_data(
         let page: &[(i64, f64)] = if hi > lo { &points[lo - seen..hi - seen] } else { &[] };
         let complete = hi >= seen + points.len();
         seen += points.len();
-        results.push(text_map(vec![
-            ("Id", Value::Text(id.clone())),
-            ("Label", Value::Text(stat.metric_name.clone())),
-            ("Timestamps", Value::Array(page.iter().map(|(at, _)| epoch_seconds(*at)).collect())),
-            ("Values", Value::Array(page.iter().map(|(_, v)| Value::Float(*v)).collect())),
-            ("StatusCode", Value::Text(if complete { "Complete" } else { "PartialData" }.into())),
-            ("Messages", Value::Array(Vec::new())),
+        results.push(Out::Struct(vec![
+            ("Id", Out::Text(id.clone())),
+            ("Label", Out::Text(stat.metric_name.clone())),
+            ("Timestamps", Out::List(page.iter().map(|(at, _)| Out::Time(*at)).collect())),
+            ("Values", Out::List(page.iter().map(|(_, v)| Out::Double(*v)).collect())),
+            ("StatusCode", Out::Text(if complete { "Complete" } else { "PartialData" }.into())),
+            ("Messages", Out::List(Vec::new())),
         ]));
     }
-    let mut body = vec![("MetricDataResults", Value::Array(results)), ("Messages", Value::Array(Vec::new()))];
+    let mut body = vec![("MetricDataResults", Out::List(results)), ("Messages", Out::List(Vec::new()))];
     if seen > skip + page_size {
-        body.push(("NextToken", Value::Text((skip + page_size).to_string())));
+        body.push(("NextToken", Out::Text((skip + page_size).to_string())));
     }
-    Ok(text_map(body))
+    Ok((Out::Struct(body), detail))
+}
+
+fn query(value: &Value) -> Result<(String, MetricStat, bool), ApiError> {
+    let id = text(value, "Id").ok_or_else(|| invalid("MetricDataQuery.Id is required"))?;
+    if field(value, "Expression").is_some() {
+        return Err(invalid(format!("query {id}: metric math expressions are not simulated")));
+    }
+    let stat = field(value, "MetricStat").ok_or_else(|| invalid(format!("query {id}: MetricStat is required")))?;
+    let metric = field(stat, "Metric").ok_or_else(|| invalid(format!("query {id}: MetricStat.Metric is required")))?;
+    let stat = MetricStat {
+        namespace: text(metric, "Namespace").unwrap_or_default().to_string(),
+        metric_name: text(metric, "MetricName")
+            .ok_or_else(|| invalid(format!("query {id}: MetricName is required")))?
+            .to_string(),
+        dimensions: dimensions(metric)?,
+        period_s: integer(stat, "Period").ok_or_else(|| invalid(format!("query {id}: Period is required")))?,
+        stat: text(stat, "Stat").ok_or_else(|| invalid(format!("query {id}: Stat is required")))?.to_string(),
+    };
+    let return_data = boolean(value, "ReturnData").unwrap_or(true);
+    Ok((id.to_string(), stat, return_data))
+}
+
+/// A metric's `Dimensions`: each needs a name and a value.
+fn dimensions(metric: &Value) -> Result<Vec<(String, String)>, ApiError> {
+    list(metric, "Dimensions")
+        .unwrap_or_default()
+        .iter()
+        .map(|d| match (text(d, "Name"), text(d, "Value")) {
+            (Some(name), Some(value)) => Ok((name.to_string(), value.to_string())),
+            _ => Err(invalid("Each dimension needs a Name and a Value")),
+        })
+        .collect()
+}
+
+/// ListMetrics: the metrics with published data in the last two weeks (or three hours), filtered by namespace,
+/// metric name and dimensions (a filter without a value matches any value; a metric may have more dimensions).
+fn list_metrics(state: &State, input: &Value) -> Result<(Out, String), ApiError> {
+    let namespace = text(input, "Namespace");
+    let metric_name = text(input, "MetricName");
+    let filters: Vec<(&str, Option<&str>)> = list(input, "Dimensions")
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            text(d, "Name").map(|name| (name, text(d, "Value"))).ok_or_else(|| invalid("Dimension Name is required"))
+        })
+        .collect::<Result<_, _>>()?;
+    let skip = match text(input, "NextToken") {
+        Some(token) => token.parse::<usize>().map_err(|_| invalid("Invalid NextToken"))?,
+        None => 0,
+    };
+    let since = state.now_ms
+        - match text(input, "RecentlyActive") {
+            Some("PT3H") => RECENTLY_ACTIVE_MS,
+            Some(other) => return Err(invalid(format!("RecentlyActive must be PT3H, got {other:?}"))),
+            None => LISTED_FOR_MS,
+        };
+    let sets = if namespace.is_none_or(|n| n == "AWS/Lambda") {
+        published_sets(&state.requests, &published(state), since, state.now_ms)
+    } else {
+        BTreeSet::new()
+    };
+    let wanted = |set: &Vec<(&'static str, String)>| {
+        filters.iter().all(|(name, value)| set.iter().any(|(n, v)| n == name && value.is_none_or(|value| value == v)))
+    };
+    let metrics: Vec<Out> = LAMBDA_METRICS
+        .iter()
+        .filter(|name| metric_name.is_none_or(|wanted| wanted == **name))
+        .flat_map(|name| sets.iter().filter(|set| wanted(set)).map(move |set| (*name, set)))
+        .skip(skip)
+        .take(LIST_PAGE + 1)
+        .map(|(name, set)| {
+            let dimensions = set
+                .iter()
+                .map(|(n, v)| Out::Struct(vec![("Name", Out::Text((*n).to_string())), ("Value", Out::Text(v.clone()))]))
+                .collect();
+            Out::Struct(vec![
+                ("Namespace", Out::Text("AWS/Lambda".into())),
+                ("MetricName", Out::Text(name.to_string())),
+                ("Dimensions", Out::List(dimensions)),
+            ])
+        })
+        .collect();
+    let more = metrics.len() > LIST_PAGE;
+    let metrics: Vec<Out> = metrics.into_iter().take(LIST_PAGE).collect();
+    let detail = format!("{} metrics", metrics.len());
+    let mut body = vec![("Metrics", Out::List(metrics))];
+    if more {
+        body.push(("NextToken", Out::Text((skip + LIST_PAGE).to_string())));
+    }
+    Ok((Out::Struct(body), detail))
+}
+
+/// The distinct dimension sets published for requests in `[since, until)`.
+fn published_sets(
+    requests: &RequestLog,
+    published: &dyn Fn(&RequestRecord) -> bool,
+    since: i64,
+    until: i64,
+) -> BTreeSet<Vec<(&'static str, String)>> {
+    let mut seen = BTreeSet::new();
+    let mut sets = BTreeSet::new();
+    for record in requests.window(None, since, until).filter(|r| published(r)) {
+        if seen.insert((record.function.as_str(), record.alias.as_deref(), record.version)) {
+            sets.extend(dimension_sets(record));
+        }
+    }
+    sets
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(400, "InvalidParameterValue", message)
-}
-
-fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
-    value.as_map()?.iter().find(|(k, _)| k.as_text() == Some(name)).map(|(_, v)| v)
-}
-
-fn integer(value: &Value) -> Option<i64> {
-    match value {
-        Value::Integer(i) => i64::try_from(i128::from(*i)).ok(),
-        Value::Float(f) if f.fract() == 0.0 => Some(*f as i64),
-        _ => None,
-    }
-}
-
-/// A timestamp as the SDK encodes it: CBOR tag 1 around epoch seconds (integer or float).
-fn timestamp_ms(value: &Value) -> Option<i64> {
-    let inner = match value {
-        Value::Tag(1, inner) => inner.as_ref(),
-        other => other,
-    };
-    match inner {
-        Value::Float(seconds) => Some((seconds * 1000.0).round() as i64),
-        other => integer(other).map(|s| s * 1000),
-    }
-}
-
-fn epoch_seconds(ms: i64) -> Value {
-    Value::Tag(1, Box::new(Value::Float(ms as f64 / 1000.0)))
-}
-
-fn text_map(entries: Vec<(&str, Value)>) -> Value {
-    Value::Map(entries.into_iter().map(|(k, v)| (Value::Text(k.to_string()), v)).collect())
-}
-
-fn cbor_response(status: u16, body: &Value) -> Response {
-    let mut bytes = Vec::new();
-    // Writing CBOR into a Vec cannot fail for these values; an empty body would surface as a client error.
-    let _ = ciborium::ser::into_writer(body, &mut bytes);
-    Response {
-        status,
-        headers: vec![("content-type", "application/cbor".into()), ("smithy-protocol", "rpc-v2-cbor".into())],
-        body: bytes,
-        stall_ms: 0,
-        long_poll: false,
-    }
-}
-
-fn error_response(error: &ApiError) -> Response {
-    let body = text_map(vec![
-        ("__type", Value::Text(format!("com.amazonaws.cloudwatch#{}", error.code))),
-        ("message", Value::Text(error.message.clone())),
-    ]);
-    let mut response = cbor_response(error.status, &body);
-    let fault = if error.status >= 500 { "Receiver" } else { "Sender" };
-    response.headers.push(("x-amzn-query-error", format!("{};{fault}", error.code)));
-    response
 }

@@ -36,6 +36,7 @@ impl Simulator {
 pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
     let operation = request.header("x-amz-target")?.strip_prefix(TARGET_PREFIX)?.to_string();
     let mut state = sim.lock();
+    let request_id = state.request_id();
     let outcome = if operation != OPERATION {
         Err(ApiError::new(400, "UnknownOperationException", format!("{operation} is not simulated")))
     } else if let Some(error) = state.take_api_fault(OPERATION) {
@@ -43,13 +44,14 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
     } else {
         put_status(&mut state.hooks, &request.body)
     };
-    let (response, detail) = match outcome {
+    let (mut response, detail) = match outcome {
         Ok((body, detail)) => (Response::json(200, &body), detail),
         Err(error) => {
             let body = json!({"__type": error.code, "message": error.message});
             (Response::json(error.status, &body), error.code)
         }
     };
+    response.headers.push(("x-amzn-RequestId", request_id));
     state.answer(&operation, "", detail, response)
 }
 

@@ -42,6 +42,12 @@ impl Request {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// Whether a Google API client asked for enums as numbers (`$alt=json;enum-encoding=int`, as
+    /// google-cloud-rust and the Python GAPIC REST clients do); otherwise enums travel as their names.
+    pub(crate) fn enums_as_numbers(&self) -> bool {
+        self.query("$alt").is_some_and(|alt| alt.split(';').any(|p| p.trim() == "enum-encoding=int"))
+    }
+
     pub(crate) fn path(&self) -> Vec<&str> {
         self.segments.iter().map(String::as_str).collect()
     }
@@ -70,7 +76,8 @@ impl Response {
     }
 }
 
-fn parse_query(query: &str) -> Vec<(String, String)> {
+/// Parses `a=1&b=2` (a query string or a form body), percent-decoding names and values.
+pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -80,6 +87,11 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
             (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")))
         })
         .collect()
+}
+
+/// A Google API enum value: its number when the client asked for numbers, else its name.
+pub(crate) fn google_enum(numbers: bool, number: i64, name: &str) -> serde_json::Value {
+    if numbers { serde_json::Value::from(number) } else { serde_json::Value::from(name) }
 }
 
 /// Decodes `%XX` escapes.

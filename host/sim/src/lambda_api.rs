@@ -4,7 +4,7 @@
 
 use crate::http::{Request, Response};
 use crate::lambda::{Alias, Function, Provisioned, Version};
-use crate::simulator::{ApiError, Simulator, State, alias_of, function_name};
+use crate::simulator::{ApiError, Simulator, State, alias_of, function_name, uuid_text};
 use serde_json::{Value, json};
 
 /// Handles a Lambda API request, or `None` when the path is not part of the Lambda API.
@@ -18,6 +18,9 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
         ("GET", ["2015-03-31", "functions", f, "configuration"]) => ("GetFunctionConfiguration", *f),
         ("POST", ["2015-03-31", "functions", f, "invocations"]) => ("Invoke", *f),
         ("PUT", ["2019-09-30", "functions", f, "provisioned-concurrency"]) => ("PutProvisionedConcurrencyConfig", *f),
+        ("GET", ["2019-09-30", "functions", f, "provisioned-concurrency"]) if request.query("List") == Some("ALL") => {
+            ("ListProvisionedConcurrencyConfigs", *f)
+        }
         ("GET", ["2019-09-30", "functions", f, "provisioned-concurrency"]) => ("GetProvisionedConcurrencyConfig", *f),
         ("DELETE", ["2019-09-30", "functions", f, "provisioned-concurrency"]) => {
             ("DeleteProvisionedConcurrencyConfig", *f)
@@ -28,16 +31,18 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
         _ => return None,
     };
     let mut state = sim.lock();
+    let request_id = state.request_id();
     state.apply_interference(operation);
     let outcome = match state.take_api_fault(operation) {
         Some(error) => Err(error),
         None => serve(&mut state, operation, function, request),
     };
     let name = function_name(function).0.to_string();
-    let response = match outcome {
+    let mut response = match outcome {
         Ok(response) => response,
         Err(error) => error_response(&error),
     };
+    response.headers.push(("x-amzn-RequestId", request_id));
     let detail = describe(operation, request);
     state.answer(operation, &name, detail, response)
 }
@@ -52,9 +57,11 @@ fn describe(operation: &str, request: &Request) -> String {
     }
 }
 
-fn error_response(error: &ApiError) -> Response {
+/// An error as Lambda answers it: the code in `x-amzn-errortype`, `Type` and `Message` in the body (the model's
+/// member names).
+pub(crate) fn error_response(error: &ApiError) -> Response {
     let kind = if error.status >= 500 { "Service" } else { "User" };
-    let mut response = Response::json(error.status, &json!({"Type": kind, "message": error.message}));
+    let mut response = Response::json(error.status, &json!({"Type": kind, "Message": error.message}));
     response.headers.push(("x-amzn-errortype", error.code.clone()));
     if error.status == 429 {
         response.headers.push(("retry-after", "1".into()));
@@ -113,7 +120,13 @@ fn serve(state: &mut State, operation: &str, function: &str, request: &Request) 
         }
         "ListAliases" => {
             let f = state.function_mut(function)?;
-            let aliases: Vec<Value> = f.aliases.values().map(|a| alias_json(&arn, a)).collect();
+            let version = request.query("FunctionVersion");
+            let aliases: Vec<Value> = f
+                .aliases
+                .values()
+                .filter(|a| version.is_none_or(|v| v == a.version.to_string()))
+                .map(|a| alias_json(&arn, a))
+                .collect();
             Ok(Response::json(200, &json!({"Aliases": aliases})))
         }
         "ListVersionsByFunction" => {
@@ -133,7 +146,13 @@ fn serve(state: &mut State, operation: &str, function: &str, request: &Request) 
             let f = state.function_mut(function)?;
             let qualifier = request.query("Qualifier").or(function_name(function).1);
             let version = match qualifier {
-                None | Some("$LATEST") => None,
+                None => {
+                    // Unqualified: the function's own ARN, without `:$LATEST`.
+                    let mut configuration = configuration_json(&arn, f, None);
+                    configuration["FunctionArn"] = json!(arn);
+                    return Ok(Response::json(200, &configuration));
+                }
+                Some("$LATEST") => None,
                 Some(q) => match f.aliases.get(q) {
                     Some(alias) => f.versions.get(&alias.version),
                     None => Some(
@@ -169,6 +188,20 @@ fn serve(state: &mut State, operation: &str, function: &str, request: &Request) 
                 )
             })?;
             Ok(Response::json(200, &provisioned_json(config)))
+        }
+        "ListProvisionedConcurrencyConfigs" => {
+            let f = state.function_mut(function)?;
+            f.settle_provisioned(now);
+            let configs: Vec<Value> = f
+                .provisioned
+                .iter()
+                .map(|(version, config)| {
+                    let mut out = provisioned_json(config);
+                    out["FunctionArn"] = json!(format!("{arn}:{version}"));
+                    out
+                })
+                .collect();
+            Ok(Response::json(200, &json!({"ProvisionedConcurrencyConfigs": configs})))
         }
         "DeleteProvisionedConcurrencyConfig" => {
             let f = state.function_mut(function)?;
@@ -319,7 +352,22 @@ fn configuration_json(function_arn: &str, f: &Function, version: Option<&Version
         "State": "Active",
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
+        "RevisionId": configuration_revision(&f.name, &label, &sha),
+        "Architectures": ["x86_64"],
+        "EphemeralStorage": {"Size": 512},
+        "TracingConfig": {"Mode": "PassThrough"},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": format!("/aws/lambda/{}", f.name)},
     })
+}
+
+/// A configuration's RevisionId: stable while the version's code is unchanged (versions are immutable).
+fn configuration_revision(function: &str, label: &str, code_sha256: &str) -> String {
+    let mut n: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in function.bytes().chain(label.bytes()).chain(code_sha256.bytes()) {
+        n = (n ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    uuid_text(n, n >> 20)
 }
 
 fn provisioned_json(config: &Provisioned) -> Value {

@@ -5,6 +5,7 @@
 //! Time moves only when a caller advances it ([`Simulator::advance`], or `POST /_sim/advance`); every request
 //! and allocation in between is simulated in order, so a scenario replays identically from its seed.
 
+mod aws_protocols;
 pub mod cloudrun;
 mod cloudrun_api;
 mod cloudwatch_api;
@@ -15,6 +16,7 @@ pub mod lambda;
 mod lambda_api;
 pub mod metrics;
 mod monitoring_api;
+mod monitoring_filter;
 mod rng;
 mod runtime_api;
 pub mod scenario;

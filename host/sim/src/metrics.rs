@@ -42,10 +42,8 @@ pub fn datapoints(
     let Some(metric) = Metric::parse(&query.metric_name) else { return Ok(Vec::new()) };
     let Some(filter) = Filter::from_dimensions(&query.dimensions) else { return Ok(Vec::new()) };
     let from_ms = if metric == Metric::ConcurrentExecutions { start_ms - LONGEST_EXECUTION_MS } else { start_ms };
-    let matching: Vec<&RequestRecord> = requests
-        .window(filter.function.as_deref(), from_ms, end_ms)
-        .filter(|r| filter.matches(r) && published(r))
-        .collect();
+    let matching: Vec<&RequestRecord> =
+        requests.window(filter.function(), from_ms, end_ms).filter(|r| filter.matches(r) && published(r)).collect();
     let concurrency =
         if metric == Metric::ConcurrentExecutions { concurrency_at_starts(&matching) } else { Vec::new() };
     let period_ms = query.period_s * 1000;
@@ -144,42 +142,85 @@ impl Stat {
     }
 }
 
-/// Which requests a set of dimensions selects.
-#[derive(Debug, Default)]
-struct Filter {
-    function: Option<String>,
-    alias: Option<String>,
-    qualified_version: Option<u32>,
-    executed_version: Option<u32>,
+/// The dimension sets Lambda publishes a request's metrics under, as CloudWatch matches them (exactly: a query
+/// with any other set of dimensions finds no data): across all functions, by function, by resource (the alias
+/// or the version the request named), and, for a request through an alias, by resource and executed version.
+pub fn dimension_sets(r: &RequestRecord) -> Vec<Vec<(&'static str, String)>> {
+    let function = ("FunctionName", r.function.clone());
+    let resource = match &r.alias {
+        Some(alias) => format!("{}:{alias}", r.function),
+        None => format!("{}:{}", r.function, r.version),
+    };
+    let by_resource = vec![function.clone(), ("Resource", resource)];
+    let mut sets = vec![Vec::new(), vec![function], by_resource.clone()];
+    if r.alias.is_some() {
+        let mut by_executed = by_resource;
+        by_executed.push(("ExecutedVersion", r.version.to_string()));
+        sets.push(by_executed);
+    }
+    sets
+}
+
+/// Which requests a set of dimensions selects: one of the sets [`dimension_sets`] publishes, matched exactly.
+#[derive(Debug)]
+enum Filter {
+    Account,
+    Function(String),
+    /// Requests through an alias (`function:alias`), optionally only those that ran `executed`.
+    Alias {
+        function: String,
+        alias: String,
+        executed: Option<u32>,
+    },
+    /// Requests that named a version (`function:7`).
+    Version {
+        function: String,
+        version: u32,
+    },
 }
 
 impl Filter {
     fn from_dimensions(dimensions: &[(String, String)]) -> Option<Self> {
-        let mut filter = Filter::default();
-        for (name, value) in dimensions {
-            match name.as_str() {
-                "FunctionName" => filter.function = Some(value.clone()),
-                "Resource" => {
-                    let (function, qualifier) = value.split_once(':').unwrap_or((value, ""));
-                    filter.function = Some(function.to_string());
-                    match qualifier.parse::<u32>() {
-                        Ok(version) => filter.qualified_version = Some(version),
-                        Err(_) if !qualifier.is_empty() => filter.alias = Some(qualifier.to_string()),
-                        Err(_) => {}
-                    }
+        let mut sorted: Vec<(&str, &str)> = dimensions.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        sorted.sort_unstable();
+        let qualified = |function: &str, resource: &str| -> Option<String> {
+            let (name, qualifier) = resource.split_once(':')?;
+            (name == function && !qualifier.is_empty()).then(|| qualifier.to_string())
+        };
+        Some(match sorted.as_slice() {
+            [] => Self::Account,
+            [("FunctionName", f)] => Self::Function(f.to_string()),
+            [("FunctionName", f), ("Resource", resource)] => {
+                let qualifier = qualified(f, resource)?;
+                match qualifier.parse::<u32>() {
+                    Ok(version) => Self::Version { function: f.to_string(), version },
+                    Err(_) => Self::Alias { function: f.to_string(), alias: qualifier, executed: None },
                 }
-                "ExecutedVersion" => filter.executed_version = Some(value.parse().ok()?),
-                _ => return None,
             }
+            [("ExecutedVersion", v), ("FunctionName", f), ("Resource", resource)] => {
+                let alias = qualified(f, resource).filter(|q| q.parse::<u32>().is_err())?;
+                Self::Alias { function: f.to_string(), alias, executed: Some(v.parse().ok()?) }
+            }
+            _ => return None,
+        })
+    }
+
+    fn function(&self) -> Option<&str> {
+        match self {
+            Self::Account => None,
+            Self::Function(function) | Self::Alias { function, .. } | Self::Version { function, .. } => Some(function),
         }
-        Some(filter)
     }
 
     fn matches(&self, r: &RequestRecord) -> bool {
-        self.function.as_deref().is_none_or(|f| f == r.function)
-            && self.alias.as_deref().is_none_or(|a| r.alias.as_deref() == Some(a))
-            && self.qualified_version.is_none_or(|v| v == r.version)
-            && self.executed_version.is_none_or(|v| v == r.version)
+        self.function().is_none_or(|f| f == r.function)
+            && match self {
+                Self::Account | Self::Function(_) => true,
+                Self::Alias { alias, executed, .. } => {
+                    r.alias.as_deref() == Some(alias) && executed.is_none_or(|v| v == r.version)
+                }
+                Self::Version { version, .. } => r.alias.is_none() && r.version == *version,
+            }
     }
 }
 
@@ -255,6 +296,16 @@ mod tests {
         let max = datapoints(&requests, &all, &query("Duration", "Maximum", &[("FunctionName", "f")]), 60_000, 120_000);
         assert_eq!(max.ok(), Some(vec![(60_000, 60.0)]));
         let none = datapoints(&requests, &all, &query("Invocations", "Sum", &by_version("3")), 0, 200_000);
+        assert_eq!(none.ok(), Some(vec![]));
+        // Dimensions match exactly, as in CloudWatch: Lambda publishes no {FunctionName, ExecutedVersion}.
+        let unpublished = [("FunctionName", "f"), ("ExecutedVersion", "2")];
+        let none = datapoints(&requests, &all, &query("Invocations", "Sum", &unpublished), 0, 200_000);
+        assert_eq!(none.ok(), Some(vec![]));
+        let across_functions = datapoints(&requests, &all, &query("Invocations", "Sum", &[]), 0, 60_000);
+        assert_eq!(across_functions.ok(), Some(vec![(0, 3.0)]));
+        // Requests through the alias are not the version's own resource.
+        let by_resource = [("FunctionName", "f"), ("Resource", "f:2")];
+        let none = datapoints(&requests, &all, &query("Invocations", "Sum", &by_resource), 0, 200_000);
         assert_eq!(none.ok(), Some(vec![]));
     }
 

@@ -1,13 +1,15 @@
-//! Cloud Monitoring v3 `projects.timeSeries.list` as google-cloud-monitoring-v3 calls it (REST JSON, enums as
-//! integers): a filter on `metric.type`, `resource.type`, `resource.labels.*` and `metric.labels.*` (`=` and
-//! `one_of`), an interval, `aggregation` with an alignment period, a per-series aligner (ALIGN_DELTA, ALIGN_RATE,
+//! Cloud Monitoring v3 `projects.timeSeries.list` over REST JSON (enums as names, or integers when the client asks,
+//! as google-cloud-monitoring-v3 does): a filter ([`crate::monitoring_filter`]), an interval (the start optional),
+//! `aggregation` with an alignment period, a per-series aligner (ALIGN_DELTA, ALIGN_RATE,
 //! ALIGN_SUM, ALIGN_COUNT, ALIGN_MIN/MAX/MEAN, ALIGN_PERCENTILE_05/50/95/99), a cross-series reducer (REDUCE_SUM,
-//! MEAN, MIN, MAX, COUNT, PERCENTILE_05/50/95/99) with `groupByFields`, and paging. Metrics of `cloud_run_revision`:
+//! MEAN, MIN, MAX, COUNT, PERCENTILE_05/50/95/99) with `groupByFields`, and paging by points. MIN and MAX keep an
+//! integer metric's INT64; distributions carry exponential bucket counts. Metrics of `cloud_run_revision`:
 //! `run.googleapis.com/request_count` (label `response_code_class`), `request_latencies` (distribution, ms),
 //! `container/instance_count` and `container/startup_latencies` (distribution, ms).
 
 use crate::cloudrun_api::error_response;
-use crate::http::{Request, Response};
+use crate::http::{Request, Response, google_enum};
+use crate::monitoring_filter::{Filter, canonical_key};
 use crate::simulator::{ApiError, Simulator, State};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -69,6 +71,8 @@ type Labels = BTreeMap<String, String>;
 /// Each series' points, by its labels.
 type SeriesPoints = BTreeMap<Labels, Vec<(i64, f64)>>;
 
+/// Most points one ListTimeSeries page carries (the API's limit, and its page size when none is given).
+const MAX_PAGE_POINTS: usize = 100_000;
 /// How many computed queries are kept for their next pages.
 const KEPT_QUERIES: usize = 4;
 
@@ -91,22 +95,33 @@ fn list(state: &mut State, project: &str, request: &Request) -> Result<Value, Ap
             output
         }
     };
-    let page_size = request
+    // `pageSize` counts points (the API's FULL view), at most 100,000; a page holds whole series, at least one.
+    let page_points = request
         .query("pageSize")
         .and_then(|s| s.parse::<usize>().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(usize::MAX)
-        .min(state.settings.max_series_per_page);
+        .unwrap_or(MAX_PAGE_POINTS)
+        .min(MAX_PAGE_POINTS);
     let offset = request
         .query("pageToken")
         .filter(|t| !t.is_empty())
         .map(|t| t.parse::<usize>().map_err(|_| invalid("invalid page token")))
         .transpose()?
         .unwrap_or(0);
-    let page: Vec<&Value> = output.iter().skip(offset).take(page_size).collect();
+    let mut page: Vec<&Value> = Vec::new();
+    let mut points = 0usize;
+    for series in output.iter().skip(offset).take(state.settings.max_series_per_page.max(1)) {
+        let n = series["points"].as_array().map_or(0, Vec::len);
+        if !page.is_empty() && points + n > page_points {
+            break;
+        }
+        points += n;
+        page.push(series);
+    }
+    let next = offset + page.len();
     let mut out = json!({"timeSeries": page});
-    if offset.saturating_add(page_size) < output.len() {
-        out["nextPageToken"] = json!((offset + page_size).to_string());
+    if next < output.len() {
+        out["nextPageToken"] = json!(next.to_string());
     }
     Ok(out)
 }
@@ -115,10 +130,6 @@ fn list(state: &mut State, project: &str, request: &Request) -> Result<Value, Ap
 fn compute(state: &State, project: &str, request: &Request) -> Result<Vec<Value>, ApiError> {
     let filter =
         Filter::parse(request.query("filter").ok_or_else(|| invalid("Field filter had an invalid value: empty"))?)?;
-    let start = crate::parse_time(
-        request.query("interval.startTime").ok_or_else(|| invalid("interval.startTime is required"))?,
-    )
-    .map_err(invalid)?;
     let end =
         crate::parse_time(request.query("interval.endTime").ok_or_else(|| invalid("interval.endTime is required"))?)
             .map_err(invalid)?;
@@ -131,10 +142,15 @@ fn compute(state: &State, project: &str, request: &Request) -> Result<Vec<Value>
             .ok_or_else(|| invalid(format!("The alignment period must be at least 60s, got {p:?}")))?,
         None => 60_000,
     };
+    // The start time is optional: it defaults to the end time, which reads the one period that ends there.
+    let start = match request.query("interval.startTime") {
+        Some(start) => crate::parse_time(start).map_err(invalid)?,
+        None => end - period_ms,
+    };
     let aligner = enum_param(request.query("aggregation.perSeriesAligner"), ALIGNERS)?;
     let reducer = enum_param(request.query("aggregation.crossSeriesReducer"), REDUCERS)?;
     let group_by: Vec<String> = request.query_all("aggregation.groupByFields").into_iter().map(canonical_key).collect();
-    let metric = filter.metric_type().ok_or_else(|| invalid("The filter must specify metric.type"))?;
+    let metric = filter.metric_type.clone();
     let (shape, series) = raw_points(state, project, &metric, start, end, &filter)?;
     // Per-series alignment.
     let aligned: Vec<(Labels, BTreeMap<i64, Val>)> = series
@@ -156,9 +172,10 @@ fn compute(state: &State, project: &str, request: &Request) -> Result<Vec<Value>
             .collect::<Result<_, ApiError>>()?
     };
     let (kind, value_type) = kinds(shape, aligner, reducer);
+    let numbers = request.enums_as_numbers();
     Ok(output
         .iter()
-        .map(|(labels, points)| series_json(&metric, labels, points, period_ms, kind, value_type))
+        .map(|(labels, points)| series_json(&metric, labels, points, period_ms, (kind, value_type), numbers))
         .collect())
 }
 
@@ -197,11 +214,6 @@ fn enum_param(value: Option<&str>, table: &[(&'static str, i64)]) -> Result<&'st
         .find(|(name, number)| *name == value || value.parse::<i64>().ok() == Some(*number))
         .map(|(name, _)| *name)
         .ok_or_else(|| invalid(format!("unsupported aggregation value {value:?}")))
-}
-
-/// `resource.label.x` and `resource.labels.x` name the same field.
-fn canonical_key(key: &str) -> String {
-    key.trim().replacen("resource.label.", "resource.labels.", 1).replacen("metric.label.", "metric.labels.", 1)
 }
 
 /// The points of every series of `metric` in `[start, end)` that `filter` matches, by series labels. Linear in the
@@ -349,10 +361,15 @@ fn align(shape: Shape, aligner: &str, points: &[(i64, f64)], period_ms: i64) -> 
                 (Shape::Distribution, "ALIGN_DELTA" | "ALIGN_SUM" | "ALIGN_NONE") => Val::Dist(values),
                 (Shape::Distribution, "ALIGN_RATE") => Val::Double(values.len() as f64 / (period_ms as f64 / 1000.0)),
                 (_, "ALIGN_COUNT") => Val::Int(values.len() as i64),
-                (_, "ALIGN_MIN") => Val::Double(values.iter().copied().fold(f64::INFINITY, f64::min)),
-                (_, "ALIGN_MAX") | (Shape::Gauge, "ALIGN_NONE") => {
-                    Val::Double(values.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+                // MIN and MAX keep an integer metric's type.
+                (Shape::Count | Shape::Gauge, "ALIGN_MIN") => {
+                    Val::Int(values.iter().copied().fold(f64::INFINITY, f64::min) as i64)
                 }
+                (Shape::Count | Shape::Gauge, "ALIGN_MAX" | "ALIGN_NONE") => {
+                    Val::Int(values.iter().copied().fold(f64::NEG_INFINITY, f64::max) as i64)
+                }
+                (_, "ALIGN_MIN") => Val::Double(values.iter().copied().fold(f64::INFINITY, f64::min)),
+                (_, "ALIGN_MAX") => Val::Double(values.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
                 (_, "ALIGN_MEAN") => Val::Double(sum / values.len() as f64),
                 (Shape::Distribution, p) if p.starts_with("ALIGN_PERCENTILE") => {
                     Val::Double(percentile(&mut values, percentile_of(p).unwrap_or(50.0)))
@@ -382,14 +399,15 @@ fn reduce(reducer: &str, members: &[BTreeMap<i64, Val>]) -> Result<BTreeMap<i64,
                     .collect::<Vec<f64>>()
             };
             let distributions = values.iter().all(|v| matches!(v, Val::Dist(_)));
+            let integers = values.iter().all(|v| matches!(v, Val::Int(_)));
             let value = match reducer {
                 "REDUCE_SUM" if distributions => Val::Dist(merged()),
-                "REDUCE_SUM" if values.iter().all(|v| matches!(v, Val::Int(_))) => {
-                    Val::Int(numbers.iter().sum::<f64>() as i64)
-                }
+                "REDUCE_SUM" if integers => Val::Int(numbers.iter().sum::<f64>() as i64),
                 "REDUCE_SUM" => Val::Double(numbers.iter().sum()),
                 "REDUCE_COUNT" => Val::Int(values.len() as i64),
                 "REDUCE_MEAN" => Val::Double(numbers.iter().sum::<f64>() / numbers.len() as f64),
+                "REDUCE_MIN" if integers => Val::Int(numbers.iter().copied().fold(f64::INFINITY, f64::min) as i64),
+                "REDUCE_MAX" if integers => Val::Int(numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max) as i64),
                 "REDUCE_MIN" => Val::Double(numbers.iter().copied().fold(f64::INFINITY, f64::min)),
                 "REDUCE_MAX" => Val::Double(numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
                 p if p.starts_with("REDUCE_PERCENTILE") => {
@@ -403,14 +421,18 @@ fn reduce(reducer: &str, members: &[BTreeMap<i64, Val>]) -> Result<BTreeMap<i64,
         .collect()
 }
 
-/// (metricKind, valueType) of the output: GAUGE = 1, DELTA = 2; INT64 = 2, DOUBLE = 3, DISTRIBUTION = 5.
+/// (metricKind, valueType) of the output: GAUGE = 1, DELTA = 2; INT64 = 2, DOUBLE = 3, DISTRIBUTION = 5. MIN and
+/// MAX keep the input's value type (an INT64 count stays INT64); rates, means and percentiles are DOUBLE.
 fn kinds(shape: Shape, aligner: &str, reducer: &str) -> (i64, i64) {
+    let min_max = matches!(aligner, "ALIGN_MIN" | "ALIGN_MAX") || matches!(reducer, "REDUCE_MIN" | "REDUCE_MAX");
     let ratio = aligner.starts_with("ALIGN_PERCENTILE")
-        || matches!(aligner, "ALIGN_RATE" | "ALIGN_MEAN" | "ALIGN_MIN" | "ALIGN_MAX")
-        || matches!(reducer, "REDUCE_MEAN" | "REDUCE_MIN" | "REDUCE_MAX")
+        || matches!(aligner, "ALIGN_RATE" | "ALIGN_MEAN")
+        || reducer == "REDUCE_MEAN"
         || reducer.starts_with("REDUCE_PERCENTILE");
     match shape {
         _ if ratio => (1, 3),
+        Shape::Distribution if min_max => (1, 3),
+        Shape::Count | Shape::Gauge if min_max => (1, 2),
         Shape::Gauge => (1, 2),
         Shape::Count => (2, 2),
         Shape::Distribution if aligner == "ALIGN_COUNT" || reducer == "REDUCE_COUNT" => (2, 2),
@@ -418,16 +440,40 @@ fn kinds(shape: Shape, aligner: &str, reducer: &str) -> (i64, i64) {
     }
 }
 
+/// Cloud Run's latency distributions: exponential buckets (`scale` × `growth`^i), with an underflow and an overflow
+/// bucket around the finite ones.
+const BUCKETS: (usize, f64, f64) = (66, 1.4, 1.0);
+
+/// A distribution's bucket counts under [`BUCKETS`], trailing empty buckets left out as the API does.
+fn bucket_counts(values: &[f64]) -> Vec<Value> {
+    let (finite, growth, scale) = BUCKETS;
+    let mut counts = vec![0u64; finite + 2];
+    for value in values {
+        let index = if *value < scale { 0 } else { ((value / scale).ln() / growth.ln()).floor() as usize + 1 };
+        counts[index.min(finite + 1)] += 1;
+    }
+    while counts.last() == Some(&0) {
+        counts.pop();
+    }
+    counts.into_iter().map(|c| json!(c.to_string())).collect()
+}
+
 fn series_json(
     metric: &str,
     labels: &Labels,
     points: &BTreeMap<i64, Val>,
     period_ms: i64,
-    kind: i64,
-    value_type: i64,
+    (kind, value_type): (i64, i64),
+    numbers: bool,
 ) -> Value {
     let pick = |prefix: &str| -> BTreeMap<String, String> {
         labels.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone()))).collect()
+    };
+    let value_type = match points.values().next() {
+        Some(Val::Int(_)) => 2,
+        Some(Val::Double(_)) => 3,
+        Some(Val::Dist(_)) => 5,
+        None => value_type,
     };
     let points: Vec<Value> = points
         .iter()
@@ -441,12 +487,31 @@ fn series_json(
                 Val::Dist(values) => {
                     let count = values.len();
                     let mean = if count == 0 { 0.0 } else { values.iter().sum::<f64>() / count as f64 };
-                    json!({"distributionValue": {"count": count.to_string(), "mean": mean}})
+                    let deviation: f64 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+                    let (finite, growth, scale) = BUCKETS;
+                    json!({"distributionValue": {
+                        "count": count.to_string(),
+                        "mean": mean,
+                        "sumOfSquaredDeviation": deviation,
+                        "bucketOptions": {"exponentialBuckets": {
+                            "numFiniteBuckets": finite, "growthFactor": growth, "scale": scale,
+                        }},
+                        "bucketCounts": bucket_counts(values),
+                    }})
                 }
             };
             json!({"interval": {"startTime": start, "endTime": end}, "value": value})
         })
         .collect();
+    let kind = match kind {
+        1 => google_enum(numbers, 1, "GAUGE"),
+        _ => google_enum(numbers, 2, "DELTA"),
+    };
+    let value_type = match value_type {
+        2 => google_enum(numbers, 2, "INT64"),
+        3 => google_enum(numbers, 3, "DOUBLE"),
+        _ => google_enum(numbers, 5, "DISTRIBUTION"),
+    };
     json!({
         "metric": {"type": metric, "labels": pick("metric.labels.")},
         "resource": {"type": RESOURCE_TYPE, "labels": pick("resource.labels.")},
@@ -455,54 +520,4 @@ fn series_json(
         "points": points,
         "unit": if metric.contains("latencies") { "ms" } else { "1" },
     })
-}
-
-/// A Monitoring filter: clauses joined by AND, each `key = "value"`, `key = one_of("a", "b")` or
-/// `key = starts_with("a")`.
-#[derive(Debug)]
-struct Filter(Vec<(String, Vec<String>, bool)>);
-
-impl Filter {
-    fn parse(text: &str) -> Result<Self, ApiError> {
-        let mut clauses = Vec::new();
-        for clause in text.split(" AND ").map(str::trim).filter(|c| !c.is_empty()) {
-            let (key, value) =
-                clause.split_once('=').ok_or_else(|| invalid(format!("cannot parse filter clause {clause:?}")))?;
-            let (key, value) = (canonical_key(key), value.trim());
-            let quoted = |s: &str| -> Vec<String> {
-                s.split(',').map(|v| v.trim().trim_matches('"').to_string()).filter(|v| !v.is_empty()).collect()
-            };
-            let (values, prefix) = if let Some(inner) = value.strip_prefix("one_of(").and_then(|v| v.strip_suffix(')'))
-            {
-                (quoted(inner), false)
-            } else if let Some(inner) = value.strip_prefix("starts_with(").and_then(|v| v.strip_suffix(')')) {
-                (quoted(inner), true)
-            } else if value.starts_with('"') && value.ends_with('"') && value.len() >= 2 {
-                (vec![value[1..value.len() - 1].to_string()], false)
-            } else {
-                return Err(invalid(format!("cannot parse filter value {value:?} of {key}")));
-            };
-            let known = key == "metric.type"
-                || key == "resource.type"
-                || key.starts_with("resource.labels.")
-                || key.starts_with("metric.labels.");
-            if !known {
-                return Err(invalid(format!("unsupported filter key {key:?}")));
-            }
-            clauses.push((key, values, prefix));
-        }
-        Ok(Self(clauses))
-    }
-
-    fn metric_type(&self) -> Option<String> {
-        self.0.iter().find(|(k, _, _)| k == "metric.type").and_then(|(_, v, _)| v.first().cloned())
-    }
-
-    fn matches(&self, labels: &Labels) -> bool {
-        self.0.iter().filter(|(k, _, _)| k != "metric.type").all(|(key, values, prefix)| {
-            labels.get(key).is_some_and(|v| {
-                values.iter().any(|want| if *prefix { v.starts_with(want.as_str()) } else { v == want })
-            })
-        })
-    }
 }

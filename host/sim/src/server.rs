@@ -3,6 +3,7 @@
 
 use crate::Simulator;
 use crate::http::{Request, Response};
+use crate::simulator::ApiError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
@@ -124,10 +125,22 @@ fn route(sim: &Simulator, request: &Request) -> Response {
         .or_else(|| crate::cloudrun_api::handle(sim, request))
         .or_else(|| crate::monitoring_api::handle(sim, request))
         .or_else(|| crate::cloudwatch_api::handle(sim, request))
-        .unwrap_or_else(|| {
-            Response::json(
-                404,
-                &serde_json::json!({"message": format!("not simulated: {} {:?}", request.method, request.segments)}),
-            )
-        })
+        .unwrap_or_else(|| unsimulated(request))
+}
+
+/// A request no handler serves, answered in the error shape of the API it was meant for, so the caller's client
+/// reports "not simulated" instead of failing to parse the answer: Google APIs (`/v2/…`, `/v3/…`) with 501
+/// UNIMPLEMENTED, Lambda's dated REST paths with 501 `NotImplemented` in `x-amzn-errortype`, anything else 404.
+fn unsimulated(request: &Request) -> Response {
+    let message = format!("not simulated by ripcord sim: {} /{}", request.method, request.segments.join("/"));
+    let first = request.segments.first().map(String::as_str).unwrap_or_default();
+    if first == "v2" || first == "v3" {
+        return crate::cloudrun_api::error_response(&ApiError::new(501, "UNIMPLEMENTED", message));
+    }
+    let dated = first.len() == 10
+        && first.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    if dated {
+        return crate::lambda_api::error_response(&ApiError::new(501, "NotImplemented", message));
+    }
+    Response::json(404, &serde_json::json!({"message": message}))
 }

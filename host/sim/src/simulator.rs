@@ -144,7 +144,8 @@ pub struct Settings {
     pub operation_polls: u32,
     /// Cloud Run: virtual time after which a reconciliation completes even if nobody polls its operation.
     pub reconcile_ms: i64,
-    /// Cloud Monitoring: most time series one ListTimeSeries page carries.
+    /// Cloud Monitoring: most time series one ListTimeSeries page carries, on top of the API's own limit of
+    /// 100,000 points a page (a knob for tests of paging; unlimited by default, as in the API).
     pub max_series_per_page: usize,
     /// How long after a request its metrics are published (CloudWatch, Monitoring): the newest minutes arrive
     /// late and partial.
@@ -161,7 +162,7 @@ impl Default for Settings {
             max_datapoints: 100_800,
             operation_polls: 2,
             reconcile_ms: 10_000,
-            max_series_per_page: 1000,
+            max_series_per_page: usize::MAX,
             publication_delay_ms: 0,
         }
     }
@@ -460,17 +461,16 @@ impl State {
         format!("\"{:016x}\"", self.revision_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5bd1_e995)
     }
 
+    /// An AWS request id (`x-amzn-RequestId`) for the call about to be answered: unique per call, drawn from the
+    /// API log's length so it takes nothing from the simulation's random stream.
+    pub(crate) fn request_id(&self) -> String {
+        uuid_text((self.api_log.len() as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15), 0xa00)
+    }
+
     pub(crate) fn next_revision_id(&mut self) -> String {
         self.revision_counter += 1;
         let n = self.revision_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.rng.next_u64();
-        format!(
-            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-            n >> 32,
-            (n >> 16) & 0xffff,
-            n & 0xfff,
-            self.revision_counter & 0xfff,
-            self.revision_counter
-        )
+        uuid_text(n, 0x800 | (self.revision_counter & 0xfff))
     }
 
     pub(crate) fn set_alias(
@@ -706,6 +706,19 @@ impl State {
     pub(crate) fn pc_ready(config: &Provisioned) -> bool {
         config.status == PcStatus::Ready
     }
+}
+
+/// A UUID-shaped identifier (version 4 layout) from 64 bits and a 12-bit variant field, as AWS's request and
+/// revision ids look.
+pub(crate) fn uuid_text(n: u64, variant: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        n >> 32,
+        (n >> 16) & 0xffff,
+        n & 0xfff,
+        0x8000 | (variant & 0x3fff),
+        n & 0xffff_ffff_ffff
+    )
 }
 
 /// Splits `name`, `name:qualifier` or a function ARN into the name and the qualifier.
