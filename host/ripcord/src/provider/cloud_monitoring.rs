@@ -91,8 +91,10 @@ pub(super) async fn metrics(
 
 /// Most bytes of quoted service names one filter carries (it goes in the request's URL).
 const MAX_FILTER_NAMES_BYTES: usize = 8 * 1024;
-/// Time series per page: the API's largest (the default page is smaller and doubled the calls at 1,000 services).
-const PAGE_SIZE: i32 = 100_000;
+/// Points per page (the API's `pageSize` counts points in its FULL view). Not the API's largest, 100,000: one page
+/// that size held every series of a 10,000-service project at once and took the cycle's peak memory from 129 to
+/// 146 MiB; at 10,000 a metric of such a project takes about ten pages, and a 1,000-service one still one.
+const PAGE_SIZE: i32 = 10_000;
 
 /// Runs one query (following pages) and adds the points of the `wanted` services to `samples`.
 async fn fetch(
