@@ -67,7 +67,7 @@ fn points(series: &Value, id: &str) -> Vec<(i64, f64)> {
 
 #[test]
 fn aws_clients_read_lambda_metrics_in_every_cloudwatch_protocol() {
-    let h = SimHarness::start(&lambda_canary());
+    let h = SimHarness::start_for_other_clients(&lambda_canary());
     h.sim.advance(10 * MINUTE_MS);
     let (start, end) = (START_MS, START_MS + 5 * MINUTE_MS);
     let args: Vec<String> =
@@ -128,7 +128,7 @@ fn aws_clients_read_lambda_metrics_in_every_cloudwatch_protocol() {
 
 #[test]
 fn google_clients_read_and_change_cloud_run_and_monitoring() {
-    let h = SimHarness::start(&run_scenario(RUN_CANARY, "", BBB_FAILS));
+    let h = SimHarness::start_for_other_clients(&run_scenario(RUN_CANARY, "", BBB_FAILS));
     h.sim.advance(10 * MINUTE_MS);
     let (start, end) = (START_MS, START_MS + 5 * MINUTE_MS);
     let args: Vec<String> = [
