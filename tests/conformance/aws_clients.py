@@ -138,6 +138,33 @@ def cloudwatch_errors(protocol):
     return {"invalid": invalid, "unsimulated": unsimulated}
 
 
+def get_metric_statistics(protocol):
+    """Per-minute Sum and Maximum, and p99, of v1's invocations and durations through the alias."""
+    cw = client("cloudwatch", protocol)
+    by_version = dims(FunctionName=FUNCTION, Resource=RESOURCE, ExecutedVersion="1")
+    invocations = cw.get_metric_statistics(
+        Namespace="AWS/Lambda", MetricName="Invocations", Dimensions=by_version,
+        StartTime=START_TIME, EndTime=END_TIME, Period=60, Statistics=["Sum", "SampleCount"])
+    duration = cw.get_metric_statistics(
+        Namespace="AWS/Lambda", MetricName="Duration", Dimensions=by_version,
+        StartTime=START_TIME, EndTime=END_TIME, Period=60, Statistics=["Maximum"], ExtendedStatistics=["p99"])
+    assert all(p["Unit"] == "Count" for p in invocations["Datapoints"]), invocations
+    assert all(p["Unit"] == "Milliseconds" for p in duration["Datapoints"]), duration
+    too_many = expect_error(
+        lambda: cw.get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName="Invocations", Dimensions=by_version,
+            StartTime=datetime.fromtimestamp(0, tz=timezone.utc), EndTime=END_TIME, Period=60, Statistics=["Sum"]),
+        "InvalidParameterCombination", 400)
+    by_time = lambda points: sorted(points, key=lambda p: p["Timestamp"])
+    return {
+        "invocations": [[int(p["Timestamp"].timestamp()), p["Sum"]] for p in by_time(invocations["Datapoints"])],
+        "sample_counts": [p["SampleCount"] for p in by_time(invocations["Datapoints"])],
+        "duration_max": [[int(p["Timestamp"].timestamp()), p["Maximum"]] for p in by_time(duration["Datapoints"])],
+        "duration_p99": [p["ExtendedStatistics"]["p99"] for p in by_time(duration["Datapoints"])],
+        "too_many": too_many,
+    }
+
+
 def list_metrics(protocol):
     cw = client("cloudwatch", protocol)
     metrics = []
@@ -158,6 +185,8 @@ def lambda_calls():
     by_version = aws_lambda.list_aliases(FunctionName=FUNCTION, FunctionVersion=alias["FunctionVersion"])
     other_version = aws_lambda.list_aliases(FunctionName=FUNCTION, FunctionVersion="3")
     provisioned = aws_lambda.list_provisioned_concurrency_configs(FunctionName=FUNCTION)
+    functions = [f["FunctionName"] for page in aws_lambda.get_paginator("list_functions").paginate() for f in page["Functions"]]
+    function = aws_lambda.get_function(FunctionName=FUNCTION, Qualifier=ALIAS)
     missing = expect_error(
         lambda: aws_lambda.get_alias(FunctionName=FUNCTION, Name="no-such-alias"), "ResourceNotFoundException", 404
     )
@@ -170,6 +199,8 @@ def lambda_calls():
         "aliases_for_other_version": [a["Name"] for a in other_version["Aliases"]],
         "provisioned": provisioned["ProvisionedConcurrencyConfigs"],
         "missing_alias": missing,
+        "functions": functions,
+        "get_function_version": function["Configuration"]["Version"],
         "request_id": alias["ResponseMetadata"]["RequestId"],
     }
 
@@ -207,6 +238,7 @@ report = {
     "cloudwatch": {p or "default": get_metric_data(p) for p in (None, "smithy-rpc-v2-cbor", "query")},
     "errors": {p or "default": cloudwatch_errors(p) for p in (None, "smithy-rpc-v2-cbor", "query")},
     "list_metrics": {p or "default": list_metrics(p) for p in (None, "smithy-rpc-v2-cbor", "query")},
+    "statistics": {p or "default": get_metric_statistics(p) for p in (None, "smithy-rpc-v2-cbor", "query")},
     "lambda": lambda_calls(),
     "cli": aws_cli(),
 }

@@ -114,6 +114,33 @@ fn aws_clients_read_lambda_metrics_in_every_cloudwatch_protocol() {
     for p in ["default", "smithy-rpc-v2-cbor", "query"] {
         assert_eq!(report["list_metrics"][p], published, "ListMetrics in {p}");
     }
+    // GetMetricStatistics in every protocol: Sum per minute as the request log counts it, the slowest request as
+    // Maximum, p99 never above it.
+    let v1 = expected(&records, 1, |_| 1.0, false);
+    let v1_slowest = expected(&records, 1, |r| r.duration_ms, true);
+    for p in ["default", "smithy-rpc-v2-cbor", "query"] {
+        let statistics = &report["statistics"][p];
+        let pairs = |key: &str| -> Vec<(i64, f64)> {
+            statistics[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("{p}: no {key} in {statistics}"))
+                .iter()
+                .map(|x| (x[0].as_i64().unwrap_or_default(), x[1].as_f64().unwrap_or(f64::NAN)))
+                .collect()
+        };
+        assert_eq!(pairs("invocations"), v1, "GetMetricStatistics Sum in {p}");
+        let counts: Vec<f64> = v1.iter().map(|(_, n)| *n).collect();
+        assert_eq!(statistics["sample_counts"], serde_json::json!(counts), "SampleCount in {p}");
+        let slowest = pairs("duration_max");
+        assert_eq!(slowest.len(), v1_slowest.len(), "{p}");
+        for ((at, ours), (want_at, theirs)) in slowest.iter().zip(&v1_slowest) {
+            assert!(at == want_at && (ours - theirs).abs() < 1e-6, "Maximum in {p}: {slowest:?} vs {v1_slowest:?}");
+        }
+        let p99: Vec<f64> =
+            statistics["duration_p99"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+        assert!(p99.len() == slowest.len() && p99.iter().zip(&slowest).all(|(p, (_, max))| p <= max), "{statistics}");
+        assert!(statistics["too_many"].as_str().is_some_and(|m| m.contains("1440")), "{statistics}");
+    }
     // Lambda through boto3 and the AWS CLI.
     let lambda = &report["lambda"];
     assert_eq!(lambda["unqualified_arn"], "arn:aws:lambda:us-east-1:123456789012:function:checkout");
@@ -123,6 +150,8 @@ fn aws_clients_read_lambda_metrics_in_every_cloudwatch_protocol() {
     assert_eq!(lambda["aliases_for_other_version"], serde_json::json!([]));
     assert_eq!(lambda["provisioned"], serde_json::json!([]));
     assert!(lambda["missing_alias"].as_str().is_some_and(|m| m.contains("no-such-alias")), "{lambda}");
+    assert_eq!(lambda["functions"], serde_json::json!(["checkout"]));
+    assert_eq!(lambda["get_function_version"], "1", "GetFunction through the alias: its version");
     assert_eq!(report["cli"]["alias_version"], "1");
 }
 

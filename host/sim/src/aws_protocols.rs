@@ -45,6 +45,8 @@ pub(crate) struct Call {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Out {
     Struct(Vec<(&'static str, Out)>),
+    /// A map with keys from the data (`ExtendedStatistics`: `{"p99": 812.0}`).
+    Map(Vec<(String, Out)>),
     List(Vec<Out>),
     Text(String),
     Double(f64),
@@ -278,6 +280,7 @@ pub(crate) fn timestamp_ms(value: &Value, name: &str) -> Option<i64> {
 fn cbor(out: &Out) -> Cbor {
     match out {
         Out::Struct(fields) => Cbor::Map(fields.iter().map(|(k, v)| (Cbor::Text((*k).to_string()), cbor(v))).collect()),
+        Out::Map(entries) => Cbor::Map(entries.iter().map(|(k, v)| (Cbor::Text(k.clone()), cbor(v))).collect()),
         Out::List(items) => Cbor::Array(items.iter().map(cbor).collect()),
         Out::Text(text) => Cbor::Text(text.clone()),
         Out::Double(f) => Cbor::Float(*f),
@@ -288,6 +291,7 @@ fn cbor(out: &Out) -> Cbor {
 fn json(out: &Out) -> Value {
     match out {
         Out::Struct(fields) => Value::Object(fields.iter().map(|(k, v)| ((*k).to_string(), json(v))).collect()),
+        Out::Map(entries) => Value::Object(entries.iter().map(|(k, v)| (k.clone(), json(v))).collect()),
         Out::List(items) => Value::Array(items.iter().map(json).collect()),
         Out::Text(text) => Value::String(text.clone()),
         Out::Double(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
@@ -301,6 +305,12 @@ fn xml_members(out: &Out) -> String {
         Out::Struct(fields) => {
             fields.iter().map(|(name, value)| format!("<{name}>{}</{name}>", xml_members(value))).collect()
         }
+        Out::Map(entries) => entries
+            .iter()
+            .map(|(key, value)| {
+                format!("<entry><key>{}</key><value>{}</value></entry>", xml_escape(key), xml_members(value))
+            })
+            .collect(),
         Out::List(items) => items.iter().map(|item| format!("<member>{}</member>", xml_members(item))).collect(),
         Out::Text(text) => xml_escape(text),
         Out::Double(f) => format!("{f}"),

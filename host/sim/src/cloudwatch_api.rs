@@ -1,7 +1,8 @@
-//! CloudWatch's `GetMetricData` and `ListMetrics` for the `AWS/Lambda` namespace, in each protocol the real
-//! endpoint serves ([`crate::aws_protocols`]): up to 500 queries a call, period alignment, newest-first by
-//! default, MaxDatapoints with NextToken paging; metrics listed per dimension set Lambda publishes. Any other
-//! CloudWatch operation answers `501 NotImplemented` in the caller's protocol.
+//! CloudWatch's `GetMetricData`, `GetMetricStatistics` and `ListMetrics` for the `AWS/Lambda` namespace, in each
+//! protocol the real endpoint serves ([`crate::aws_protocols`]): up to 500 queries a call, period alignment,
+//! newest-first by default, MaxDatapoints with NextToken paging; statistics and percentiles per period (at most
+//! 1,440 datapoints a call); metrics listed per dimension set Lambda publishes. Any other CloudWatch operation
+//! answers `501 NotImplemented` in the caller's protocol.
 
 use crate::aws_protocols::{self, Out, Service, boolean, field, integer, list, text, timestamp_ms};
 use crate::http::{Request, Response};
@@ -33,14 +34,20 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
     let request_id = state.request_id();
     let outcome = match input {
         Err(error) => Err(error),
-        Ok(_) if !matches!(operation.as_str(), "GetMetricData" | "ListMetrics") => Err(ApiError::new(
-            501,
-            "NotImplemented",
-            format!("CloudWatch {operation} is not simulated (ripcord sim serves GetMetricData and ListMetrics)"),
-        )),
+        Ok(_) if !matches!(operation.as_str(), "GetMetricData" | "GetMetricStatistics" | "ListMetrics") => {
+            Err(ApiError::new(
+                501,
+                "NotImplemented",
+                format!(
+                    "CloudWatch {operation} is not simulated \
+                     (ripcord sim serves GetMetricData, GetMetricStatistics and ListMetrics)"
+                ),
+            ))
+        }
         Ok(input) => match state.take_api_fault(&operation) {
             Some(error) => Err(error),
             None if operation == "GetMetricData" => get_metric_data(&state, &input),
+            None if operation == "GetMetricStatistics" => get_metric_statistics(&state, &input),
             None => list_metrics(&state, &input),
         },
     };
@@ -133,6 +140,79 @@ fn query(value: &Value) -> Result<(String, MetricStat, bool), ApiError> {
     };
     let return_data = boolean(value, "ReturnData").unwrap_or(true);
     Ok((id.to_string(), stat, return_data))
+}
+
+/// Most datapoints one GetMetricStatistics call may ask for.
+const MAX_STATISTICS_DATAPOINTS: i64 = 1440;
+const STATISTICS: [&str; 5] = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
+
+/// GetMetricStatistics: per period, each statistic asked for (and each percentile, as `ExtendedStatistics`).
+fn get_metric_statistics(state: &State, input: &Value) -> Result<(Out, String), ApiError> {
+    let combination = |message: String| ApiError::new(400, "InvalidParameterCombination", message);
+    let metric_name = text(input, "MetricName").ok_or_else(|| invalid("MetricName is required"))?;
+    let namespace = text(input, "Namespace").ok_or_else(|| invalid("Namespace is required"))?;
+    let period_s = integer(input, "Period").ok_or_else(|| invalid("Period is required"))?;
+    let start_ms = timestamp_ms(input, "StartTime").ok_or_else(|| invalid("StartTime is required"))?;
+    let end_ms = timestamp_ms(input, "EndTime").ok_or_else(|| invalid("EndTime is required"))?;
+    if end_ms <= start_ms {
+        return Err(invalid("The parameter EndTime must be greater than StartTime."));
+    }
+    let names = |member: &str| -> Vec<String> {
+        list(input, member).unwrap_or_default().iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
+    };
+    let (statistics, extended) = (names("Statistics"), names("ExtendedStatistics"));
+    if statistics.is_empty() && extended.is_empty() {
+        return Err(combination("Must specify either Statistics or ExtendedStatistics".into()));
+    }
+    if let Some(unknown) = statistics.iter().find(|s| !STATISTICS.contains(&s.as_str())) {
+        return Err(invalid(format!("Statistics must be among {STATISTICS:?}, got {unknown:?}")));
+    }
+    if period_s > 0 {
+        let asked = (end_ms - start_ms) / (period_s * 1000);
+        if asked > MAX_STATISTICS_DATAPOINTS {
+            return Err(combination(format!(
+                "You have requested up to {asked} datapoints, which exceeds the limit of {MAX_STATISTICS_DATAPOINTS}."
+            )));
+        }
+    }
+    let published = published(state);
+    let dimensions = dimensions(input)?;
+    let mut periods: std::collections::BTreeMap<i64, (Vec<(&'static str, Out)>, Vec<(String, Out)>)> =
+        std::collections::BTreeMap::new();
+    for (statistic, is_extended) in statistics.iter().map(|s| (s, false)).chain(extended.iter().map(|s| (s, true))) {
+        let stat = MetricStat {
+            namespace: namespace.to_string(),
+            metric_name: metric_name.to_string(),
+            dimensions: dimensions.clone(),
+            period_s,
+            stat: statistic.clone(),
+        };
+        for (at, value) in datapoints(&state.requests, &published, &stat, start_ms, end_ms)? {
+            let (plain, percentiles) = periods.entry(at).or_default();
+            match STATISTICS.iter().find(|s| **s == statistic) {
+                Some(name) if !is_extended => plain.push((name, Out::Double(value))),
+                _ => percentiles.push((statistic.clone(), Out::Double(value))),
+            }
+        }
+    }
+    let unit = if metric_name == "Duration" { "Milliseconds" } else { "Count" };
+    let datapoints: Vec<Out> = periods
+        .into_iter()
+        .map(|(at, (plain, percentiles))| {
+            let mut fields = vec![("Timestamp", Out::Time(at))];
+            fields.extend(plain);
+            fields.push(("Unit", Out::Text(unit.into())));
+            if !percentiles.is_empty() {
+                fields.push(("ExtendedStatistics", Out::Map(percentiles)));
+            }
+            Out::Struct(fields)
+        })
+        .collect();
+    let detail = format!("{metric_name} {} datapoints", datapoints.len());
+    Ok((
+        Out::Struct(vec![("Label", Out::Text(metric_name.to_string())), ("Datapoints", Out::List(datapoints))]),
+        detail,
+    ))
 }
 
 /// A metric's `Dimensions`: each needs a name and a value.

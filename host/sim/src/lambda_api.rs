@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
     let path = request.path();
     let (operation, function) = match (request.method.as_str(), path.as_slice()) {
+        ("GET", ["2015-03-31", "functions"]) => ("ListFunctions", ""),
+        ("GET", ["2015-03-31", "functions", f]) => ("GetFunction", *f),
         ("GET", ["2015-03-31", "functions", f, "aliases", _]) => ("GetAlias", *f),
         ("PUT", ["2015-03-31", "functions", f, "aliases", _]) => ("UpdateAlias", *f),
         ("GET", ["2015-03-31", "functions", f, "aliases"]) => ("ListAliases", *f),
@@ -82,6 +84,7 @@ fn serve(state: &mut State, operation: &str, function: &str, request: &Request) 
     let now = state.now_ms;
     let allocation_ms = state.settings.provisioned_allocation_ms;
     let arn = state.function_arn(function_name(function).0);
+    let endpoint = state.endpoint.clone().unwrap_or_default();
     match operation {
         "GetAlias" => {
             let alias = request.segments.get(4).cloned().unwrap_or_default();
@@ -144,25 +147,27 @@ fn serve(state: &mut State, operation: &str, function: &str, request: &Request) 
         }
         "GetFunctionConfiguration" => {
             let f = state.function_mut(function)?;
-            let qualifier = request.query("Qualifier").or(function_name(function).1);
-            let version = match qualifier {
-                None => {
-                    // Unqualified: the function's own ARN, without `:$LATEST`.
-                    let mut configuration = configuration_json(&arn, f, None);
-                    configuration["FunctionArn"] = json!(arn);
-                    return Ok(Response::json(200, &configuration));
-                }
-                Some("$LATEST") => None,
-                Some(q) => match f.aliases.get(q) {
-                    Some(alias) => f.versions.get(&alias.version),
-                    None => Some(
-                        f.versions
-                            .get(&parse_version(f, q)?)
-                            .ok_or_else(|| ApiError::not_found(format!("Function not found: {arn}:{q}")))?,
-                    ),
-                },
-            };
-            Ok(Response::json(200, &configuration_json(&arn, f, version)))
+            Ok(Response::json(200, &qualified_configuration(&arn, f, function, request)?))
+        }
+        "GetFunction" => {
+            let f = state.function_mut(function)?;
+            let configuration = qualified_configuration(&arn, f, function, request)?;
+            let code = json!({
+                "RepositoryType": "S3",
+                "Location": format!("{endpoint}/_sim/code/{}", f.name),
+            });
+            Ok(Response::json(200, &json!({"Configuration": configuration, "Code": code, "Tags": f.tags})))
+        }
+        "ListFunctions" => {
+            let functions: Vec<Value> =
+                state.functions.values().map(|f| configuration_json(&state.function_arn(&f.name), f, None)).collect();
+            let max = request.query("MaxItems").and_then(|m| m.parse::<usize>().ok()).unwrap_or(50).clamp(1, 10_000);
+            let start = request.query("Marker").and_then(|m| m.parse::<usize>().ok()).unwrap_or(0);
+            let mut out = json!({"Functions": functions.iter().skip(start).take(max).collect::<Vec<_>>()});
+            if start + max < functions.len() {
+                out["NextMarker"] = json!((start + max).to_string());
+            }
+            Ok(Response::json(200, &out))
         }
         "PutProvisionedConcurrencyConfig" => {
             let input = body(request)?;
@@ -273,6 +278,28 @@ fn invoke(
         response.headers.push(("x-amz-function-error", "Unhandled".into()));
     }
     Ok(response)
+}
+
+/// A function's configuration as GetFunctionConfiguration and GetFunction answer it: unqualified, the function's
+/// own ARN (no `:$LATEST`); qualified by `$LATEST`, an alias or a version, that one's.
+fn qualified_configuration(arn: &str, f: &Function, function: &str, request: &Request) -> Result<Value, ApiError> {
+    let version = match request.query("Qualifier").or(function_name(function).1) {
+        None => {
+            let mut configuration = configuration_json(arn, f, None);
+            configuration["FunctionArn"] = json!(arn);
+            return Ok(configuration);
+        }
+        Some("$LATEST") => None,
+        Some(q) => match f.aliases.get(q) {
+            Some(alias) => f.versions.get(&alias.version),
+            None => Some(
+                f.versions
+                    .get(&parse_version(f, q)?)
+                    .ok_or_else(|| ApiError::not_found(format!("Function not found: {arn}:{q}")))?,
+            ),
+        },
+    };
+    Ok(configuration_json(arn, f, version))
 }
 
 fn qualified_version(f: &Function, request: &Request) -> Result<u32, ApiError> {
