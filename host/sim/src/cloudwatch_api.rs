@@ -145,6 +145,8 @@ fn query(value: &Value) -> Result<(String, MetricStat, bool), ApiError> {
 /// Most datapoints one GetMetricStatistics call may ask for.
 const MAX_STATISTICS_DATAPOINTS: i64 = 1440;
 const STATISTICS: [&str; 5] = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
+/// One period's answer: the statistics asked for, and the percentiles (`ExtendedStatistics`).
+type PeriodStatistics = (Vec<(&'static str, Out)>, Vec<(String, Out)>);
 
 /// GetMetricStatistics: per period, each statistic asked for (and each percentile, as `ExtendedStatistics`).
 fn get_metric_statistics(state: &State, input: &Value) -> Result<(Out, String), ApiError> {
@@ -177,8 +179,7 @@ fn get_metric_statistics(state: &State, input: &Value) -> Result<(Out, String), 
     }
     let published = published(state);
     let dimensions = dimensions(input)?;
-    let mut periods: std::collections::BTreeMap<i64, (Vec<(&'static str, Out)>, Vec<(String, Out)>)> =
-        std::collections::BTreeMap::new();
+    let mut periods: std::collections::BTreeMap<i64, PeriodStatistics> = std::collections::BTreeMap::new();
     for (statistic, is_extended) in statistics.iter().map(|s| (s, false)).chain(extended.iter().map(|s| (s, true))) {
         let stat = MetricStat {
             namespace: namespace.to_string(),
