@@ -144,7 +144,15 @@ fn run(fleet: Fleet, functions: usize, rps: f64, dir: &Path) {
 fn cycle(fleet: Fleet, functions: usize, sim: &ripcord_sim::Simulator, config: &Path, dir: &Path, which: &str) {
     let calls_before = sim.api_log().len();
     let started = Instant::now();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
+    // RIPCORD_FLEET_WRAP runs ripcord under a tool, e.g. `heaptrack -o /tmp/fleet` for where the memory goes.
+    let wrap: Vec<String> =
+        std::env::var("RIPCORD_FLEET_WRAP").unwrap_or_default().split_whitespace().map(str::to_string).collect();
+    let program = wrap.first().cloned().unwrap_or_else(|| env!("CARGO_BIN_EXE_ripcord").to_string());
+    let mut command = std::process::Command::new(program);
+    if !wrap.is_empty() {
+        command.args(&wrap[1..]).arg(env!("CARGO_BIN_EXE_ripcord"));
+    }
+    let mut child = command
         .args(["check", "--json", "--config", &config.display().to_string()])
         .env("RIPCORD_CACHE_DIR", dir.join("cache"))
         .stdout(std::fs::File::create(dir.join("stdout.json")).unwrap_or_else(|e| panic!("{e}")))

@@ -8,6 +8,7 @@
 //! support (docs/architecture.md says what it takes).
 
 pub mod aws;
+mod aws_http;
 mod cloud_monitoring;
 pub mod cloud_run;
 mod cloudwatch;

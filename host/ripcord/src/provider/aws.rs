@@ -83,9 +83,11 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// The SDK configuration every AWS client of ripcord shares. With an endpoint override (the simulator, moto)
 /// static test credentials are used; otherwise the default credential chain (environment, profile, SSO,
-/// instance/container role). Standard retries; 10 s per attempt, 30 s per operation.
+/// instance/container role). Standard retries; 10 s per attempt, 30 s per operation; at most
+/// [`super::aws_http::MAX_REQUESTS_IN_FLIGHT`] requests at a time.
 pub async fn sdk_config(settings: &AwsSettings, region: Option<String>) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(super::aws_http::bounded_https_client());
     if let Some(endpoint) = &settings.endpoint_url {
         loader = loader.endpoint_url(endpoint).credentials_provider(aws_credential_types::Credentials::new(
             "test",
