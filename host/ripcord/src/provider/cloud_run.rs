@@ -156,19 +156,35 @@ impl CloudRun {
         }
     }
 
-    /// Runs an update of `fields` and waits for its operation; `paced` unless it only records what ripcord saw
-    /// ([`Mark::is_bookkeeping`]).
-    async fn update(
-        &self,
-        name: &str,
-        service: Service,
-        fields: &[&str],
-        paced: bool,
-    ) -> Result<Service, ProviderError> {
-        let mask = google_cloud_wkt::FieldMask::default().set_paths(fields.iter().map(|f| f.to_string()));
-        if paced {
-            self.pacer.turn("UpdateService").await;
+    /// Writes annotations that only record what ripcord saw ([`Mark::is_bookkeeping`]): unpaced, and without
+    /// waiting for the operation — annotations are in the service's spec as soon as the update is accepted, and
+    /// nothing serves differently. Waiting made the first cycle over a freshly deployed 10,000-service fleet poll
+    /// 20,000 operations (20 s).
+    async fn record(&self, name: &str, service: Service) -> Result<(), ProviderError> {
+        let mask = google_cloud_wkt::FieldMask::default().set_paths(["annotations".to_string()]);
+        let operation = self
+            .services
+            .update_service()
+            .set_service(service)
+            .set_update_mask(mask)
+            .send()
+            .await
+            .map_err(|e| fail("UpdateService", name, e))?;
+        match &operation.result {
+            Some(google_cloud_longrunning::model::operation::Result::Error(status)) => Err(fail(
+                "UpdateService",
+                name,
+                format!("the operation failed: {} (code {})", status.message, status.code),
+            )),
+            _ => Ok(()),
         }
+    }
+
+    /// Runs a paced update of `fields` (a change: traffic, or markers that steer ripcord) and waits for its
+    /// operation.
+    async fn update(&self, name: &str, service: Service, fields: &[&str]) -> Result<Service, ProviderError> {
+        let mask = google_cloud_wkt::FieldMask::default().set_paths(fields.iter().map(|f| f.to_string()));
+        self.pacer.turn("UpdateService").await;
         self.services
             .update_service()
             .set_service(service)
@@ -246,7 +262,7 @@ impl Changer for CloudRun {
             let marker = Mark::Capacity(Capacity { revision: revision.to_string(), release });
             let annotations = annotated(&service.annotations, &[marker]);
             let update = service.clone().set_traffic(traffic).set_annotations(annotations);
-            service = self.update(&name, update, &["traffic", "annotations"], true).await?;
+            service = self.update(&name, update, &["traffic", "annotations"]).await?;
         }
         let uri = service
             .traffic_statuses
@@ -355,9 +371,15 @@ impl Changer for CloudRun {
         for _ in 0..2 {
             let service = self.service(&name).await?;
             let annotations = annotated(&service.annotations, marks);
-            let paced = marks.iter().any(|m| !m.is_bookkeeping());
-            match self.update(&name, service.set_annotations(annotations), &["annotations"], paced).await {
-                Ok(_) => return Ok(()),
+            let bookkeeping = marks.iter().all(Mark::is_bookkeeping);
+            let service = service.set_annotations(annotations);
+            let written = if bookkeeping {
+                self.record(&name, service).await
+            } else {
+                self.update(&name, service, &["annotations"]).await.map(|_| ())
+            };
+            match written {
+                Ok(()) => return Ok(()),
                 Err(error) => last = Some(error),
             }
         }
@@ -379,7 +401,7 @@ impl Changer for CloudRun {
             .map(|t| if t.tag == WARM_TAG { t.set_tag("") } else { t })
             .collect();
         let _ = revision;
-        self.update(&name, service.set_traffic(traffic), &["traffic"], true).await.map(|_| ())
+        self.update(&name, service.set_traffic(traffic), &["traffic"]).await.map(|_| ())
     }
 }
 
