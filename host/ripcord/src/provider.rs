@@ -11,6 +11,7 @@ pub mod aws;
 mod aws_http;
 mod cloud_monitoring;
 pub mod cloud_run;
+mod cloud_run_traffic;
 mod cloudwatch;
 pub mod codedeploy;
 pub mod gcp;

@@ -80,6 +80,8 @@ fn body(request: &Request) -> Result<Value, ApiError> {
     })
 }
 
+/// The operation table: one arm per simulated Lambda operation, so the whole API reads in one place (about 100
+/// lines, on purpose); arms longer than a few lines are functions below.
 fn serve(state: &mut State, operation: &str, function: &str, request: &Request) -> Result<Response, ApiError> {
     let now = state.now_ms;
     let allocation_ms = state.settings.provisioned_allocation_ms;
@@ -91,36 +93,7 @@ fn serve(state: &mut State, operation: &str, function: &str, request: &Request) 
             let f = state.function_mut(function)?;
             Ok(Response::json(200, &alias_json(&arn, alias_of(f, &alias)?)))
         }
-        "UpdateAlias" => {
-            let alias = request.segments.get(4).cloned().unwrap_or_default();
-            let input = body(request)?;
-            let revision = state.next_revision_id();
-            let f = state.function_mut(function)?;
-            let current = alias_of(f, &alias)?.clone();
-            if let Some(expected) = input.get("RevisionId").and_then(Value::as_str)
-                && expected != current.revision_id
-            {
-                return Err(ApiError::new(
-                    412,
-                    "PreconditionFailedException",
-                    "The Revision Id provided does not match the latest Revision Id. \
-                     Call the GetAlias API to retrieve the latest Revision Id",
-                ));
-            }
-            let version = match input.get("FunctionVersion").and_then(Value::as_str) {
-                Some(v) => parse_version(f, v)?,
-                None => current.version,
-            };
-            let routing = match input.get("RoutingConfig") {
-                None => current.routing,
-                Some(config) => parse_routing(f, config, version)?,
-            };
-            let description =
-                input.get("Description").and_then(Value::as_str).map_or(current.description.clone(), str::to_string);
-            let updated = Alias { name: alias.clone(), version, routing, description, revision_id: revision };
-            f.aliases.insert(alias, updated.clone());
-            Ok(Response::json(200, &alias_json(&arn, &updated)))
-        }
+        "UpdateAlias" => update_alias(state, function, request, &arn),
         "ListAliases" => {
             let f = state.function_mut(function)?;
             let version = request.query("FunctionVersion");
@@ -136,14 +109,7 @@ fn serve(state: &mut State, operation: &str, function: &str, request: &Request) 
             let f = state.function_mut(function)?;
             let mut versions = vec![configuration_json(&arn, f, None)];
             versions.extend(f.versions.values().map(|v| configuration_json(&arn, f, Some(v))));
-            let max = request.query("MaxItems").and_then(|m| m.parse::<usize>().ok()).unwrap_or(50).clamp(1, 10_000);
-            let start = request.query("Marker").and_then(|m| m.parse::<usize>().ok()).unwrap_or(0);
-            let page: Vec<Value> = versions.iter().skip(start).take(max).cloned().collect();
-            let mut out = json!({"Versions": page});
-            if start + max < versions.len() {
-                out["NextMarker"] = json!((start + max).to_string());
-            }
-            Ok(Response::json(200, &out))
+            Ok(Response::json(200, &marker_page(request, "Versions", versions)))
         }
         "GetFunctionConfiguration" => {
             let f = state.function_mut(function)?;
@@ -161,13 +127,7 @@ fn serve(state: &mut State, operation: &str, function: &str, request: &Request) 
         "ListFunctions" => {
             let functions: Vec<Value> =
                 state.functions.values().map(|f| configuration_json(&state.function_arn(&f.name), f, None)).collect();
-            let max = request.query("MaxItems").and_then(|m| m.parse::<usize>().ok()).unwrap_or(50).clamp(1, 10_000);
-            let start = request.query("Marker").and_then(|m| m.parse::<usize>().ok()).unwrap_or(0);
-            let mut out = json!({"Functions": functions.iter().skip(start).take(max).collect::<Vec<_>>()});
-            if start + max < functions.len() {
-                out["NextMarker"] = json!((start + max).to_string());
-            }
-            Ok(Response::json(200, &out))
+            Ok(Response::json(200, &marker_page(request, "Functions", functions)))
         }
         "PutProvisionedConcurrencyConfig" => {
             let input = body(request)?;
@@ -181,33 +141,8 @@ fn serve(state: &mut State, operation: &str, function: &str, request: &Request) 
             let config = f.put_provisioned(version, requested as u32, now, allocation_ms);
             Ok(Response::json(202, &provisioned_json(&config)))
         }
-        "GetProvisionedConcurrencyConfig" => {
-            let f = state.function_mut(function)?;
-            let version = qualified_version(f, request)?;
-            f.settle_provisioned(now);
-            let config = f.provisioned.get(&version).ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    "ProvisionedConcurrencyConfigNotFoundException",
-                    "No Provisioned Concurrency Config found for this function",
-                )
-            })?;
-            Ok(Response::json(200, &provisioned_json(config)))
-        }
-        "ListProvisionedConcurrencyConfigs" => {
-            let f = state.function_mut(function)?;
-            f.settle_provisioned(now);
-            let configs: Vec<Value> = f
-                .provisioned
-                .iter()
-                .map(|(version, config)| {
-                    let mut out = provisioned_json(config);
-                    out["FunctionArn"] = json!(format!("{arn}:{version}"));
-                    out
-                })
-                .collect();
-            Ok(Response::json(200, &json!({"ProvisionedConcurrencyConfigs": configs})))
-        }
+        "GetProvisionedConcurrencyConfig" => get_provisioned(state, function, request, now),
+        "ListProvisionedConcurrencyConfigs" => list_provisioned(state, function, now, &arn),
         "DeleteProvisionedConcurrencyConfig" => {
             let f = state.function_mut(function)?;
             let version = qualified_version(f, request)?;
@@ -246,6 +181,83 @@ fn serve(state: &mut State, operation: &str, function: &str, request: &Request) 
         }
         _ => Err(ApiError::new(400, "UnknownOperationException", operation)),
     }
+}
+
+/// UpdateAlias: moves the alias when the caller's RevisionId (if any) is the current one, as Lambda does.
+fn update_alias(state: &mut State, function: &str, request: &Request, arn: &str) -> Result<Response, ApiError> {
+    let alias = request.segments.get(4).cloned().unwrap_or_default();
+    let input = body(request)?;
+    let revision = state.next_revision_id();
+    let f = state.function_mut(function)?;
+    let current = alias_of(f, &alias)?.clone();
+    if let Some(expected) = input.get("RevisionId").and_then(Value::as_str)
+        && expected != current.revision_id
+    {
+        return Err(ApiError::new(
+            412,
+            "PreconditionFailedException",
+            "The Revision Id provided does not match the latest Revision Id. \
+             Call the GetAlias API to retrieve the latest Revision Id",
+        ));
+    }
+    let version = match input.get("FunctionVersion").and_then(Value::as_str) {
+        Some(v) => parse_version(f, v)?,
+        None => current.version,
+    };
+    let routing = match input.get("RoutingConfig") {
+        None => current.routing,
+        Some(config) => parse_routing(f, config, version)?,
+    };
+    let description =
+        input.get("Description").and_then(Value::as_str).map_or(current.description.clone(), str::to_string);
+    let updated = Alias { name: alias.clone(), version, routing, description, revision_id: revision };
+    f.aliases.insert(alias, updated.clone());
+    Ok(Response::json(200, &alias_json(&arn, &updated)))
+}
+
+/// ListProvisionedConcurrencyConfigs (`?List=ALL`): every version's configuration, settled to now.
+fn list_provisioned(state: &mut State, function: &str, now: i64, arn: &str) -> Result<Response, ApiError> {
+    let f = state.function_mut(function)?;
+    f.settle_provisioned(now);
+    let configs: Vec<Value> = f
+        .provisioned
+        .iter()
+        .map(|(version, config)| {
+            let mut out = provisioned_json(config);
+            out["FunctionArn"] = json!(format!("{arn}:{version}"));
+            out
+        })
+        .collect();
+    Ok(Response::json(200, &json!({"ProvisionedConcurrencyConfigs": configs})))
+}
+
+/// GetProvisionedConcurrencyConfig: the qualified version's configuration, settled to now.
+fn get_provisioned(state: &mut State, function: &str, request: &Request, now: i64) -> Result<Response, ApiError> {
+    let f = state.function_mut(function)?;
+    let version = qualified_version(f, request)?;
+    f.settle_provisioned(now);
+    let config = f.provisioned.get(&version).ok_or_else(|| {
+        ApiError::new(
+            404,
+            "ProvisionedConcurrencyConfigNotFoundException",
+            "No Provisioned Concurrency Config found for this function",
+        )
+    })?;
+    Ok(Response::json(200, &provisioned_json(config)))
+}
+
+/// One page of a listing paged the Lambda way: `MaxItems` (default 50) from the `Marker` (an offset here), with
+/// `NextMarker` when more remain.
+fn marker_page(request: &Request, key: &str, items: Vec<Value>) -> Value {
+    let max = request.query("MaxItems").and_then(|m| m.parse::<usize>().ok()).unwrap_or(50).clamp(1, 10_000);
+    let start = request.query("Marker").and_then(|m| m.parse::<usize>().ok()).unwrap_or(0);
+    let more = start.saturating_add(max) < items.len();
+    let page: Vec<Value> = items.into_iter().skip(start).take(max).collect();
+    let mut out = json!({ key: page });
+    if more {
+        out["NextMarker"] = json!((start + max).to_string());
+    }
+    out
 }
 
 fn invoke(

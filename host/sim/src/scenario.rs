@@ -260,39 +260,83 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
     let invalid = |message: String| ScenarioError::Invalid { path: path.into(), message };
     let file: ScenarioFile = toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
     let start = crate::parse_time(&file.start).map_err(|m| invalid(format!("start: {m}")))?;
-    let duration = |field: &str, text: &Option<String>, default: i64| -> Result<i64, ScenarioError> {
+    let r = Reading { path, start };
+    let settings = settings(&r, &file.settings)?;
+    let mut functions = functions(&r, file.function)?;
+    let mut services = services(&r, file.service)?;
+    faults(&r, file.fault, &mut functions, &mut services)?;
+    let deploys = deploys(&r, file.deploy, &functions, &services)?;
+    let gaps = gaps(&r, file.gap)?;
+    let sim = Simulator::new(start, file.seed, settings);
+    sim.schedule_deploys(deploys);
+    sim.add_gaps(gaps);
+    for function in functions.into_values() {
+        sim.add_function(function);
+    }
+    for service in services.into_values() {
+        sim.add_service(service);
+    }
+    Ok(sim)
+}
+
+/// What every part of a scenario's parse needs: the file, to name it in errors, and the scenario's start.
+struct Reading<'a> {
+    path: &'a Path,
+    start: i64,
+}
+
+impl Reading<'_> {
+    fn invalid(&self, message: String) -> ScenarioError {
+        ScenarioError::Invalid { path: self.path.into(), message }
+    }
+
+    /// An optional duration field, or its default.
+    fn duration(&self, field: &str, text: &Option<String>, default: i64) -> Result<i64, ScenarioError> {
         text.as_deref()
-            .map_or(Ok(default), |t| crate::parse_duration_ms(t).map_err(|m| invalid(format!("{field}: {m}"))))
-    };
+            .map_or(Ok(default), |t| crate::parse_duration_ms(t).map_err(|m| self.invalid(format!("{field}: {m}"))))
+    }
+
+    /// A time given as a duration after the start.
+    fn at(&self, field: String, text: &str) -> Result<i64, ScenarioError> {
+        crate::parse_duration_ms(text).map(|ms| self.start + ms).map_err(|m| self.invalid(format!("{field}: {m}")))
+    }
+}
+
+/// The `[settings]` table, defaults filled in.
+fn settings(r: &Reading<'_>, file: &SettingsFile) -> Result<Settings, ScenarioError> {
     let defaults = Settings::default();
-    let settings = Settings {
-        region: file.settings.region.clone().unwrap_or(defaults.region),
-        account: file.settings.account.clone().unwrap_or(defaults.account),
-        reap_after_ms: duration("settings.reap_after", &file.settings.reap_after, defaults.reap_after_ms)?,
-        provisioned_allocation_ms: duration(
+    Ok(Settings {
+        region: file.region.clone().unwrap_or(defaults.region),
+        account: file.account.clone().unwrap_or(defaults.account),
+        reap_after_ms: r.duration("settings.reap_after", &file.reap_after, defaults.reap_after_ms)?,
+        provisioned_allocation_ms: r.duration(
             "settings.provisioned_allocation",
-            &file.settings.provisioned_allocation,
+            &file.provisioned_allocation,
             defaults.provisioned_allocation_ms,
         )?,
-        max_datapoints: file.settings.max_datapoints.unwrap_or(defaults.max_datapoints),
-        operation_polls: file.settings.operation_polls.unwrap_or(defaults.operation_polls),
-        reconcile_ms: duration("settings.reconcile", &file.settings.reconcile, defaults.reconcile_ms)?,
-        max_series_per_page: file.settings.max_series_per_page.unwrap_or(defaults.max_series_per_page),
-        publication_delay_ms: duration(
+        max_datapoints: file.max_datapoints.unwrap_or(defaults.max_datapoints),
+        operation_polls: file.operation_polls.unwrap_or(defaults.operation_polls),
+        reconcile_ms: r.duration("settings.reconcile", &file.reconcile, defaults.reconcile_ms)?,
+        max_series_per_page: file.max_series_per_page.unwrap_or(defaults.max_series_per_page),
+        publication_delay_ms: r.duration(
             "settings.publication_delay",
-            &file.settings.publication_delay,
+            &file.publication_delay,
             defaults.publication_delay_ms,
         )?,
-    };
+    })
+}
+
+/// The `[[function]]` tables: versions, aliases (checked against the versions) and traffic.
+fn functions(r: &Reading<'_>, files: Vec<FunctionFile>) -> Result<BTreeMap<String, Function>, ScenarioError> {
     let mut functions = BTreeMap::new();
-    for (i, f) in file.function.into_iter().enumerate() {
+    for (i, f) in files.into_iter().enumerate() {
         let mut function = Function::new(&f.name);
         function.memory_mb = f.memory_mb;
         function.concurrency_limit = f.concurrency_limit;
         function.tags = f.tags;
         for v in f.version {
             if !(0.0..=1.0).contains(&v.error_rate) {
-                return Err(invalid(format!(
+                return Err(r.invalid(format!(
                     "function[{i}].version {}: error_rate must be in [0, 1], got {}",
                     v.number, v.error_rate
                 )));
@@ -302,7 +346,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
                 Version {
                     number: v.number,
                     description: v.description,
-                    created_ms: start,
+                    created_ms: r.start,
                     code_sha256: format!("sim-{}-{}", f.name, v.number),
                     latency_ms: v.latency_ms,
                     jitter: v.jitter,
@@ -316,14 +360,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
             let routing = a.routing.map(|r| (r.version, r.weight));
             for version in std::iter::once(a.version).chain(routing.map(|r| r.0)) {
                 if !function.versions.contains_key(&version) {
-                    return Err(invalid(format!(
+                    return Err(r.invalid(format!(
                         "function `{}`: alias `{}` points at version {version}, which is not defined",
                         f.name, a.name
                     )));
                 }
             }
             if let Some((_, weight)) = routing.filter(|(_, w)| !(0.0..1.0).contains(w)) {
-                return Err(invalid(format!(
+                return Err(r.invalid(format!(
                     "function `{}`: alias `{}`: routing weight must be in [0, 1), got {weight}",
                     f.name, a.name
                 )));
@@ -341,46 +385,52 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
         }
         if let Some(t) = f.traffic {
             if !function.aliases.contains_key(&t.alias) {
-                return Err(invalid(format!(
+                return Err(r.invalid(format!(
                     "function `{}`: traffic goes to alias `{}`, which is not defined",
                     f.name, t.alias
                 )));
             }
-            let daily =
-                daily(&format!("function `{}`: traffic", f.name), t.daily_amplitude, &t.peak).map_err(invalid)?;
+            let daily = daily(&format!("function `{}`: traffic", f.name), t.daily_amplitude, &t.peak)
+                .map_err(|m| r.invalid(m))?;
             function.traffic = Some(Traffic { alias: t.alias, rps: t.rps.max(0.0), daily });
         }
         functions.insert(function.name.clone(), function);
     }
+    Ok(functions)
+}
+
+/// The `[[service]]` tables: revisions (created a minute apart before the start) and a traffic split that adds up.
+fn services(r: &Reading<'_>, files: Vec<ServiceFile>) -> Result<BTreeMap<String, RunService>, ScenarioError> {
     let mut services = BTreeMap::new();
-    for (i, f) in file.service.into_iter().enumerate() {
-        let mut service = RunService::new(&f.project, &f.location, &f.name, start);
+    for (i, f) in files.into_iter().enumerate() {
+        let mut service = RunService::new(&f.project, &f.location, &f.name, r.start);
         service.rps = f.rps.max(0.0);
-        service.daily = daily(&format!("service `{}`", f.name), f.daily_amplitude, &f.peak).map_err(invalid)?;
+        service.daily =
+            daily(&format!("service `{}`", f.name), f.daily_amplitude, &f.peak).map_err(|m| r.invalid(m))?;
         service.min_instances = f.min_instances;
         service.max_instances = f.max_instances;
         service.annotations = f.annotations;
         let count = f.revision.len() as i64;
-        for (j, r) in f.revision.into_iter().enumerate() {
-            if !(0.0..=1.0).contains(&r.error_rate) {
-                return Err(invalid(format!(
+        for (j, rev) in f.revision.into_iter().enumerate() {
+            if !(0.0..=1.0).contains(&rev.error_rate) {
+                return Err(r.invalid(format!(
                     "service[{i}].revision {}: error_rate must be in [0, 1], got {}",
-                    r.name, r.error_rate
+                    rev.name, rev.error_rate
                 )));
             }
             // Revisions are created in file order, a minute apart, the last one just before `start`.
-            let created_ms = start - (count - j as i64) * 60_000;
+            let created_ms = r.start - (count - j as i64) * 60_000;
             service.revisions.insert(
-                r.name.clone(),
+                rev.name.clone(),
                 RunRevision {
-                    name: r.name,
+                    name: rev.name,
                     created_ms,
-                    latency_ms: r.latency_ms,
-                    jitter: r.jitter,
-                    cold_start_ms: r.cold_start_ms,
-                    error_rate: r.error_rate,
-                    concurrency: r.concurrency.max(1),
-                    min_instances: r.min_instances,
+                    latency_ms: rev.latency_ms,
+                    jitter: rev.jitter,
+                    cold_start_ms: rev.cold_start_ms,
+                    error_rate: rev.error_rate,
+                    concurrency: rev.concurrency.max(1),
+                    min_instances: rev.min_instances,
                     faults: Vec::new(),
                 },
             );
@@ -388,7 +438,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
         for t in f.traffic {
             let revision = t.revision.unwrap_or_default();
             if !t.latest && !service.revisions.contains_key(&revision) {
-                return Err(invalid(format!(
+                return Err(r.invalid(format!(
                     "service `{}`: traffic names revision {revision:?}, which is not defined",
                     f.name
                 )));
@@ -397,25 +447,35 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
         }
         let total: u32 = service.traffic.iter().map(|t| t.percent).sum();
         if total != 100 {
-            return Err(invalid(format!("service `{}`: traffic percentages add up to {total}, not 100", f.name)));
+            return Err(r.invalid(format!("service `{}`: traffic percentages add up to {total}, not 100", f.name)));
         }
         services.insert(f.name.clone(), service);
     }
-    for (i, fault) in file.fault.into_iter().enumerate() {
+    Ok(services)
+}
+
+/// The `[[fault]]` tables, each attached to the function version or service revision it names.
+fn faults(
+    r: &Reading<'_>,
+    files: Vec<FaultFile>,
+    functions: &mut BTreeMap<String, Function>,
+    services: &mut BTreeMap<String, RunService>,
+) -> Result<(), ScenarioError> {
+    for (i, fault) in files.into_iter().enumerate() {
         let from_ms =
-            start + crate::parse_duration_ms(&fault.from).map_err(|m| invalid(format!("fault[{i}].from: {m}")))?;
+            r.start + crate::parse_duration_ms(&fault.from).map_err(|m| r.invalid(format!("fault[{i}].from: {m}")))?;
         let until_ms = match &fault.until {
             Some(t) => {
-                Some(start + crate::parse_duration_ms(t).map_err(|m| invalid(format!("fault[{i}].until: {m}")))?)
+                Some(r.start + crate::parse_duration_ms(t).map_err(|m| r.invalid(format!("fault[{i}].until: {m}")))?)
             }
             None => None,
         };
         let ramp_ms = match &fault.ramp {
-            Some(t) => crate::parse_duration_ms(t).map_err(|m| invalid(format!("fault[{i}].ramp: {m}")))?,
+            Some(t) => crate::parse_duration_ms(t).map_err(|m| r.invalid(format!("fault[{i}].ramp: {m}")))?,
             None => 0,
         };
         if let Some(rate) = fault.error_rate.filter(|r| !(0.0..=1.0).contains(r)) {
-            return Err(invalid(format!("fault[{i}].error_rate: must be in [0, 1], got {rate}")));
+            return Err(r.invalid(format!("fault[{i}].error_rate: must be in [0, 1], got {rate}")));
         }
         let spec = Fault {
             from_ms,
@@ -433,19 +493,28 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
                 services.get_mut(service).and_then(|s| s.revisions.get_mut(revision)).map(|r| &mut r.faults)
             }
             _ => {
-                return Err(invalid(format!(
+                return Err(r.invalid(format!(
                     "fault[{i}]: give `function` and `version` (Lambda) or `service` and `revision` (Cloud Run)"
                 )));
             }
         };
-        faults.ok_or_else(|| invalid(format!("fault[{i}]: no such function version or service revision")))?.push(spec);
+        faults
+            .ok_or_else(|| r.invalid(format!("fault[{i}]: no such function version or service revision")))?
+            .push(spec);
     }
-    let at = |field: String, text: &str| {
-        crate::parse_duration_ms(text).map(|ms| start + ms).map_err(|m| invalid(format!("{field}: {m}")))
-    };
+    Ok(())
+}
+
+/// The `[[deploy]]` tables: changes of an alias or a split at a time, checked against what exists.
+fn deploys(
+    r: &Reading<'_>,
+    files: Vec<DeployFile>,
+    functions: &BTreeMap<String, Function>,
+    services: &BTreeMap<String, RunService>,
+) -> Result<Vec<Deploy>, ScenarioError> {
     let mut deploys = Vec::new();
-    for (i, d) in file.deploy.into_iter().enumerate() {
-        let at_ms = at(format!("deploy[{i}].at"), &d.at)?;
+    for (i, d) in files.into_iter().enumerate() {
+        let at_ms = r.at(format!("deploy[{i}].at"), &d.at)?;
         let change = match (d.function, d.alias, d.version, d.service) {
             (Some(function), Some(alias), Some(version), None) if d.traffic.is_empty() => {
                 let known = functions.get(&function).is_some_and(|f| {
@@ -455,7 +524,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
                             .all(|v| f.versions.contains_key(&v))
                 });
                 if !known {
-                    return Err(invalid(format!(
+                    return Err(r.invalid(format!(
                         "deploy[{i}]: function `{function}` has no alias `{alias}` or no such version"
                     )));
                 }
@@ -474,42 +543,39 @@ pub fn parse(text: &str, path: &Path) -> Result<Simulator, ScenarioError> {
                     .collect();
                 let total: u32 = traffic.iter().map(|t| t.percent).sum();
                 if total != 100 || !services.values().any(|s| s.name == service) {
-                    return Err(invalid(format!(
+                    return Err(r.invalid(format!(
                         "deploy[{i}]: no service `{service}`, or its traffic adds up to {total}, not 100"
                     )));
                 }
                 DeployChange::Traffic { service, traffic }
             }
             _ => {
-                return Err(invalid(format!(
+                return Err(r.invalid(format!(
                     "deploy[{i}]: give `function`, `alias`, `version` (and `routing`) for Lambda, or `service` and `traffic` for Cloud Run"
                 )));
             }
         };
         deploys.push(Deploy { at_ms, change });
     }
+    Ok(deploys)
+}
+
+/// The `[[gap]]` tables: spans where a revision's metrics are missing.
+fn gaps(r: &Reading<'_>, files: Vec<GapFile>) -> Result<Vec<Gap>, ScenarioError> {
     let mut gaps = Vec::new();
-    for (i, g) in file.gap.into_iter().enumerate() {
-        let (from_ms, until_ms) = (at(format!("gap[{i}].from"), &g.from)?, at(format!("gap[{i}].until"), &g.until)?);
+    for (i, g) in files.into_iter().enumerate() {
+        let (from_ms, until_ms) =
+            (r.at(format!("gap[{i}].from"), &g.from)?, r.at(format!("gap[{i}].until"), &g.until)?);
         let (resource, revision) = match (g.function, g.version, g.service, g.revision) {
             (Some(function), Some(version), None, None) => (function, version.to_string()),
             (None, None, Some(service), Some(revision)) => (service, revision),
             _ => {
-                return Err(invalid(format!(
+                return Err(r.invalid(format!(
                     "gap[{i}]: give `function` and `version` (Lambda) or `service` and `revision` (Cloud Run)"
                 )));
             }
         };
         gaps.push(Gap { resource, revision, from_ms, until_ms });
     }
-    let sim = Simulator::new(start, file.seed, settings);
-    sim.schedule_deploys(deploys);
-    sim.add_gaps(gaps);
-    for function in functions.into_values() {
-        sim.add_function(function);
-    }
-    for service in services.into_values() {
-        sim.add_service(service);
-    }
-    Ok(sim)
+    Ok(gaps)
 }

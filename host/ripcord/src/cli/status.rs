@@ -4,9 +4,9 @@
 use super::output::{exit, label, traffic};
 use super::setup::{async_runtime, clock};
 use anyhow::Context;
-use ripcord::audit::{Audit, Kind};
-use ripcord::config::Config;
-use ripcord::provider::Provider;
+use ripcord::audit::{Audit, AuditLog, Kind, Record};
+use ripcord::config::{Config, Guard};
+use ripcord::provider::{Deployment, Provider};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,51 +21,16 @@ pub(crate) fn run(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {note}");
     }
     let open = ripcord::audit::unanswered(log.records.iter().cloned());
-    let clock = clock(&config);
-    let (rows, now) = async_runtime()?.block_on(async {
-        let mut providers: std::collections::BTreeMap<String, Arc<dyn Provider>> = Default::default();
-        let mut rows = Vec::new();
-        for guard in &config.guards {
-            let provider = match providers.get(&guard.batch_key()) {
-                Some(provider) => Ok(provider.clone()),
-                None => ripcord::provider::connect(&config, guard).await.inspect(|p| {
-                    providers.insert(guard.batch_key(), p.clone());
-                }),
-            };
-            let deployment = match provider {
-                Ok(p) => p.deployment(guard).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            let last = log.records.iter().rev().find(|r| r.guard == guard.name && r.record == Kind::Decision);
-            rows.push((guard, deployment, last.cloned()));
-        }
-        (rows, clock.now_ms().await.unwrap_or(0))
-    });
+    let (rows, now) = async_runtime()?.block_on(read(&config, &log));
     if !json {
         println!("{:<16} {:<24} {:<10} {:<13} {:<24} NOTES", "GUARD", "TRAFFIC", "KNOWN GOOD", "LAST VERDICT", "AT");
     }
     let mut code = exit::HEALTHY;
     let mut objects = Vec::new();
     for (guard, deployment, last) in rows {
-        let mut notes = Vec::new();
+        let mut notes = deployment.as_ref().map(|d| deployment_notes(guard, d, now)).unwrap_or_default();
         let (traffic, known_good) = match &deployment {
-            Ok(d) => {
-                if let Some(until) =
-                    d.last_rollback_ms.map(|at| at + guard.cooldown.as_millis() as i64).filter(|u| *u > now)
-                {
-                    notes.push(format!("cooldown until {}", ripcord::time::format_timestamp(until)));
-                }
-                if let Some(capacity) = &d.capacity {
-                    let release = match capacity.release {
-                        ripcord::provider::Release::At(due) => {
-                            format!("until {}", ripcord::time::format_timestamp(due))
-                        }
-                        ripcord::provider::Release::WhenPromoted => "standby".into(),
-                    };
-                    notes.push(format!("warm capacity on {} ({release})", label(&capacity.revision)));
-                }
-                (traffic(&d.primary, &d.candidate, d.candidate_share), d.known_good.clone())
-            }
+            Ok(d) => (traffic(&d.primary, &d.candidate, d.candidate_share), d.known_good.clone()),
             Err(error) => {
                 code = exit::ERROR;
                 (format!("error: {error}"), None)
@@ -102,4 +67,44 @@ pub(crate) fn run(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::json!({"at": at, "exit_code": code, "guards": objects}));
     }
     Ok(ExitCode::from(code))
+}
+
+/// One row per guard: the deployment as the platform shows it (or why it could not be read) and the guard's last
+/// decision record; and the clock's time. Guards of one region or project share a provider.
+async fn read<'a>(config: &'a Config, log: &AuditLog) -> (Vec<Row<'a>>, i64) {
+    let mut providers: std::collections::BTreeMap<String, Arc<dyn Provider>> = Default::default();
+    let mut rows = Vec::new();
+    for guard in &config.guards {
+        let provider = match providers.get(&guard.batch_key()) {
+            Some(provider) => Ok(provider.clone()),
+            None => ripcord::provider::connect(config, guard).await.inspect(|p| {
+                providers.insert(guard.batch_key(), p.clone());
+            }),
+        };
+        let deployment = match provider {
+            Ok(p) => p.deployment(guard).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let last = log.records.iter().rev().find(|r| r.guard == guard.name && r.record == Kind::Decision);
+        rows.push((guard, deployment, last.cloned()));
+    }
+    (rows, clock(config).now_ms().await.unwrap_or(0))
+}
+
+type Row<'a> = (&'a Guard, Result<Deployment, String>, Option<Record>);
+
+/// What on-call should know of a deployment besides its split: a running cooldown, warm capacity ripcord added.
+fn deployment_notes(guard: &Guard, d: &Deployment, now: i64) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(until) = d.last_rollback_ms.map(|at| at + guard.cooldown.as_millis() as i64).filter(|u| *u > now) {
+        notes.push(format!("cooldown until {}", ripcord::time::format_timestamp(until)));
+    }
+    if let Some(capacity) = &d.capacity {
+        let release = match capacity.release {
+            ripcord::provider::Release::At(due) => format!("until {}", ripcord::time::format_timestamp(due)),
+            ripcord::provider::Release::WhenPromoted => "standby".into(),
+        };
+        notes.push(format!("warm capacity on {} ({release})", label(&capacity.revision)));
+    }
+    notes
 }

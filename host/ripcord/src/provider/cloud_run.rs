@@ -4,6 +4,7 @@
 //! tags the target revision and sends warm-up requests to its tag URL; the pin is a PATCH of the traffic with the
 //! etag read, followed by the operation and a bounded wait until the split is reconciled.
 
+use super::cloud_run_traffic::{is_reconciled, revision_target, serves_only, shares, short};
 use super::gcp::{client, credentials, fail};
 use super::markers::{self, Marker, Markers};
 use super::{
@@ -15,8 +16,8 @@ use crate::evaluation::Window;
 use google_cloud_gax::error::rpc::Code;
 use google_cloud_gax::paginator::ItemPaginator;
 use google_cloud_lro::Poller;
-use google_cloud_run_v2::model::{Service, TrafficTarget, TrafficTargetAllocationType};
-use std::collections::{BTreeMap, HashMap};
+use google_cloud_run_v2::model::{Service, TrafficTarget};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// The tag the prewarm puts on the rollback target, to reach it before it serves traffic.
@@ -55,19 +56,6 @@ fn target(guard: &Guard) -> (String, &str) {
 /// Where a marker lives: the annotation `ripcord.dev/MARKER` on the service.
 fn annotation(marker: Marker) -> String {
     format!("ripcord.dev/{}", marker.name())
-}
-
-/// The short name of a revision (`svc-00002-abc`) from its full name.
-fn short(name: &str) -> &str {
-    name.rsplit('/').next().unwrap_or(name)
-}
-
-fn revision_target(revision: &str, percent: i32, tag: &str) -> TrafficTarget {
-    TrafficTarget::new()
-        .set_type(TrafficTargetAllocationType::Revision)
-        .set_revision(revision)
-        .set_percent(percent)
-        .set_tag(tag)
 }
 
 impl CloudRun {
@@ -137,11 +125,7 @@ impl CloudRun {
         let mut waited = Duration::ZERO;
         loop {
             let service = self.service(name).await?;
-            let spec: Vec<(String, i32, String)> =
-                service.traffic.iter().map(|t| (t.revision.clone(), t.percent, t.tag.clone())).collect();
-            let status: Vec<(String, i32, String)> =
-                service.traffic_statuses.iter().map(|t| (t.revision.clone(), t.percent, t.tag.clone())).collect();
-            if !service.reconciling && spec == status && service.observed_generation == service.generation {
+            if is_reconciled(&service) {
                 return Ok(service);
             }
             if waited >= RECONCILE_TIMEOUT {
@@ -202,16 +186,7 @@ impl Reader for CloudRun {
         let (name, _) = target(guard);
         let service = self.service(&name).await?;
         let latest = short(&service.latest_ready_revision).to_string();
-        // What serves now: the reconciled split (falling back to the spec before the first reconciliation).
-        let split: Vec<(String, i32)> = if service.traffic_statuses.is_empty() {
-            service.traffic.iter().map(|t| (resolve(&t.r#type, &t.revision, &latest), t.percent)).collect()
-        } else {
-            service.traffic_statuses.iter().map(|t| (resolve(&t.r#type, &t.revision, &latest), t.percent)).collect()
-        };
-        let mut shares: BTreeMap<String, i32> = BTreeMap::new();
-        for (revision, percent) in split.into_iter().filter(|(_, p)| *p > 0) {
-            *shares.entry(revision).or_default() += percent;
-        }
+        let shares = shares(&service);
         let order = self.revision_list(&name).await?;
         let newest = order.iter().map(|(r, _, _)| r).find(|r| shares.contains_key(*r)).cloned();
         let candidate = newest.or_else(|| shares.keys().next().cloned()).unwrap_or(latest);
@@ -405,16 +380,6 @@ impl Changer for CloudRun {
     }
 }
 
-/// Whether all of the service's reconciled traffic goes to `revision`.
-fn serves_only(service: &Service, revision: &str) -> bool {
-    let latest = short(&service.latest_ready_revision);
-    service
-        .traffic_statuses
-        .iter()
-        .filter(|t| t.percent > 0)
-        .all(|t| resolve(&t.r#type, &t.revision, latest) == revision)
-}
-
 /// `annotations` with ripcord's markers set or cleared.
 fn annotated(annotations: &HashMap<String, String>, marks: &[Mark]) -> HashMap<String, String> {
     let mut annotations = annotations.clone();
@@ -425,12 +390,4 @@ fn annotated(annotations: &HashMap<String, String>, marks: &[Mark]) -> HashMap<S
         }
     }
     annotations
-}
-
-fn resolve(kind: &TrafficTargetAllocationType, revision: &str, latest: &str) -> String {
-    if *kind == TrafficTargetAllocationType::Latest || revision.is_empty() {
-        latest.to_string()
-    } else {
-        short(revision).to_string()
-    }
 }
