@@ -212,7 +212,7 @@ fn update_alias(state: &mut State, function: &str, request: &Request, arn: &str)
         input.get("Description").and_then(Value::as_str).map_or(current.description.clone(), str::to_string);
     let updated = Alias { name: alias.clone(), version, routing, description, revision_id: revision };
     f.aliases.insert(alias, updated.clone());
-    Ok(Response::json(200, &alias_json(&arn, &updated)))
+    Ok(Response::json(200, &alias_json(arn, &updated)))
 }
 
 /// ListProvisionedConcurrencyConfigs (`?List=ALL`): every version's configuration, settled to now.
