@@ -7,6 +7,7 @@ mod contract;
 mod error;
 mod sandbox;
 mod settings;
+mod since_v0_1_0;
 mod v0_1_0;
 mod v0_2_0;
 
