@@ -11,6 +11,11 @@
 //! as the last known good. An inconclusive verdict does not block it: a policy that cannot compare (no baseline
 //! to compare with after a full promotion) must not keep the previous known good forever. A policy's finding (a
 //! shared degradation) is carried to the decision, so the audit, the exit code and the notification name it.
+//!
+//! A steady guard — the known good serves all traffic, nothing is on trial — has no candidate to judge: a policy
+//! that cannot compare (no baseline, no history: the known good is its own reference) or a quiet hour without
+//! requests leaves it `promote` ("steady: …"), not inconclusive forever. A policy that holds, rolls back or fails
+//! is still reported as it is.
 
 use crate::config::{Fallback, Mode};
 use crate::verdict::{Finding, Verdict};
@@ -109,13 +114,14 @@ pub fn combine(outcomes: &[PolicyOutcome], on_policy_error: Fallback) -> Verdict
 
 /// Decides the verdict and the action.
 pub fn decide(input: &Input<'_>) -> Decision {
-    let (verdict, mut reason) = if input.has_data {
+    let (verdict, reason) = if input.has_data {
         let verdict = combine(input.outcomes, input.on_policy_error);
         (verdict, explain(input.outcomes, verdict))
     } else {
         let verdict = fallback(input.no_data);
         (verdict, format!("candidate {} reported no metrics (no_data = {verdict})", input.candidate))
     };
+    let (verdict, mut reason) = steady(input, verdict, reason);
     let (action, suppressed) = match verdict {
         Verdict::Rollback => match &input.rollback_target {
             None => (Action::None, Some("no last known good revision to roll back to".to_string())),
@@ -143,6 +149,18 @@ pub fn decide(input: &Input<'_>) -> Decision {
         }
     }
     Decision { verdict, action, reason, suppressed, findings }
+}
+
+/// A steady guard's verdict: inconclusive becomes promote (nothing is on trial; the known good stays), unless a
+/// policy failed. Any other verdict, and any guard with a candidate on trial, is left as it is.
+fn steady(input: &Input<'_>, verdict: Verdict, reason: String) -> (Verdict, String) {
+    let steady = input.candidate_is_known_good && input.candidate_serves_all;
+    if !steady || verdict != Verdict::Inconclusive || input.outcomes.iter().any(|o| o.outcome.is_err()) {
+        return (verdict, reason);
+    }
+    let why =
+        format!("steady: revision {} is the known good and serves all traffic; nothing on trial", input.candidate);
+    (Verdict::Promote, format!("{why} ({reason})"))
 }
 
 /// Whether a candidate serving all traffic, judged promote or inconclusive, becomes the known good now; if
@@ -304,6 +322,33 @@ mod tests {
         assert_eq!(d.action, Action::None);
         assert!(d.reason.contains("a policy failed"), "{}", d.reason);
         assert_eq!(decide(&Input { has_data: false, ..full(&cannot_compare) }).action, Action::None);
+    }
+
+    #[test]
+    fn a_steady_guard_is_promote_unless_a_policy_holds_rolls_back_or_fails() {
+        let steady = |outcomes: &[PolicyOutcome], has_data: bool| {
+            let d = decide(&Input {
+                has_data,
+                candidate_serves_all: true,
+                candidate_is_known_good: true,
+                rollback_target: None,
+                ..input(outcomes)
+            });
+            (d.verdict, d.action, d.reason)
+        };
+        let (verdict, action, reason) = steady(&[outcome(Verdict::Promote), outcome(Verdict::Inconclusive)], true);
+        assert_eq!((verdict, action), (Verdict::Promote, Action::None));
+        assert!(
+            reason.starts_with("steady: revision 2 is the known good") && reason.contains("said inconclusive"),
+            "{reason}"
+        );
+        assert_eq!(steady(&[], false).0, Verdict::Promote, "a quiet hour without requests");
+        assert_eq!(steady(&[outcome(Verdict::Hold)], true).0, Verdict::Hold);
+        assert_eq!(steady(&[outcome(Verdict::Rollback)], true).0, Verdict::Rollback);
+        assert_eq!(steady(&[failed()], true).0, Verdict::Inconclusive, "a broken policy stays visible");
+        // A candidate on trial, even at 100%, is not steady: inconclusive stays inconclusive.
+        let baking = decide(&Input { candidate_serves_all: true, ..input(&[outcome(Verdict::Inconclusive)]) });
+        assert_eq!(baking.verdict, Verdict::Inconclusive);
     }
 
     #[test]

@@ -71,12 +71,15 @@ impl Unit {
     fn of(name: &str) -> Self {
         let name = name.to_ascii_lowercase();
         let has = |word: &str| name.contains(word);
+        // The most specific word wins: a share of latency minutes is a share, a burn rate is a multiple.
         if has("evidence") || has("e_value") {
             Self::Evidence
-        } else if has("latency") || name.ends_with("_ms") || has("duration") {
-            Self::Milliseconds
+        } else if has("burn") || has("ratio") || has("factor") {
+            Self::Plain
         } else if has("rate") || has("share") || has("fraction") || has("percent") {
             Self::Percent
+        } else if has("latency") || name.ends_with("_ms") || has("duration") {
+            Self::Milliseconds
         } else {
             Self::Plain
         }
@@ -153,6 +156,11 @@ mod tests {
             "evidence_above_max_rate 1.2e5 > 1000"
         );
         assert_eq!(check("cold_starts", 2.5, 3.0).describe(), "cold_starts 2.5 < 3");
+        assert_eq!(
+            check("latency_p95_exceeding_share", 0.857, 0.5).describe(),
+            "latency_p95_exceeding_share 85.70% > 50.00%"
+        );
+        assert_eq!(check("burn_rate[1h]", 16.2, 14.4).describe(), "burn_rate[1h] 16.2 > 14.4");
         assert_eq!(check("error_rate", f64::NAN, 0.01).describe(), "error_rate n/a vs 1.00%");
     }
 
