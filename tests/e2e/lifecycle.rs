@@ -64,6 +64,11 @@ fn a_release_that_baked_at_full_traffic_is_the_one_rolled_back_to() {
     check_every_minute(&h, 7);
     assert_eq!(tag("known-good").as_deref(), Some("2"), "{:?}", h.audit().last());
 
+    // Steady: the known good serves all traffic and nothing is on trial.
+    h.sim.advance(MINUTE);
+    let steady = h.ripcord(&["check"]);
+    assert_eq!(steady.status.code(), Some(0), "{}", stdout(&steady));
+
     // v3 fails as a canary: ripcord pins v2, not v1 two releases back.
     while h.sim.now_ms() < start + 40 * MINUTE {
         h.sim.advance(MINUTE);
@@ -244,4 +249,11 @@ fn a_latency_regression_after_full_promotion_is_judged_against_the_known_goods_h
     let decision = h.audit().into_iter().rfind(|r| r.record == Kind::Decision).unwrap_or_else(|| panic!("none"));
     let history = decision.evidence.and_then(|e| e.history).unwrap_or_else(|| panic!("no historical baseline"));
     assert_eq!(history.revision, "1", "judged against v1's history (rolled back after {minute} minutes)");
+
+    // Back on the known good, nothing is on trial: the latency policy has nothing to compare with, and the guard
+    // is steady — healthy, not inconclusive until the next deploy.
+    h.sim.advance(MINUTE);
+    let steady = h.ripcord(&["check"]);
+    assert_eq!(steady.status.code(), Some(0), "{}", stdout(&steady));
+    assert!(stdout(&steady).contains("steady: revision 1 is the known good"), "{}", stdout(&steady));
 }
