@@ -396,3 +396,44 @@ fn a_guard_without_google_credentials_says_how_to_provide_them() {
     assert_eq!(audit.len(), 1);
     assert!(audit[0].error.as_deref().is_some_and(|e| e.contains("no usable Google credentials")), "{audit:?}");
 }
+
+/// Cloud Monitoring answers `request_count` in one series per response class. A healthy canary at half the
+/// tolerated error rate is never rolled back, and its evaluation has one point per minute, errors within
+/// requests (the classes once counted as separate periods: a minute's 5xx series read as a period of only errors).
+#[test]
+fn a_count_answered_per_response_class_is_one_period_per_minute() {
+    let scenario = run_scenario(RUN_CANARY, RUN_KNOWN_GOOD, "").replace("error_rate = 0.001", "error_rate = 0.01");
+    let h = SimHarness::start(&scenario);
+    h.cloud_run_guards("prewarm = \"off\"", "");
+    h.sim.advance(3 * 60_000);
+    for minute in 0..30 {
+        h.sim.advance(60_000);
+        let output = h.ripcord(&["check"]);
+        assert_ne!(output.status.code(), Some(2), "minute {minute}: {}", stdout(&output));
+    }
+    let record = h.dir.path().join("evaluations.jsonl");
+    let output = h.ripcord(&["check", "--dry-run", "--record", &record.display().to_string()]);
+    assert_ne!(output.status.code(), Some(2), "{}", stdout(&output));
+    let text = std::fs::read_to_string(&record).unwrap_or_else(|e| panic!("{e}"));
+    let evaluation: serde_json::Value =
+        serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let points = |name: &str| -> Vec<(String, f64)> {
+        let points = evaluation["candidate"]["metrics"][name]["points"].as_array().cloned().unwrap_or_default();
+        points
+            .iter()
+            .map(|p| (p[0].as_str().unwrap_or_default().to_string(), p[1].as_f64().unwrap_or(f64::NAN)))
+            .collect()
+    };
+    let (requests, errors) = (points("requests"), points("errors"));
+    assert!(requests.len() >= 20, "{requests:?}");
+    let minutes: std::collections::BTreeSet<&String> = requests.iter().map(|(at, _)| at).collect();
+    assert_eq!(minutes.len(), requests.len(), "one point per minute: {requests:?}");
+    let served: f64 = requests.iter().map(|(_, v)| v).sum();
+    let failed: f64 = errors.iter().map(|(_, v)| v).sum();
+    // 10 requests a second at 1% errors: about 6 errors among 600 requests a minute.
+    assert!((0.005..0.02).contains(&(failed / served)), "{failed} errors among {served} requests");
+    for (at, e) in &errors {
+        let r = requests.iter().find(|(a, _)| a == at).map_or(0.0, |(_, r)| *r);
+        assert!(*e <= r && r > 100.0, "{at}: {e} errors among {r} requests");
+    }
+}

@@ -94,7 +94,9 @@ pub struct MetricSeries {
 impl MetricSeries {
     /// Builds a series from `(timestamp, value)` samples, tagging each with the window that holds it. Samples
     /// outside every window are dropped, and so are non-finite values: a value the platform could not compute is
-    /// absent, never a number.
+    /// absent, never a number. A series has one point per period: samples of the same period (a platform that
+    /// answers a count in parts, as Cloud Monitoring answers `request_count` per response class) are added up
+    /// for a counter, and the largest is kept for a gauge or a distribution's percentile.
     pub fn split(
         name: &str,
         kind: MetricKind,
@@ -112,6 +114,16 @@ impl MetricSeries {
             })
             .collect();
         points.sort_by_key(|p| p.at);
+        points.dedup_by(|later, kept| {
+            if later.at != kept.at {
+                return false;
+            }
+            kept.value = match kind {
+                MetricKind::Counter => kept.value + later.value,
+                MetricKind::Gauge | MetricKind::Distribution => kept.value.max(later.value),
+            };
+            true
+        });
         Self { name: name.to_string(), kind, points }
     }
 
@@ -218,4 +230,21 @@ pub struct Evaluation {
     pub known_good: Option<History>,
     pub candidate: Revision,
     pub params: Params,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_of_one_period_make_one_point_added_up_for_counters() {
+        let windows = Window::ending_at(180_000, 60_000, 3);
+        // Two parts of one minute's count (2xx and 5xx), out of order, and a sample outside every window.
+        let samples = [(60_000, 224.0), (0, 100.0), (60_000, 25.0), (400_000, 1.0)];
+        let requests = MetricSeries::split("requests", MetricKind::Counter, samples, &windows);
+        let points: Vec<(i64, u32, f64)> = requests.points.iter().map(|p| (p.at, p.window, p.value)).collect();
+        assert_eq!(points, [(0, 0, 100.0), (60_000, 1, 249.0)]);
+        let latency = MetricSeries::split("latency_p95", MetricKind::Distribution, samples, &windows);
+        assert_eq!(latency.points.iter().map(|p| p.value).collect::<Vec<_>>(), [100.0, 224.0]);
+    }
 }

@@ -164,7 +164,7 @@ pub struct RevisionSummary {
 impl RevisionSummary {
     /// `revision` in window `index`; None when it reported nothing there.
     fn of(revision: &crate::evaluation::Revision, index: u32) -> Option<Self> {
-        let sum = |name: &str| revision.series(name).map(|s| s.values(index).sum::<f64>());
+        let sum = |name: &str| revision.series(name).map(|s| s.values(index).fold(0.0, |total, v| total + v));
         let worst = |name: &str| revision.series(name).and_then(|s| s.values(index).reduce(f64::max));
         let (requests, errors) = (sum("requests"), sum("errors"));
         let summary = Self {
