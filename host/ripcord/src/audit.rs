@@ -17,12 +17,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// The audit file could not be written.
+/// The audit file could not be written. The I/O error is part of the message, not a source: printed with its
+/// chain it would say the same thing twice.
 #[derive(Debug, thiserror::Error)]
-#[error("audit log {path}: {source}")]
+#[error("audit log {path}: {cause}")]
 pub struct AuditError {
     path: PathBuf,
-    source: std::io::Error,
+    cause: std::io::Error,
 }
 
 /// Writes audit records.
@@ -38,7 +39,7 @@ impl Audit {
     /// Opens (creating) the audit file for appending. A last line without its newline (the process or the
     /// machine stopped mid-write) is ended first, so the next record starts on a line of its own.
     pub fn open(path: &Path, webhook: Option<crate::notify::Webhook>) -> Result<Self, AuditError> {
-        let fail = |source| AuditError { path: path.into(), source };
+        let fail = |cause| AuditError { path: path.into(), cause };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
@@ -62,7 +63,7 @@ impl Audit {
     /// by [`Audit::sync`] at the end of the cycle — so a cycle over 10,000 guards pays one `fsync`, not 10,000; a
     /// crash can lose the decisions of the cycle it interrupts, which the next cycle makes again.
     pub async fn write(&self, record: &Record) -> Result<(), AuditError> {
-        let fail = |source| AuditError { path: self.path.clone(), source };
+        let fail = |cause| AuditError { path: self.path.clone(), cause };
         let line = serde_json::to_string(record).map_err(|e| fail(std::io::Error::other(e)))?;
         {
             let mut guard = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

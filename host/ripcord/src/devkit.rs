@@ -18,8 +18,8 @@ use std::path::PathBuf;
 /// A dev-kit operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DevkitError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
     #[error("{0}")]
     Invalid(String),
     /// A toolchain the language needs is not installed: what is missing and how to install it.
@@ -32,5 +32,5 @@ pub enum DevkitError {
 
 pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> DevkitError {
     let path = path.into();
-    move |source| DevkitError::Io { path, source }
+    move |cause| DevkitError::Io { path, cause }
 }

@@ -20,8 +20,8 @@ pub const MAX_WINDOWS: usize = 1440;
 /// A fixture that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FixtureError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error("{path}: {field}: {message}")]
     Invalid { path: PathBuf, field: String, message: String },
 }
@@ -140,7 +140,7 @@ pub struct Fixture {
 
 /// The fixtures (`*.json`) of a folder, sorted by name.
 pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, FixtureError> {
-    let read = |source| FixtureError::Read { path: dir.into(), source };
+    let read = |cause| FixtureError::Read { path: dir.into(), cause };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(read)? {
         let path = entry.map_err(read)?.path();
@@ -159,7 +159,7 @@ pub fn load(path: &Path) -> Result<Evaluation, FixtureError> {
 
 /// Reads a fixture with its expected verdict.
 pub fn read(path: &Path) -> Result<Fixture, FixtureError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Read { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|cause| FixtureError::Read { path: path.into(), cause })?;
     parse_fixture(&text, path)
 }
 

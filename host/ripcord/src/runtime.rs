@@ -148,7 +148,7 @@ impl Runtime {
             }
             PluginSource::File(path) => {
                 let wasm =
-                    std::fs::read(path).map_err(|e| fail(PluginErrorKind::Read { path: path.clone(), source: e }))?;
+                    std::fs::read(path).map_err(|e| fail(PluginErrorKind::Read { path: path.clone(), cause: e }))?;
                 self.load_bytes(&source.to_string(), &wasm)
             }
         }

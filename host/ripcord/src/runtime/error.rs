@@ -15,8 +15,8 @@ pub struct PluginError {
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginErrorKind {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error("unknown built-in policy `{name}`; the built-ins are {known}")]
     UnknownBuiltin { name: String, known: String },
     #[error("is not a valid WebAssembly component: {0}")]
