@@ -155,3 +155,31 @@ fn plugin_test_counts_a_plugin_error_as_a_failure_unless_expected() {
     let output = ripcord(&args, cache.path());
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
 }
+
+/// A file that cannot be read is one line that says why once, whichever command reads it.
+#[test]
+fn an_unreadable_file_is_said_once() {
+    let dir = temp_dir();
+    let missing = dir.path().join("missing");
+    let missing = missing.display().to_string();
+    let audit_is_a_directory = dir.path().join("guards.toml");
+    std::fs::write(
+        &audit_is_a_directory,
+        format!(
+            "[settings]\naudit_log = \"{}\"\n[[guard]]\nname = \"g\"\nplatform = \"aws-lambda\"\nfunction = \"f\"\nalias = \"live\"\npolicies = [{{ use = \"builtin:error-rate\" }}]\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let config = audit_is_a_directory.display().to_string();
+    for (args, said) in [
+        (vec!["check", "--config", &missing], "No such file or directory"),
+        (vec!["plugin", "test", "builtin:error-rate", "--input", &missing], "No such file or directory"),
+        (vec!["check", "--config", &config], "Is a directory"),
+    ] {
+        let output = ripcord(&args, dir.path());
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.matches(said).count(), 1, "{args:?}: {stderr}");
+    }
+}
