@@ -64,10 +64,11 @@ pub(crate) fn run(platform: DemoPlatform, prewarm: bool, runtime_args: &RuntimeA
     sim.advance(AFTER_PIN_MS);
     let after = after_the_pin(platform, &sim, pinned_at);
     println!(
-        "{}  5 minutes after the pin: {} requests, all on {:?}, {} cold starts, {} errors",
+        "{}  5 minutes after the pin: {} requests, {} {}, {} cold starts, {} errors",
         time(pinned_at + AFTER_PIN_MS),
         after.requests,
-        after.revisions,
+        if after.revisions.len() == 1 { "all on" } else { "on" },
+        after.revisions.iter().cloned().collect::<Vec<_>>().join(", "),
         after.cold,
         after.errors,
     );
