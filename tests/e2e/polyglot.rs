@@ -209,10 +209,15 @@ fn four_languages_describe_themselves_alike_and_agree_on_parameters_and_errors()
 
 /// `ripcord plugin new demo-LANG --lang LANG && cd demo-LANG && ripcord plugin build && ripcord plugin test`.
 fn round_trip(lang: &str) {
+    round_trip_at(lang, "0.1.0", 6);
+}
+
+/// [`round_trip`] for a project against `contract`, whose sample has `fixtures` fixtures and the contract's version.
+fn round_trip_at(lang: &str, contract: &str, fixtures: usize) {
     let dir = temp_dir();
     let cache = dir.path().join("cache");
     let name = format!("demo-{lang}");
-    let created = ripcord_in(dir.path(), &["plugin", "new", &name, "--lang", lang], &cache);
+    let created = ripcord_in(dir.path(), &["plugin", "new", &name, "--lang", lang, "--contract", contract], &cache);
     assert!(created.status.success(), "plugin new: {}", stderr(&created));
     let project = dir.path().join(&name);
     assert!(project.join("fixtures/healthy.json").is_file() && project.join("wit/policy.wit").is_file());
@@ -220,10 +225,21 @@ fn round_trip(lang: &str) {
     let tested = ripcord_in(&project, &["plugin", "test"], &cache);
     let table = stdout(&tested);
     assert!(tested.status.success(), "plugin test failed ({}):\n{table}\n{}", tested.status, stderr(&tested));
-    assert!(table.contains("6 fixtures: 6 passed, 0 failed"), "{table}");
-    assert!(table.contains(&format!("`{name}@0.1.0`")), "the scaffold did not rename the policy:\n{table}");
+    assert!(table.contains(&format!("{fixtures} fixtures: {fixtures} passed, 0 failed")), "{table}");
+    assert!(table.contains(&format!("`{name}@{contract}`")), "the scaffold did not rename the policy:\n{table}");
     let inspected = ripcord_in(&project, &["plugin", "inspect", &component.display().to_string()], &cache);
-    assert!(stdout(&inspected).contains("ripcord:policy@0.1.0"), "{}", stdout(&inspected));
+    assert!(stdout(&inspected).contains(&format!("ripcord:policy@{contract}")), "{}", stdout(&inspected));
+}
+
+/// `plugin new --contract 0.2.0`: a policy on the host's sequential tests, in Rust and in Python.
+#[test]
+fn plugin_new_build_test_round_trip_at_0_2_0_rust() {
+    round_trip_at("rust", "0.2.0", 2);
+}
+
+#[test]
+fn plugin_new_build_test_round_trip_at_0_2_0_python() {
+    round_trip_at("python", "0.2.0", 2);
 }
 
 #[test]
@@ -403,4 +419,16 @@ fn an_interpreted_0_2_0_policy_uses_the_sequential_tests() {
     );
     assert!(tested.status.success(), "{}\n{}", stdout(&tested), stderr(&tested));
     assert!(stdout(&tested).contains("2 fixtures: 2 passed, 0 failed"), "{}", stdout(&tested));
+
+    // The same policy in Rust on the raw 0.2.0 bindings gives the same verdicts and the same evidence.
+    let rust = runtime.load(&PluginSource::File(guest("sequential-errors"))).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rust.contract().version(), "0.2.0");
+    for file in ["healthy.json", "error-spike.json"] {
+        let path = repo_root().join("plugins/examples/sequential-errors/fixtures").join(file);
+        let evaluation = ripcord::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let (python, rust) = (runtime.evaluate(&plugin, &evaluation), runtime.evaluate(&rust, &evaluation));
+        let (python, rust) = (python.unwrap_or_else(|e| panic!("{e}")), rust.unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(python.verdict, rust.verdict, "{file}");
+        assert_eq!(python.checks, rust.checks, "{file}");
+    }
 }

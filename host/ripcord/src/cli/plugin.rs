@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use ripcord::devkit::{self, Lang, Project};
 use ripcord::evaluation::ParamValue;
-use ripcord::runtime::{Plugin, PluginSource, Runtime};
+use ripcord::runtime::{Contract, Plugin, PluginSource, Runtime};
 use ripcord::verdict::PolicyReport;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,10 @@ pub(crate) enum PluginCommand {
         /// Where to create the project folder.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// The contract version it targets: 0.1.0 (any language; the reference safety + errors policy) or 0.2.0
+        /// (rust or python; a policy on the host's anytime-valid sequential tests).
+        #[arg(long, default_value = "0.1.0", value_parser = parse_contract)]
+        contract: Contract,
     },
     /// Build the policy project in this folder (or --project) with its language's toolchain.
     Build {
@@ -74,6 +78,14 @@ fn parse_param(text: &str) -> Result<(String, ParamValue), String> {
     Ok((name.to_string(), ParamValue::parse_cli(value)))
 }
 
+/// A contract version this host supports, as `plugin new --contract` takes it.
+fn parse_contract(text: &str) -> Result<Contract, String> {
+    Contract::SUPPORTED.into_iter().find(|c| c.version() == text).ok_or_else(|| {
+        let supported: Vec<&str> = Contract::SUPPORTED.iter().map(|c| c.version()).collect();
+        format!("unknown contract version {text:?}; supported: {}", supported.join(", "))
+    })
+}
+
 pub(crate) fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
     match command {
         PluginCommand::Inspect { plugin, json, runtime } => {
@@ -86,9 +98,9 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PluginCommand::New { name, lang, dir } => {
-            let created = devkit::scaffold(&name, lang, &dir)?;
-            println!("created {} ({} policy)", created.display(), lang.as_str());
+        PluginCommand::New { name, lang, dir, contract } => {
+            let created = devkit::scaffold(&name, lang, contract, &dir)?;
+            println!("created {} ({} policy, contract {})", created.display(), lang.as_str(), contract.version());
             println!("next: cd {} && ripcord plugin build && ripcord plugin test", created.display());
             Ok(ExitCode::SUCCESS)
         }

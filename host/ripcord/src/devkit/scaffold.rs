@@ -5,29 +5,94 @@
 use super::project::{Lang, MANIFEST, Manifest};
 use super::toolchain::{COMPONENTIZE_PY, COMPONENTIZE_QJS_VERSION};
 use super::{DevkitError, io};
+use crate::runtime::Contract;
 use std::path::{Path, PathBuf};
 
-const WIT: &str = include_str!("../../../../wit/since_v0.1.0/policy.wit");
-/// The name every reference implementation gives itself; the scaffold renames it.
-const REFERENCE_NAME: &str = "\"safety-errors\"";
-const FIXTURES: [(&str, &str); 6] = [
-    ("healthy.json", include_str!("../../../../plugins/examples/safety-errors/fixtures/healthy.json")),
-    ("error-spike.json", include_str!("../../../../plugins/examples/safety-errors/fixtures/error-spike.json")),
-    ("safety-spike.json", include_str!("../../../../plugins/examples/safety-errors/fixtures/safety-spike.json")),
-    ("one-bad-window.json", include_str!("../../../../plugins/examples/safety-errors/fixtures/one-bad-window.json")),
-    ("low-traffic.json", include_str!("../../../../plugins/examples/safety-errors/fixtures/low-traffic.json")),
-    (
-        "missing-safety-metric.json",
-        include_str!("../../../../plugins/examples/safety-errors/fixtures/missing-safety-metric.json"),
-    ),
-];
-const RUST: &str = include_str!("../../../../plugins/examples/safety-errors/rust/src/lib.rs");
-const JS: &str = include_str!("../../../../plugins/examples/safety-errors/js/policy.js");
-const PYTHON: &str = include_str!("../../../../plugins/examples/safety-errors/python/app.py");
-const C: &str = include_str!("../../../../plugins/examples/safety-errors/c/policy.c");
+/// What a scaffold starts from: the contract it targets and a sample policy written against it, tested in this
+/// repository in every language it is offered in, with its fixtures.
+struct Sample {
+    contract: Contract,
+    wit: &'static str,
+    /// The name the sample gives itself (quoted, as in its source); the scaffold renames it.
+    reference_name: &'static str,
+    /// What the sample does, for the project's README.
+    summary: &'static str,
+    fixtures: &'static [(&'static str, &'static str)],
+    rust: &'static str,
+    /// The WIT path the Rust sample uses in this repository; the scaffold points it at `wit`.
+    rust_wit_path: &'static str,
+    js: Option<&'static str>,
+    python: &'static str,
+    c: Option<&'static str>,
+}
 
-/// Creates project `name` in `parent` and returns its folder.
-pub fn scaffold(name: &str, lang: Lang, parent: &Path) -> Result<PathBuf, DevkitError> {
+/// Contract 0.1.0: the reference *safety + errors* policy, in all four languages.
+const SAFETY_ERRORS: Sample = Sample {
+    contract: Contract::V0_1_0,
+    wit: include_str!("../../../../wit/since_v0.1.0/policy.wit"),
+    reference_name: "\"safety-errors\"",
+    summary: "rollback when the candidate's error rate or safety-filter hits per request exceed their limits in \
+              `windows` consecutive windows",
+    fixtures: &[
+        ("healthy.json", include_str!("../../../../plugins/examples/safety-errors/fixtures/healthy.json")),
+        ("error-spike.json", include_str!("../../../../plugins/examples/safety-errors/fixtures/error-spike.json")),
+        ("safety-spike.json", include_str!("../../../../plugins/examples/safety-errors/fixtures/safety-spike.json")),
+        (
+            "one-bad-window.json",
+            include_str!("../../../../plugins/examples/safety-errors/fixtures/one-bad-window.json"),
+        ),
+        ("low-traffic.json", include_str!("../../../../plugins/examples/safety-errors/fixtures/low-traffic.json")),
+        (
+            "missing-safety-metric.json",
+            include_str!("../../../../plugins/examples/safety-errors/fixtures/missing-safety-metric.json"),
+        ),
+    ],
+    rust: include_str!("../../../../plugins/examples/safety-errors/rust/src/lib.rs"),
+    rust_wit_path: "\"../../../../wit/since_v0.1.0\"",
+    js: Some(include_str!("../../../../plugins/examples/safety-errors/js/policy.js")),
+    python: include_str!("../../../../plugins/examples/safety-errors/python/app.py"),
+    c: Some(include_str!("../../../../plugins/examples/safety-errors/c/policy.c")),
+};
+
+/// Contract 0.2.0: *sequential errors*, on the host's anytime-valid sequential tests, in Rust and Python.
+const SEQUENTIAL_ERRORS: Sample = Sample {
+    contract: Contract::V0_2_0,
+    wit: include_str!("../../../../wit/since_v0.2.0/policy.wit"),
+    reference_name: "\"sequential-errors\"",
+    summary: "rollback when the candidate's error rate is above `max_rate` and `ratio` x the baseline's, each by \
+              the host's anytime-valid sequential tests at `alpha` (looking every minute does not inflate false \
+              rollbacks)",
+    fixtures: &[
+        ("healthy.json", include_str!("../../../../plugins/examples/sequential-errors/fixtures/healthy.json")),
+        ("error-spike.json", include_str!("../../../../plugins/examples/sequential-errors/fixtures/error-spike.json")),
+    ],
+    rust: include_str!("../../../../plugins/examples/sequential-errors/rust/src/lib.rs"),
+    rust_wit_path: "\"../../../../wit/since_v0.2.0\"",
+    js: None,
+    python: include_str!("../../../../plugins/examples/sequential-errors/python/app.py"),
+    c: None,
+};
+
+/// Creates project `name` in `parent`, a policy in `lang` against `contract`, and returns its folder.
+pub fn scaffold(name: &str, lang: Lang, contract: Contract, parent: &Path) -> Result<PathBuf, DevkitError> {
+    let sample = match contract {
+        Contract::V0_1_0 => &SAFETY_ERRORS,
+        Contract::V0_2_0 => &SEQUENTIAL_ERRORS,
+    };
+    let source = match lang {
+        Lang::Rust => Some(sample.rust),
+        Lang::Python => Some(sample.python),
+        Lang::Js => sample.js,
+        Lang::C => sample.c,
+    };
+    let Some(source) = source else {
+        return Err(DevkitError::Invalid(format!(
+            "no {} sample for contract {}: scaffold it in rust or python, or as a {} policy with --contract 0.1.0",
+            lang.as_str(),
+            contract.version(),
+            lang.as_str()
+        )));
+    };
     let valid = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -41,9 +106,9 @@ pub fn scaffold(name: &str, lang: Lang, parent: &Path) -> Result<PathBuf, Devkit
     if dir.exists() {
         return Err(DevkitError::Invalid(format!("{} already exists", dir.display())));
     }
-    let renamed = |source: &str| source.replacen(REFERENCE_NAME, &format!("{name:?}"), 1);
-    let mut files: Vec<(String, String)> = vec![("wit/policy.wit".into(), WIT.into())];
-    files.extend(FIXTURES.iter().map(|(file, text)| (format!("fixtures/{file}"), text.to_string())));
+    let source = source.replacen(sample.reference_name, &format!("{name:?}"), 1);
+    let mut files: Vec<(String, String)> = vec![("wit/policy.wit".into(), sample.wit.into())];
+    files.extend(sample.fixtures.iter().map(|(file, text)| (format!("fixtures/{file}"), text.to_string())));
     let manifest =
         Manifest { name: name.into(), lang, output: None, wit: None, fixtures: None, source: None, js_engine: None };
     let manifest = toml::to_string(&manifest).map_err(|e| DevkitError::Invalid(e.to_string()))?;
@@ -51,26 +116,25 @@ pub fn scaffold(name: &str, lang: Lang, parent: &Path) -> Result<PathBuf, Devkit
         MANIFEST.into(),
         format!("# A ripcord policy project: `ripcord plugin build`, then `ripcord plugin test`.\n{manifest}"),
     ));
-    files.push(("README.md".into(), readme(name, lang)));
+    files.push(("README.md".into(), readme(name, lang, sample)));
     match lang {
         Lang::Rust => {
             files.push(("Cargo.toml".into(), cargo_toml(name)));
-            let source = renamed(RUST).replace("\"../../../../wit/since_v0.1.0\"", "\"wit\"");
-            files.push(("src/lib.rs".into(), source));
+            files.push(("src/lib.rs".into(), source.replace(sample.rust_wit_path, "\"wit\"")));
             files.push((".gitignore".into(), "/target\n*.wasm\n".into()));
         }
         Lang::Js => {
-            files.push(("policy.js".into(), renamed(JS)));
+            files.push(("policy.js".into(), source));
             files.push(("package.json".into(), package_json(name)));
             files.push((".gitignore".into(), "node_modules/\n*.wasm\n".into()));
         }
         Lang::Python => {
-            files.push(("app.py".into(), renamed(PYTHON)));
+            files.push(("app.py".into(), source));
             files.push(("requirements.txt".into(), format!("{COMPONENTIZE_PY}\n")));
             files.push((".gitignore".into(), ".venv/\n__pycache__/\n*.wasm\n".into()));
         }
         Lang::C => {
-            files.push(("policy.c".into(), renamed(C)));
+            files.push(("policy.c".into(), source));
             files.push((".gitignore".into(), "gen/\n*.wasm\n".into()));
         }
     }
@@ -129,7 +193,7 @@ fn package_json(name: &str) -> String {
     )
 }
 
-fn readme(name: &str, lang: Lang) -> String {
+fn readme(name: &str, lang: Lang, sample: &Sample) -> String {
     let setup = match lang {
         Lang::Rust => "rustup target add wasm32-wasip2",
         Lang::Js => {
@@ -141,8 +205,7 @@ fn readme(name: &str, lang: Lang) -> String {
     format!(
         r#"# {name}
 
-A ripcord rollback policy in {lang}: rollback when the candidate's error rate or safety-filter hits per request
-exceed their limits in `windows` consecutive windows. Change it to your criteria.
+A ripcord rollback policy in {lang}: {summary}. Change it to your criteria.
 
 ```sh
 {setup}
@@ -151,12 +214,14 @@ ripcord plugin test            # runs fixtures/*.json and compares each verdict 
 ripcord plugin inspect {name}.wasm
 ```
 
-- `wit/policy.wit`: the contract (`ripcord:policy@0.1.0`) this policy implements.
+- `wit/policy.wit`: the contract (`{package}`) this policy implements.
 - `fixtures/`: evaluations in ripcord's JSON format, each with the verdict it must give (`"expect"`).
 - `{manifest}`: name, language and where the component goes.
 "#,
         lang = lang.as_str(),
         manifest = MANIFEST,
+        summary = sample.summary,
+        package = sample.contract.package(),
     )
 }
 
@@ -168,13 +233,32 @@ mod tests {
     fn names_are_checked_and_projects_never_overwritten() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         for bad in ["", "Bad", "9lives", "a b", "../x"] {
-            let error = scaffold(bad, Lang::C, dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+            let error =
+                scaffold(bad, Lang::C, Contract::V0_1_0, dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(error.contains("invalid plugin name"), "{bad:?}: {error}");
         }
-        let created = scaffold("ok-1", Lang::Python, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let created = scaffold("ok-1", Lang::Python, Contract::V0_1_0, dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let app = std::fs::read_to_string(created.join("app.py")).unwrap_or_default();
         assert!(app.contains("\"ok-1\"") && !app.contains("\"safety-errors\""), "not renamed");
-        let again = scaffold("ok-1", Lang::Python, dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+        let again = scaffold("ok-1", Lang::Python, Contract::V0_1_0, dir.path())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(again.contains("already exists"), "{again}");
+    }
+
+    #[test]
+    fn a_0_2_0_project_carries_the_0_2_0_contract_and_its_sample() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let created = scaffold("seq", Lang::Rust, Contract::V0_2_0, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let wit = std::fs::read_to_string(created.join("wit/policy.wit")).unwrap_or_default();
+        assert!(wit.contains("package ripcord:policy@0.2.0;"), "{wit}");
+        let lib = std::fs::read_to_string(created.join("src/lib.rs")).unwrap_or_default();
+        assert!(lib.contains("path: \"wit\"") && lib.contains("\"seq\"") && lib.contains("error_limit_test"), "{lib}");
+        let readme = std::fs::read_to_string(created.join("README.md")).unwrap_or_default();
+        assert!(readme.contains("ripcord:policy@0.2.0"), "{readme}");
+        let js = scaffold("seq-js", Lang::Js, Contract::V0_2_0, dir.path()).err().map(|e| e.to_string());
+        assert!(js.is_some_and(|e| e.contains("no js sample for contract 0.2.0")), "js at 0.2.0 is refused");
+        assert!(!dir.path().join("seq-js").exists(), "nothing written for a refused scaffold");
     }
 }
