@@ -231,10 +231,15 @@ fn round_trip_at(lang: &str, contract: &str, fixtures: usize) {
     assert!(stdout(&inspected).contains(&format!("ripcord:policy@{contract}")), "{}", stdout(&inspected));
 }
 
-/// `plugin new --contract 0.2.0`: a policy on the host's sequential tests, in Rust and in Python.
+/// `plugin new --contract 0.2.0`: a policy on the host's sequential tests, in Rust, JavaScript and Python.
 #[test]
 fn plugin_new_build_test_round_trip_at_0_2_0_rust() {
     round_trip_at("rust", "0.2.0", 2);
+}
+
+#[test]
+fn plugin_new_build_test_round_trip_at_0_2_0_js() {
+    round_trip_at("js", "0.2.0", 2);
 }
 
 #[test]
@@ -420,15 +425,22 @@ fn an_interpreted_0_2_0_policy_uses_the_sequential_tests() {
     assert!(tested.status.success(), "{}\n{}", stdout(&tested), stderr(&tested));
     assert!(stdout(&tested).contains("2 fixtures: 2 passed, 0 failed"), "{}", stdout(&tested));
 
-    // The same policy in Rust on the raw 0.2.0 bindings gives the same verdicts and the same evidence.
-    let rust = runtime.load(&PluginSource::File(guest("sequential-errors"))).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(rust.contract().version(), "0.2.0");
-    for file in ["healthy.json", "error-spike.json"] {
-        let path = repo_root().join("plugins/examples/sequential-errors/fixtures").join(file);
-        let evaluation = ripcord::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let (python, rust) = (runtime.evaluate(&plugin, &evaluation), runtime.evaluate(&rust, &evaluation));
-        let (python, rust) = (python.unwrap_or_else(|e| panic!("{e}")), rust.unwrap_or_else(|e| panic!("{e}")));
-        assert_eq!(python.verdict, rust.verdict, "{file}");
-        assert_eq!(python.checks, rust.checks, "{file}");
+    // The same policy in Rust on the raw 0.2.0 bindings, and in JavaScript, gives the same verdicts and the same
+    // evidence.
+    let mut others = vec![("rust", guest("sequential-errors"))];
+    let js_project = repo_root().join("plugins/examples/sequential-errors/js");
+    let js_out = dir.path().join("sequential-errors-js.wasm");
+    others.extend(build("js (0.2.0)", &js_project, &js_out, &dir.path().join("cache")).map(|js| ("js", js)));
+    for (lang, component) in others {
+        let other = runtime.load(&PluginSource::File(component)).unwrap_or_else(|e| panic!("{lang}: {e}"));
+        assert_eq!(other.contract().version(), "0.2.0", "{lang}");
+        for file in ["healthy.json", "error-spike.json"] {
+            let path = repo_root().join("plugins/examples/sequential-errors/fixtures").join(file);
+            let evaluation = ripcord::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let python = runtime.evaluate(&plugin, &evaluation).unwrap_or_else(|e| panic!("python: {e}"));
+            let got = runtime.evaluate(&other, &evaluation).unwrap_or_else(|e| panic!("{lang}: {e}"));
+            assert_eq!(python.verdict, got.verdict, "{lang}, {file}");
+            assert_eq!(python.checks, got.checks, "{lang}, {file}");
+        }
     }
 }

@@ -54,7 +54,7 @@ const SAFETY_ERRORS: Sample = Sample {
     c: Some(include_str!("../../../../plugins/examples/safety-errors/c/policy.c")),
 };
 
-/// Contract 0.2.0: *sequential errors*, on the host's anytime-valid sequential tests, in Rust and Python.
+/// Contract 0.2.0: *sequential errors*, on the host's anytime-valid sequential tests, in Rust, JavaScript and Python.
 const SEQUENTIAL_ERRORS: Sample = Sample {
     contract: Contract::V0_2_0,
     wit: include_str!("../../../../wit/since_v0.2.0/policy.wit"),
@@ -68,7 +68,7 @@ const SEQUENTIAL_ERRORS: Sample = Sample {
     ],
     rust: include_str!("../../../../plugins/examples/sequential-errors/rust/src/lib.rs"),
     rust_wit_path: "\"../../../../wit/since_v0.2.0\"",
-    js: None,
+    js: Some(include_str!("../../../../plugins/examples/sequential-errors/js/policy.js")),
     python: include_str!("../../../../plugins/examples/sequential-errors/python/app.py"),
     c: None,
 };
@@ -87,7 +87,7 @@ pub fn scaffold(name: &str, lang: Lang, contract: Contract, parent: &Path) -> Re
     };
     let Some(source) = source else {
         return Err(DevkitError::Invalid(format!(
-            "no {} sample for contract {}: scaffold it in rust or python, or as a {} policy with --contract 0.1.0",
+            "no {} sample for contract {}: scaffold it in rust, js or python, or as a {} policy with --contract 0.1.0",
             lang.as_str(),
             contract.version(),
             lang.as_str()
@@ -257,8 +257,8 @@ mod tests {
         assert!(lib.contains("path: \"wit\"") && lib.contains("\"seq\"") && lib.contains("error_limit_test"), "{lib}");
         let readme = std::fs::read_to_string(created.join("README.md")).unwrap_or_default();
         assert!(readme.contains("ripcord:policy@0.2.0"), "{readme}");
-        let js = scaffold("seq-js", Lang::Js, Contract::V0_2_0, dir.path()).err().map(|e| e.to_string());
-        assert!(js.is_some_and(|e| e.contains("no js sample for contract 0.2.0")), "js at 0.2.0 is refused");
-        assert!(!dir.path().join("seq-js").exists(), "nothing written for a refused scaffold");
+        let c = scaffold("seq-c", Lang::C, Contract::V0_2_0, dir.path()).err().map(|e| e.to_string());
+        assert!(c.is_some_and(|e| e.contains("no c sample for contract 0.2.0")), "c at 0.2.0 is refused");
+        assert!(!dir.path().join("seq-c").exists(), "nothing written for a refused scaffold");
     }
 }
