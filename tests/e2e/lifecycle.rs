@@ -28,6 +28,21 @@ fn check_every_minute(h: &SimHarness, minutes: usize) -> Vec<Option<i32>> {
         .collect()
 }
 
+/// One `check` per minute, at most `minutes`, until one rolls back; the minute it did and its output, asserted to
+/// say `ROLLED BACK to TARGET`.
+fn rolled_back_within(h: &SimHarness, minutes: usize, target: &str) -> Option<(usize, String)> {
+    for minute in 1..=minutes {
+        h.sim.advance(MINUTE);
+        let output = h.ripcord(&["check"]);
+        if output.status.code() == Some(2) {
+            let text = stdout(&output);
+            assert!(text.contains(&format!("ROLLED BACK to {target}")), "{text}");
+            return Some((minute, text));
+        }
+    }
+    None
+}
+
 #[test]
 fn a_release_that_baked_at_full_traffic_is_the_one_rolled_back_to() {
     let h = SimHarness::start(&lambda_scenario("version = 1", KNOWN_GOOD_1, V3_FAILS));
@@ -74,17 +89,8 @@ fn a_release_that_baked_at_full_traffic_is_the_one_rolled_back_to() {
         h.sim.advance(MINUTE);
     }
     h.sim.set_alias("checkout", "live", 2, Some((3, 0.1))).unwrap_or_else(|e| panic!("{e:?}"));
-    let mut rolled_back = false;
-    for _ in 0..5 {
-        h.sim.advance(MINUTE);
-        let output = h.ripcord(&["check"]);
-        if output.status.code() == Some(2) {
-            assert!(stdout(&output).contains("ROLLED BACK to v2"), "{}", stdout(&output));
-            rolled_back = true;
-            break;
-        }
-    }
-    assert!(rolled_back, "v3 not rolled back within 5 minutes: {:?}", h.audit().last());
+    let rolled_back = rolled_back_within(&h, 5, "v2");
+    assert!(rolled_back.is_some(), "v3 not rolled back within 5 minutes: {:?}", h.audit().last());
     assert_eq!(h.alias(), (2, None));
     assert_eq!(tag("rollout"), None, "the failed rollout is forgotten");
 }
@@ -194,17 +200,8 @@ fn on_cloud_run_the_revision_that_baked_at_full_traffic_is_the_one_rolled_back_t
         h.sim.advance(MINUTE);
     }
     h.sim.set_traffic("search", split(BBB, CCC, 10)).unwrap_or_else(|e| panic!("{e:?}"));
-    let mut rolled_back = false;
-    for _ in 0..5 {
-        h.sim.advance(MINUTE);
-        let output = h.ripcord(&["check"]);
-        if output.status.code() == Some(2) {
-            assert!(stdout(&output).contains(&format!("ROLLED BACK to {BBB}")), "{}", stdout(&output));
-            rolled_back = true;
-            break;
-        }
-    }
-    assert!(rolled_back, "ccc not rolled back within 5 minutes: {:?}", h.audit().last());
+    let rolled_back = rolled_back_within(&h, 5, BBB);
+    assert!(rolled_back.is_some(), "ccc not rolled back within 5 minutes: {:?}", h.audit().last());
     assert_eq!(h.split("search")[0], (BBB.to_string(), 100, String::new()));
     assert_eq!(annotation("rollout"), None, "the failed rollout is forgotten");
 }
@@ -233,18 +230,8 @@ fn a_latency_regression_after_full_promotion_is_judged_against_the_known_goods_h
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
     h.sim.advance(30 * MINUTE);
     h.sim.set_alias("checkout", "live", 2, None).unwrap_or_else(|e| panic!("{e:?}"));
-    let mut rolled_back = None;
-    for minute in 1..=20 {
-        h.sim.advance(MINUTE);
-        let output = h.ripcord(&["check"]);
-        if output.status.code() == Some(2) {
-            assert!(stdout(&output).contains("ROLLED BACK to v1"), "{}", stdout(&output));
-            rolled_back = Some(minute);
-            break;
-        }
-    }
-    let minute =
-        rolled_back.unwrap_or_else(|| panic!("p95 tripled, not rolled back in 20 minutes: {:?}", h.audit().last()));
+    let (minute, _) = rolled_back_within(&h, 20, "v1")
+        .unwrap_or_else(|| panic!("p95 tripled, not rolled back in 20 minutes: {:?}", h.audit().last()));
     assert_eq!(h.alias(), (1, None));
     let decision = h.audit().into_iter().rfind(|r| r.record == Kind::Decision).unwrap_or_else(|| panic!("none"));
     let history = decision.evidence.and_then(|e| e.history).unwrap_or_else(|| panic!("no historical baseline"));
