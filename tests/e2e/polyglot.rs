@@ -231,7 +231,7 @@ fn round_trip_at(lang: &str, contract: &str, fixtures: usize) {
     assert!(stdout(&inspected).contains(&format!("ripcord:policy@{contract}")), "{}", stdout(&inspected));
 }
 
-/// `plugin new --contract 0.2.0`: a policy on the host's sequential tests, in Rust, JavaScript and Python.
+/// `plugin new --contract 0.2.0`: a policy on the host's sequential tests, in each of the four languages.
 #[test]
 fn plugin_new_build_test_round_trip_at_0_2_0_rust() {
     round_trip_at("rust", "0.2.0", 2);
@@ -245,6 +245,11 @@ fn plugin_new_build_test_round_trip_at_0_2_0_js() {
 #[test]
 fn plugin_new_build_test_round_trip_at_0_2_0_python() {
     round_trip_at("python", "0.2.0", 2);
+}
+
+#[test]
+fn plugin_new_build_test_round_trip_at_0_2_0_c() {
+    round_trip_at("c", "0.2.0", 2);
 }
 
 #[test]
@@ -405,10 +410,11 @@ fn plugin_build_installs_a_missing_project_toolchain_from_the_registries() {
     }
 }
 
-/// A contract 0.2.0 policy in an interpreted language uses the host's anytime-valid sequential tests
-/// (plugins/examples/sequential-errors/python): it builds, declares 0.2.0, and passes its fixtures.
+/// A contract 0.2.0 policy uses the host's anytime-valid sequential tests in every language
+/// (plugins/examples/sequential-errors): the Python one builds, declares 0.2.0 and passes its fixtures, and the
+/// Rust, JavaScript and C ones agree with it.
 #[test]
-fn an_interpreted_0_2_0_policy_uses_the_sequential_tests() {
+fn a_0_2_0_policy_uses_the_sequential_tests_alike_in_four_languages() {
     let dir = temp_dir();
     let project = repo_root().join("plugins/examples/sequential-errors/python");
     let out = dir.path().join("sequential-errors.wasm");
@@ -425,12 +431,14 @@ fn an_interpreted_0_2_0_policy_uses_the_sequential_tests() {
     assert!(tested.status.success(), "{}\n{}", stdout(&tested), stderr(&tested));
     assert!(stdout(&tested).contains("2 fixtures: 2 passed, 0 failed"), "{}", stdout(&tested));
 
-    // The same policy in Rust on the raw 0.2.0 bindings, and in JavaScript, gives the same verdicts and the same
-    // evidence.
+    // The same policy in Rust on the raw 0.2.0 bindings, in JavaScript and in C gives the same verdicts and the
+    // same evidence.
     let mut others = vec![("rust", guest("sequential-errors"))];
-    let js_project = repo_root().join("plugins/examples/sequential-errors/js");
-    let js_out = dir.path().join("sequential-errors-js.wasm");
-    others.extend(build("js (0.2.0)", &js_project, &js_out, &dir.path().join("cache")).map(|js| ("js", js)));
+    for lang in ["js", "c"] {
+        let project = repo_root().join("plugins/examples/sequential-errors").join(lang);
+        let out = dir.path().join(format!("sequential-errors-{lang}.wasm"));
+        others.extend(build(&format!("{lang} (0.2.0)"), &project, &out, &dir.path().join("cache")).map(|c| (lang, c)));
+    }
     for (lang, component) in others {
         let other = runtime.load(&PluginSource::File(component)).unwrap_or_else(|e| panic!("{lang}: {e}"));
         assert_eq!(other.contract().version(), "0.2.0", "{lang}");

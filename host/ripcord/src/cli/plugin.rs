@@ -25,7 +25,7 @@ pub(crate) enum PluginCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
         /// The contract version it targets: 0.1.0 (any language; the reference safety + errors policy) or 0.2.0
-        /// (rust, js or python; a policy on the host's anytime-valid sequential tests).
+        /// (any language; a policy on the host's anytime-valid sequential tests).
         #[arg(long, default_value = "0.1.0", value_parser = parse_contract)]
         contract: Contract,
     },

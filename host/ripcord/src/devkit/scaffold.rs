@@ -21,9 +21,9 @@ struct Sample {
     rust: &'static str,
     /// The WIT path the Rust sample uses in this repository; the scaffold points it at `wit`.
     rust_wit_path: &'static str,
-    js: Option<&'static str>,
+    js: &'static str,
     python: &'static str,
-    c: Option<&'static str>,
+    c: &'static str,
 }
 
 /// Contract 0.1.0: the reference *safety + errors* policy, in all four languages.
@@ -49,12 +49,12 @@ const SAFETY_ERRORS: Sample = Sample {
     ],
     rust: include_str!("../../../../plugins/examples/safety-errors/rust/src/lib.rs"),
     rust_wit_path: "\"../../../../wit/since_v0.1.0\"",
-    js: Some(include_str!("../../../../plugins/examples/safety-errors/js/policy.js")),
+    js: include_str!("../../../../plugins/examples/safety-errors/js/policy.js"),
     python: include_str!("../../../../plugins/examples/safety-errors/python/app.py"),
-    c: Some(include_str!("../../../../plugins/examples/safety-errors/c/policy.c")),
+    c: include_str!("../../../../plugins/examples/safety-errors/c/policy.c"),
 };
 
-/// Contract 0.2.0: *sequential errors*, on the host's anytime-valid sequential tests, in Rust, JavaScript and Python.
+/// Contract 0.2.0: *sequential errors*, on the host's anytime-valid sequential tests, in all four languages.
 const SEQUENTIAL_ERRORS: Sample = Sample {
     contract: Contract::V0_2_0,
     wit: include_str!("../../../../wit/since_v0.2.0/policy.wit"),
@@ -68,9 +68,9 @@ const SEQUENTIAL_ERRORS: Sample = Sample {
     ],
     rust: include_str!("../../../../plugins/examples/sequential-errors/rust/src/lib.rs"),
     rust_wit_path: "\"../../../../wit/since_v0.2.0\"",
-    js: Some(include_str!("../../../../plugins/examples/sequential-errors/js/policy.js")),
+    js: include_str!("../../../../plugins/examples/sequential-errors/js/policy.js"),
     python: include_str!("../../../../plugins/examples/sequential-errors/python/app.py"),
-    c: None,
+    c: include_str!("../../../../plugins/examples/sequential-errors/c/policy.c"),
 };
 
 /// Creates project `name` in `parent`, a policy in `lang` against `contract`, and returns its folder.
@@ -80,18 +80,10 @@ pub fn scaffold(name: &str, lang: Lang, contract: Contract, parent: &Path) -> Re
         Contract::V0_2_0 => &SEQUENTIAL_ERRORS,
     };
     let source = match lang {
-        Lang::Rust => Some(sample.rust),
-        Lang::Python => Some(sample.python),
+        Lang::Rust => sample.rust,
         Lang::Js => sample.js,
+        Lang::Python => sample.python,
         Lang::C => sample.c,
-    };
-    let Some(source) = source else {
-        return Err(DevkitError::Invalid(format!(
-            "no {} sample for contract {}: scaffold it in rust, js or python, or as a {} policy with --contract 0.1.0",
-            lang.as_str(),
-            contract.version(),
-            lang.as_str()
-        )));
     };
     let valid = !name.is_empty()
         && name.len() <= 64
@@ -257,8 +249,8 @@ mod tests {
         assert!(lib.contains("path: \"wit\"") && lib.contains("\"seq\"") && lib.contains("error_limit_test"), "{lib}");
         let readme = std::fs::read_to_string(created.join("README.md")).unwrap_or_default();
         assert!(readme.contains("ripcord:policy@0.2.0"), "{readme}");
-        let c = scaffold("seq-c", Lang::C, Contract::V0_2_0, dir.path()).err().map(|e| e.to_string());
-        assert!(c.is_some_and(|e| e.contains("no c sample for contract 0.2.0")), "c at 0.2.0 is refused");
-        assert!(!dir.path().join("seq-c").exists(), "nothing written for a refused scaffold");
+        let c = scaffold("seq-c", Lang::C, Contract::V0_2_0, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let source = std::fs::read_to_string(c.join("policy.c")).unwrap_or_default();
+        assert!(source.contains("\"seq-c\"") && source.contains("ripcord_policy_stats_error_limit_test"), "{source}");
     }
 }

@@ -2,7 +2,7 @@
 // and above `ratio` x the baseline's, each by the host's anytime-valid sequential tests at `alpha` -- the same rule
 // as `builtin:error-rate`, minute by minute, so looking every minute does not inflate false rollbacks.
 //
-// The same policy is in Rust and Python next to this folder; the tests check that all three agree. The host's
+// The same policy is in Rust, Python and C next to this folder; the tests check that all four agree. The host's
 // `stats` interface is an import (`ripcord:policy/stats@0.2.0`), its functions and fields in camelCase; an option
 // that is none arrives as undefined.
 

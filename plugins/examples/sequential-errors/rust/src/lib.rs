@@ -1,8 +1,8 @@
 //! sequential-errors, in Rust on the raw WIT bindings (contract 0.2.0): rollback when the candidate's error rate is
 //! above `max_rate` and above `ratio` x the baseline's, each by the host's anytime-valid sequential tests at
 //! `alpha` — the same rule as `builtin:error-rate`, minute by minute, so looking every minute does not inflate
-//! false rollbacks. The same policy is in JavaScript and Python next to this folder; the tests check that all
-//! three agree.
+//! false rollbacks. The same policy is in JavaScript, Python and C next to this folder; the tests check that
+//! all four agree.
 
 wit_bindgen::generate!({ path: "../../../../wit/since_v0.2.0", world: "policy" });
 
