@@ -39,6 +39,23 @@ fn watch_exits_with_the_worst_code_of_all_its_cycles() {
 }
 
 #[test]
+fn watch_is_not_failed_by_the_cycles_before_a_canarys_evidence() {
+    // Watched from its deploy, a healthy canary is inconclusive until it has served enough, then promote: the
+    // watch ends with every guard judged and exits 0; a watch that ends before that exits 3.
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
+    h.guards("prewarm = \"off\"");
+    let short = h.ripcord(&["watch", "--cycles", "1"]);
+    assert!(stdout(&short).contains("inconclusive"), "{}", stdout(&short));
+    assert_eq!(short.status.code(), Some(3), "{}", stdout(&short));
+    let output = h.ripcord(&["watch", "--cycles", "8"]);
+    let text = stdout(&output);
+    let verdicts: Vec<&str> =
+        text.lines().filter(|l| l.starts_with("checkout-api")).filter_map(|l| l.split_whitespace().nth(1)).collect();
+    assert_eq!(verdicts.last(), Some(&"promote"), "{text}");
+    assert_eq!(output.status.code(), Some(0), "{text}");
+}
+
+#[test]
 fn watch_judges_each_guard_on_its_own_interval() {
     let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
     h.sim.advance(5 * 60_000);

@@ -33,6 +33,37 @@ pub(crate) mod exit {
     }
 }
 
+/// The exit code of many cycles (`watch --cycles N`). A rollback, an error or a shared degradation in any cycle
+/// stays in it — a rollback an hour ago is not undone by a promote now — while inconclusive is a state, not an
+/// event: it counts for a guard whose latest verdict is inconclusive, so the first cycles of a canary, before its
+/// evidence, do not fail a watch that ends with every guard judged.
+#[derive(Debug, Default)]
+pub(crate) struct Watched {
+    /// The worst code of the events seen (rollback, error, shared degradation), or healthy.
+    events: u8,
+    /// Each guard's latest verdict: inconclusive or not.
+    inconclusive: std::collections::BTreeMap<String, bool>,
+}
+
+impl Watched {
+    /// Adds one cycle's results.
+    pub(crate) fn add(&mut self, reports: &[GuardResult]) {
+        let cycle = exit_code(reports);
+        if cycle != exit::INCONCLUSIVE {
+            self.events = exit::worst(self.events, cycle);
+        }
+        for report in reports {
+            self.inconclusive.insert(report.guard.clone(), report.verdict == Verdict::Inconclusive);
+        }
+    }
+
+    /// The code of every cycle added.
+    pub(crate) fn code(&self) -> u8 {
+        let now = if self.inconclusive.values().any(|i| *i) { exit::INCONCLUSIVE } else { exit::HEALTHY };
+        exit::worst(self.events, now)
+    }
+}
+
 /// The exit code summarising a cycle.
 pub(crate) fn exit_code(reports: &[GuardResult]) -> u8 {
     let any = |f: &dyn Fn(&GuardResult) -> bool| reports.iter().any(f);
@@ -181,5 +212,41 @@ mod tests {
         assert_eq!([INCONCLUSIVE, ERROR, HEALTHY].into_iter().fold(HEALTHY, worst), ERROR);
         assert_eq!([HEALTHY, INCONCLUSIVE].into_iter().fold(HEALTHY, worst), INCONCLUSIVE);
         assert_eq!([HEALTHY, HEALTHY].into_iter().fold(HEALTHY, worst), HEALTHY);
+    }
+
+    fn result(guard: &str, verdict: Verdict, effect: Effect) -> GuardResult {
+        GuardResult {
+            guard: guard.into(),
+            at: None,
+            deployment: None,
+            verdict,
+            reason: String::new(),
+            findings: Vec::new(),
+            effect,
+            policies: Vec::new(),
+            evaluation: None,
+        }
+    }
+
+    #[test]
+    fn a_watch_keeps_what_happened_and_is_inconclusive_only_where_a_guard_ended_so() {
+        use Verdict::{Inconclusive, Promote, Rollback};
+        let code = |cycles: &[Vec<GuardResult>]| {
+            let mut watched = Watched::default();
+            cycles.iter().for_each(|c| watched.add(c));
+            watched.code()
+        };
+        let quiet = |guard, verdict| result(guard, verdict, Effect::NoAction);
+        // A canary's first cycles, before its evidence, then promote: healthy.
+        assert_eq!(code(&[vec![quiet("a", Inconclusive)], vec![quiet("a", Promote)]]), exit::HEALTHY);
+        // Still inconclusive at the end: inconclusive.
+        assert_eq!(code(&[vec![quiet("a", Promote)], vec![quiet("a", Inconclusive)]]), exit::INCONCLUSIVE);
+        // One guard judged, the other still not: inconclusive.
+        let both = |a, b| vec![quiet("a", a), quiet("b", b)];
+        assert_eq!(code(&[both(Inconclusive, Inconclusive), both(Promote, Inconclusive)]), exit::INCONCLUSIVE);
+        // A rollback or an error in any cycle stays.
+        assert_eq!(code(&[vec![quiet("a", Rollback)], vec![quiet("a", Promote)]]), exit::ROLLBACK);
+        let failed = result("a", Inconclusive, Effect::Failed { error: "GetAlias: throttled".into() });
+        assert_eq!(code(&[vec![failed], vec![quiet("a", Promote)]]), exit::ERROR);
     }
 }

@@ -1,8 +1,10 @@
 //! `ripcord watch`: cycles until interrupted (or N cycles), each guard on its own `interval`; the exit code covers
-//! every cycle.
+//! every cycle ([`Watched`]).
+
+use super::output::Watched;
 
 use super::RuntimeArgs;
-use super::output::{exit, exit_code, print};
+use super::output::{exit_code, print};
 use super::setup::{async_runtime, controller};
 use ripcord::audit::Actor;
 use ripcord::telemetry::{CycleSample, Registry};
@@ -18,7 +20,7 @@ pub(crate) fn run(
     runtime_args: &RuntimeArgs,
 ) -> anyhow::Result<ExitCode> {
     let controller = controller(config, runtime_args, dry_run)?;
-    let mut code = exit::HEALTHY;
+    let mut watched = Watched::default();
     let registry = std::sync::Arc::new(Registry::default());
     async_runtime()?.block_on(async {
         if let Some(addr) = metrics_addr {
@@ -46,8 +48,7 @@ pub(crate) fn run(
             let sample = CycleSample::of(&reports, started.elapsed().as_millis() as u64);
             sample.log();
             registry.record(&sample, now);
-            // The exit code covers every cycle: a rollback an hour ago is not undone by a promote now.
-            code = exit::worst(code, exit_code(&reports));
+            watched.add(&reports);
             if !json {
                 println!("-- {}", ripcord::time::format_timestamp(now));
             }
@@ -63,7 +64,7 @@ pub(crate) fn run(
             }
         }
     })?;
-    Ok(ExitCode::from(code))
+    Ok(ExitCode::from(watched.code()))
 }
 
 /// When each guard is next due: every guard is judged on its own `interval`, counted from the start.
