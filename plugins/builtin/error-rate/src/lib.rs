@@ -156,7 +156,7 @@ fn compare(e: &Evaluation, candidate: &Periods, ratio: f64, alpha: f64) -> Resul
                 let degraded = stats::error_limit_test(&baseline.rates(), limit, alpha).is_some_and(|t| t.reject);
                 degraded.then(|| {
                     format!(
-                        "shared degradation: the baseline's error rate rose too ({:.2}% now, {:.2}% before the candidate); not the candidate's doing",
+                        "shared degradation: the baseline's error rate rose too ({:.2}% since the candidate started, {:.2}% before it); not the candidate's doing",
                         now * 100.0,
                         before * 100.0
                     )

@@ -130,7 +130,7 @@ fn shared_degradation(
     let candidate_too = stats::exceedance_test(&cand, &[history], factor, alpha)?.reject;
     (degraded && candidate_too).then(|| {
         format!(
-            "shared degradation: the baseline's {metric} rose too ({:.0} ms now, {history:.0} ms before the candidate); not the candidate's doing",
+            "shared degradation: the baseline's {metric} rose too ({:.0} ms since the candidate started, {history:.0} ms before it); not the candidate's doing",
             median_of(&base).unwrap_or(f64::NAN)
         )
     })
