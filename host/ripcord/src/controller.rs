@@ -145,7 +145,7 @@ impl Controller {
             .collect();
         let now = match self.clock.now_ms().await {
             Ok(now) => now,
-            Err(error) => return selected.iter().map(|g| GuardResult::failed(g, error.to_string())).collect(),
+            Err(error) => return selected.iter().map(|g| GuardResult::failed(&g.name, error.to_string())).collect(),
         };
         let cycle = Cycle { now, actor, started };
         // One client per batch first (a client's first use connects), then every deployment, many at a time.
@@ -167,7 +167,7 @@ impl Controller {
                 match read {
                     Err(error) => {
                         self.record_unjudged(guard, None, error.clone(), &cycle).await;
-                        GuardResult::failed(guard, error)
+                        GuardResult::failed(&guard.name, error)
                     }
                     Ok((provider, deployment)) => {
                         let guard_cycle = GuardCycle { controller: self, guard, provider, deployment, cycle };
@@ -266,10 +266,10 @@ impl Controller {
         };
         let now = match self.clock.now_ms().await {
             Ok(now) => now,
-            Err(error) => return GuardResult::failed(guard, error.to_string()),
+            Err(error) => return GuardResult::failed(&guard.name, error.to_string()),
         };
         let result = match self.read(guard).await {
-            Err(error) => GuardResult::failed(guard, error),
+            Err(error) => GuardResult::failed(&guard.name, error),
             Ok((provider, deployment)) => {
                 let cycle = Cycle { now, actor: Actor::Manual, started: Instant::now() };
                 GuardCycle { controller: self, guard, provider, deployment, cycle }.pull(to).await
@@ -334,16 +334,6 @@ impl Controller {
     fn no_such_guard(&self, name: &str) -> GuardResult {
         let known: Vec<&str> = self.config.guards.iter().map(|g| g.name.as_str()).collect();
         let error = format!("no guard named {name:?} in {} (guards: {})", self.config.path.display(), known.join(", "));
-        GuardResult {
-            guard: name.into(),
-            at: None,
-            deployment: None,
-            verdict: Verdict::Inconclusive,
-            reason: error.clone(),
-            findings: Vec::new(),
-            effect: crate::effect::Effect::Failed { error },
-            policies: Vec::new(),
-            evaluation: None,
-        }
+        GuardResult::failed(name, error)
     }
 }

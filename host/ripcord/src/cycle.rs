@@ -111,7 +111,7 @@ impl GuardCycle<'_> {
     /// A guard whose metrics could not be read: its decision record says why, so the audit log has one record
     /// per guard per cycle, failures included.
     pub(crate) async fn unjudged(self, error: String) -> GuardResult {
-        let mut result = GuardResult::failed(self.guard, error.clone());
+        let mut result = GuardResult::failed(&self.guard.name, error.clone());
         result.at = Some(crate::time::format_timestamp(self.cycle.now));
         result.deployment = Some(DeploymentRecord::from(&self.deployment));
         self.controller.record_unjudged(self.guard, Some(&self.deployment), error, &self.cycle).await;

@@ -2,7 +2,6 @@
 //! JSON output carries and function mode answers with.
 
 use crate::audit::{self, DeploymentRecord};
-use crate::config::Guard;
 use crate::evaluation::Evaluation;
 use crate::provider::Prewarmed;
 use crate::verdict::Verdict;
@@ -88,18 +87,24 @@ pub struct GuardResult {
 }
 
 impl GuardResult {
-    /// A guard that could not be judged: `inconclusive`, the error as reason.
-    pub fn failed(guard: &Guard, error: String) -> Self {
+    /// A result of `guard` with only its verdict and effect: no reason, policies or evaluation yet.
+    pub fn bare(guard: &str, verdict: Verdict, effect: Effect) -> Self {
         Self {
-            guard: guard.name.clone(),
+            guard: guard.to_string(),
             at: None,
             deployment: None,
-            verdict: Verdict::Inconclusive,
-            reason: error.clone(),
+            verdict,
+            reason: String::new(),
             findings: Vec::new(),
-            effect: Effect::Failed { error },
+            effect,
             policies: Vec::new(),
             evaluation: None,
         }
+    }
+
+    /// A guard that could not be judged (or does not exist): `inconclusive`, the error as reason.
+    pub fn failed(guard: &str, error: String) -> Self {
+        let reason = error.clone();
+        Self { reason, ..Self::bare(guard, Verdict::Inconclusive, Effect::Failed { error }) }
     }
 }

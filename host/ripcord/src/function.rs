@@ -226,17 +226,7 @@ mod tests {
     }
 
     fn report(verdict: Verdict, effect: Effect) -> GuardResult {
-        GuardResult {
-            guard: "g".into(),
-            at: None,
-            deployment: None,
-            verdict,
-            reason: String::new(),
-            findings: Vec::new(),
-            effect,
-            policies: Vec::new(),
-            evaluation: None,
-        }
+        GuardResult::bare("g", verdict, effect)
     }
 
     #[test]

@@ -27,15 +27,15 @@ impl GuardCycle<'_> {
                 "no revision to pull to: candidate {} has no baseline or known good; pass --to VERSION",
                 deployment.candidate
             );
-            return GuardResult::failed(self.guard, error);
+            return GuardResult::failed(&self.guard.name, error);
         };
         match self.provider.revisions(self.guard).await {
             Ok(revisions) if !revisions.contains(&target) => {
                 let error = format!("revision {target:?} does not exist; the revisions are {}", revisions.join(", "));
-                return GuardResult::failed(self.guard, error);
+                return GuardResult::failed(&self.guard.name, error);
             }
             Ok(_) => {}
-            Err(error) => return GuardResult::failed(self.guard, error.to_string()),
+            Err(error) => return GuardResult::failed(&self.guard.name, error.to_string()),
         }
         let serving = deployment.serves_only(&target);
         let mut reason = format!("manual pull to {target}");

@@ -214,20 +214,6 @@ mod tests {
         assert_eq!([HEALTHY, HEALTHY].into_iter().fold(HEALTHY, worst), HEALTHY);
     }
 
-    fn result(guard: &str, verdict: Verdict, effect: Effect) -> GuardResult {
-        GuardResult {
-            guard: guard.into(),
-            at: None,
-            deployment: None,
-            verdict,
-            reason: String::new(),
-            findings: Vec::new(),
-            effect,
-            policies: Vec::new(),
-            evaluation: None,
-        }
-    }
-
     #[test]
     fn a_watch_keeps_what_happened_and_is_inconclusive_only_where_a_guard_ended_so() {
         use Verdict::{Inconclusive, Promote, Rollback};
@@ -236,7 +222,7 @@ mod tests {
             cycles.iter().for_each(|c| watched.add(c));
             watched.code()
         };
-        let quiet = |guard, verdict| result(guard, verdict, Effect::NoAction);
+        let quiet = |guard, verdict| GuardResult::bare(guard, verdict, Effect::NoAction);
         // A canary's first cycles, before its evidence, then promote: healthy.
         assert_eq!(code(&[vec![quiet("a", Inconclusive)], vec![quiet("a", Promote)]]), exit::HEALTHY);
         // Still inconclusive at the end: inconclusive.
@@ -246,7 +232,7 @@ mod tests {
         assert_eq!(code(&[both(Inconclusive, Inconclusive), both(Promote, Inconclusive)]), exit::INCONCLUSIVE);
         // A rollback or an error in any cycle stays.
         assert_eq!(code(&[vec![quiet("a", Rollback)], vec![quiet("a", Promote)]]), exit::ROLLBACK);
-        let failed = result("a", Inconclusive, Effect::Failed { error: "GetAlias: throttled".into() });
+        let failed = GuardResult::bare("a", Inconclusive, Effect::Failed { error: "GetAlias: throttled".into() });
         assert_eq!(code(&[vec![failed], vec![quiet("a", Promote)]]), exit::ERROR);
     }
 }
