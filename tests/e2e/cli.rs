@@ -84,7 +84,7 @@ fn plugin_inspect_lists_parameters() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.starts_with("slo-burn 0.1.0"), "{text}");
-    assert!(text.contains("ripcord:policy@0.2.0"), "{text}");
+    assert!(text.contains("ripcord:policy@0.3.0"), "{text}");
     for param in ["slo_target", "long_window", "short_window", "burn_rate", "min_requests"] {
         assert!(text.contains(param), "{param} missing: {text}");
     }

@@ -17,7 +17,7 @@ fn a_newer_contract_version_is_named_in_the_error() {
     assert_eq!(
         error,
         "plugin future.wasm: targets contract ripcord:policy@0.9.0, which this ripcord does not support \
-         (supported: 0.1.0, 0.2.0)"
+         (supported: 0.1.0, 0.2.0, 0.3.0)"
     );
 }
 
@@ -59,7 +59,7 @@ fn unknown_imports_cannot_be_linked() {
 #[test]
 fn the_released_contracts_are_frozen() {
     use sha2::Digest;
-    for (version, frozen) in [("0.1.0", FROZEN_V0_1_0), ("0.2.0", FROZEN_V0_2_0)] {
+    for (version, frozen) in [("0.1.0", FROZEN_V0_1_0), ("0.2.0", FROZEN_V0_2_0), ("0.3.0", FROZEN_V0_3_0)] {
         let path = crate::support::repo_root().join(format!("wit/since_v{version}/policy.wit"));
         let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let digest: String = sha2::Sha256::digest(&text).iter().map(|b| format!("{b:02x}")).collect();
@@ -69,11 +69,12 @@ fn the_released_contracts_are_frozen() {
 
 const FROZEN_V0_1_0: &str = "e6d423447bffeed6467ec1c81713a2f3cd94644fe0c7ba912324620db833b8a6";
 const FROZEN_V0_2_0: &str = "d7bfeca2218ea802c91597c230ad4939f5143a2b3ea633ecca581d8ccf7f2805";
+const FROZEN_V0_3_0: &str = "2cce918f477a3c6c49253588e8d91f641fdc9cc8344d4420530c1db719b473c7";
 
-/// Plugins of both contract versions run side by side in one host: the Rust reference policy, built against the
-/// frozen 0.1.0 with wit-bindgen alone (as plugins built before 0.2.0 are), and the 0.2.0 built-ins.
+/// Plugins of every contract version run side by side in one host: the Rust reference policy, built against the
+/// frozen 0.1.0 with wit-bindgen alone (as plugins built before 0.2.0 are), and the 0.3.0 built-ins.
 #[test]
-fn plugins_built_against_0_1_0_keep_running_beside_0_2_0_ones() {
+fn plugins_built_against_0_1_0_keep_running_beside_0_3_0_ones() {
     use crate::support::{fixture, guest, load, repo_root};
     use ripcord::runtime::Contract;
     use ripcord::verdict::Verdict;
@@ -81,7 +82,7 @@ fn plugins_built_against_0_1_0_keep_running_beside_0_2_0_ones() {
     let legacy = load(&runtime, &guest("safety-errors").display().to_string());
     assert_eq!(legacy.contract(), Contract::V0_1_0);
     let builtin = load(&runtime, "builtin:error-rate");
-    assert_eq!(builtin.contract(), Contract::V0_2_0);
+    assert_eq!(builtin.contract(), Contract::V0_3_0);
     let legacy_fixture = |name: &str| {
         let path = repo_root().join("plugins/examples/safety-errors/fixtures").join(name);
         ripcord::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"))
@@ -94,19 +95,21 @@ fn plugins_built_against_0_1_0_keep_running_beside_0_2_0_ones() {
     }
 }
 
-/// 0.2.0 extends 0.1.0: it keeps every 0.1.0 interface function, so a policy ported to 0.2.0 changes only what it
-/// uses of the new one.
+/// Each version extends the one before: it keeps every interface function, so a policy ported to the next version
+/// changes only what it uses of the new one.
 #[test]
-fn the_0_2_0_contract_keeps_every_0_1_0_function() {
+fn each_contract_keeps_every_function_of_the_one_before() {
     let read = |version: &str| {
         let path = crate::support::repo_root().join(format!("wit/since_v{version}/policy.wit"));
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     };
-    let (old, new) = (read("0.1.0"), read("0.2.0"));
     let functions = |text: &str| -> Vec<String> {
         text.lines().filter(|l| l.contains(": func(")).map(|l| l.trim().to_string()).collect()
     };
-    for function in functions(&old) {
-        assert!(functions(&new).contains(&function), "0.2.0 dropped or changed `{function}`");
+    for (before, after) in [("0.1.0", "0.2.0"), ("0.2.0", "0.3.0")] {
+        let (old, new) = (functions(&read(before)), functions(&read(after)));
+        for function in old {
+            assert!(new.contains(&function), "{after} dropped or changed `{function}`");
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::effect::GuardResult;
 use crate::evaluation::{Evaluation, History, Window};
 use crate::inputs;
 use crate::policies::PolicySet;
-use crate::provider::{Deployment, GuardMetrics, Provider, ProviderError};
+use crate::provider::{Deployment, GuardMetrics, Provider, ProviderError, SlowRequest};
 use crate::verdict::Verdict;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -157,9 +157,11 @@ impl Controller {
             selected.iter().copied().zip(bounded(reading, READ_CONCURRENCY).await).collect();
         let mut metrics = self.fetch_metrics(&reads, now).await;
         let mut histories = self.fetch_histories(&reads, &metrics).await;
+        let mut failed_thresholds = self.count_slow_requests(&reads, &mut metrics, &histories, now).await;
         // Built as they start (a guard's cycle is a large future), never more than the limit at once.
         let cycles = reads.into_iter().map(|(guard, read)| {
             let (metrics, history) = (metrics.remove(&guard.name), histories.remove(&guard.name));
+            let failed = failed_thresholds.remove(&guard.name).unwrap_or_default();
             // A participant from the moment its cycle is built: a virtual clock waits for it (`clock.rs`).
             let participation = self.clock.participate();
             Box::pin(async move {
@@ -172,7 +174,7 @@ impl Controller {
                     Ok((provider, deployment)) => {
                         let guard_cycle = GuardCycle { controller: self, guard, provider, deployment, cycle };
                         match metrics {
-                            Some(Ok(metrics)) => guard_cycle.run(metrics, history).await,
+                            Some(Ok(metrics)) => guard_cycle.run(metrics, history, failed).await,
                             Some(Err(error)) => guard_cycle.unjudged(error).await,
                             None => guard_cycle.unjudged("no metrics fetched".into()).await,
                         }
@@ -256,6 +258,74 @@ impl Controller {
             }
         }
         histories
+    }
+
+    /// Per-request latency evidence (contract 0.3.0): asks the policies of every guard whose candidate is on trial
+    /// for their latency thresholds (with the known good's history), then reads the counts of slower requests per
+    /// batch in one request and adds them to the guard's metrics as `slow_requests_<T>ms` series. Counts that
+    /// cannot be read are absent (the policies judge without them). Returns, by guard, the policies whose
+    /// `latency-thresholds` failed.
+    async fn count_slow_requests(
+        &self,
+        reads: &[(&Guard, Read)],
+        metrics: &mut BTreeMap<String, Result<GuardMetrics, String>>,
+        histories: &BTreeMap<String, History>,
+        now: i64,
+    ) -> BTreeMap<String, BTreeMap<String, String>> {
+        let asking: Vec<(&Guard, &Arc<dyn Provider>, &Deployment)> = reads
+            .iter()
+            .filter_map(|(guard, read)| {
+                let (provider, deployment) = read.as_ref().ok()?;
+                let judged = matches!(metrics.get(&guard.name), Some(Ok(_)));
+                let asks = judged && deployment.candidate_on_trial() && self.policies.may_count_slow_requests(guard);
+                asks.then_some((*guard, provider, deployment))
+            })
+            .collect();
+        // A plugin runs on a blocking thread, as many at once as guards are judged.
+        let asked = asking.iter().map(|(guard, _, _)| {
+            let (policies, guard, history) = (self.policies.clone(), (*guard).clone(), histories.get(&guard.name).cloned());
+            Box::pin(async move {
+                tokio::task::spawn_blocking(move || policies.latency_thresholds(&guard, history.as_ref()))
+                    .await
+                    .unwrap_or_default()
+            }) as Task<'_, crate::policies::Thresholds>
+        });
+        let thresholds = bounded(asked, JUDGE_CONCURRENCY).await;
+        let mut failed = BTreeMap::new();
+        let mut batches: BTreeMap<String, Vec<(&Guard, &Arc<dyn Provider>, &Deployment, Vec<u32>)>> = BTreeMap::new();
+        for ((guard, provider, deployment), asked) in asking.into_iter().zip(thresholds) {
+            if !asked.failed.is_empty() {
+                failed.insert(guard.name.clone(), asked.failed);
+            }
+            if !asked.all.is_empty() {
+                batches.entry(guard.batch_key()).or_default().push((guard, provider, deployment, asked.all));
+            }
+        }
+        for members in batches.values() {
+            let Some((_, provider, _, _)) = members.first() else { continue };
+            let since =
+                |d: &Deployment| d.rollout.as_ref().map(|r| r.first_traffic_ms).filter(|_| d.candidate_on_trial());
+            let windows = inputs::batch_windows(now, members.iter().map(|(g, _, d, _)| (*g, since(d))));
+            let requests: Vec<SlowRequest> = members
+                .iter()
+                .map(|(guard, _, deployment, thresholds)| SlowRequest { guard, deployment, thresholds })
+                .collect();
+            for ((guard, _, _, _), answer) in members.iter().zip(provider.slow_requests(&requests, &windows).await) {
+                let Some(Ok(judged)) = metrics.get_mut(&guard.name) else { continue };
+                match answer {
+                    Ok(counted) => {
+                        judged.candidate.metrics.extend(counted.candidate.metrics);
+                        if let (Some(baseline), Some(counted)) = (judged.baseline.as_mut(), counted.baseline) {
+                            baseline.metrics.extend(counted.metrics);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(guard = %guard.name, %error, "cannot count slow requests; judging without them")
+                    }
+                }
+            }
+        }
+        failed
     }
 
     /// Manual rollback of `guard_name` to `to` (default: its rollback target, else its last known good), with

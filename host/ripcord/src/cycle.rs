@@ -15,6 +15,7 @@ use crate::evaluation::{Evaluation, History};
 use crate::inputs;
 use crate::provider::{Deployment, GuardMetrics, Mark, Provider, Rollout};
 use crate::verdict::Verdict;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,7 +43,13 @@ pub(crate) struct GuardCycle<'a> {
 
 impl GuardCycle<'_> {
     /// The whole cycle, with the guard's metrics and the known good's history: tidy up, judge, record, act.
-    pub(crate) async fn run(self, metrics: GuardMetrics, known_good: Option<History>) -> GuardResult {
+    /// `failed_thresholds` are the policies whose `latency-thresholds` failed this cycle (not asked to evaluate).
+    pub(crate) async fn run(
+        self,
+        metrics: GuardMetrics,
+        known_good: Option<History>,
+        failed_thresholds: BTreeMap<String, String>,
+    ) -> GuardResult {
         // Judging and bookkeeping take a slot; a rollback gives it back (it may wait minutes for its prewarm, and a
         // fleet's rollbacks wait together).
         let judging = self.controller.judging.acquire().await.ok();
@@ -53,7 +60,7 @@ impl GuardCycle<'_> {
         let context = inputs::Context { deployed_at, known_good };
         let evaluation = inputs::evaluation(self.guard, &self.deployment, &metrics, &windows, self.cycle.now, context);
         self.controller.record_evaluation(&evaluation);
-        let outcomes = self.ask_policies(&evaluation).await;
+        let outcomes = self.ask_policies(&evaluation, failed_thresholds).await;
         let decision = decision::decide(&self.decision_input(&outcomes, &evaluation));
         let decided = Instant::now();
         let mut record = self.record("", audit_action(&decision.action));
@@ -125,9 +132,9 @@ impl GuardCycle<'_> {
 
     /// Asks the guard's policies on a blocking thread: a plugin runs synchronously (up to its deadline), and
     /// WASI's synchronous bindings it prints through may not run on an async worker (see `Runtime`).
-    async fn ask_policies(&self, evaluation: &Evaluation) -> Vec<PolicyOutcome> {
+    async fn ask_policies(&self, evaluation: &Evaluation, failed: BTreeMap<String, String>) -> Vec<PolicyOutcome> {
         let (policies, guard, input) = (self.controller.policies.clone(), self.guard.clone(), evaluation.clone());
-        match tokio::task::spawn_blocking(move || policies.evaluate(&guard, &input)).await {
+        match tokio::task::spawn_blocking(move || policies.evaluate(&guard, &input, &failed)).await {
             Ok(outcomes) => outcomes,
             Err(error) => self
                 .guard

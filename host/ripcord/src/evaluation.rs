@@ -29,6 +29,16 @@ pub const CANONICAL_METRICS: [&str; 9] = [
     "instances",
 ];
 
+/// The counter of requests slower than `threshold_ms` (contract 0.3.0's `latency-thresholds`).
+pub fn slow_requests_metric(threshold_ms: u32) -> String {
+    format!("slow_requests_{threshold_ms}ms")
+}
+
+/// The threshold of a `slow_requests_<T>ms` series name.
+pub fn slow_requests_threshold(name: &str) -> Option<u32> {
+    name.strip_prefix("slow_requests_")?.strip_suffix("ms")?.parse().ok().filter(|t| *t > 0)
+}
+
 /// How a metric's values combine over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -211,6 +221,16 @@ pub type Params = BTreeMap<String, ParamValue>;
 pub struct History {
     pub revision: Revision,
     pub span: Window,
+}
+
+/// What a policy is told before the host reads a cycle's slow-request counts (contract 0.3.0's
+/// `latency-thresholds`): the guard, its parameters for the policy, and the known good's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdRequest {
+    pub guard: String,
+    pub platform: Platform,
+    pub known_good: Option<History>,
+    pub params: Params,
 }
 
 /// Everything a policy sees in one evaluation.

@@ -10,8 +10,8 @@
 
 use crate::config::{Config, ConfigError, Guard, PolicyRef};
 use crate::decision::PolicyOutcome;
-use crate::evaluation::{Evaluation, ParamValue, Revision};
-use crate::runtime::{Plugin, Runtime};
+use crate::evaluation::{Evaluation, History, ParamValue, Revision, ThresholdRequest};
+use crate::runtime::{Contract, Plugin, Runtime};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -60,25 +60,67 @@ impl PolicySet {
         &self.runtime
     }
 
-    /// Asks each of the guard's policies, with the guard's parameters. Blocking (see `Runtime`).
-    pub fn evaluate(&self, guard: &Guard, evaluation: &Evaluation) -> Vec<PolicyOutcome> {
+    /// Whether any of the guard's policies may ask for latency thresholds (contract 0.3.0 and later).
+    pub fn may_count_slow_requests(&self, guard: &Guard) -> bool {
+        guard.policies.iter().any(|p| {
+            self.plugins.get(&p.source.to_string()).is_some_and(|plugin| plugin.contract() >= Contract::V0_3_0)
+        })
+    }
+
+    /// The latency thresholds the guard's policies ask slow requests counted above (contract 0.3.0's
+    /// `latency-thresholds`), with the guard's parameters and the known good's history. Blocking (see `Runtime`).
+    pub fn latency_thresholds(&self, guard: &Guard, known_good: Option<&History>) -> Thresholds {
+        let mut thresholds = Thresholds::default();
+        for policy in &guard.policies {
+            let key = policy.source.to_string();
+            let Some(plugin) = self.plugins.get(&key) else { continue };
+            let request = ThresholdRequest {
+                guard: guard.name.clone(),
+                platform: guard.platform(),
+                known_good: known_good.cloned(),
+                params: policy.params.clone(),
+            };
+            match self.runtime.latency_thresholds(plugin, &request) {
+                Ok(asked) => thresholds.all.extend(asked),
+                Err(error) => {
+                    thresholds.failed.insert(key, error.to_string());
+                }
+            }
+        }
+        thresholds.all.sort_unstable();
+        thresholds.all.dedup();
+        thresholds
+    }
+
+    /// Asks each of the guard's policies, with the guard's parameters; a policy whose `latency-thresholds` failed
+    /// this cycle (`failed`, by plugin) is not asked: its outcome is that failure. Blocking (see `Runtime`).
+    pub fn evaluate(&self, guard: &Guard, evaluation: &Evaluation, failed: &BTreeMap<String, String>) -> Vec<PolicyOutcome> {
         guard
             .policies
             .iter()
             .map(|policy| {
                 let key = policy.source.to_string();
-                let outcome = match self.plugins.get(&key) {
-                    Some(plugin) => {
+                let outcome = match (self.plugins.get(&key), failed.get(&key)) {
+                    (_, Some(error)) => Err(error.clone()),
+                    (Some(plugin), None) => {
                         let mut input = evaluation.clone();
                         input.params = policy.params.clone();
                         self.runtime.evaluate(plugin, &input).map_err(|e| e.to_string())
                     }
-                    None => Err(format!("plugin {key} was not loaded")),
+                    (None, None) => Err(format!("plugin {key} was not loaded")),
                 };
                 PolicyOutcome { plugin: key, outcome }
             })
             .collect()
     }
+}
+
+/// What a guard's policies asked to be counted this cycle: every threshold (sorted, no repeats), and the policies
+/// whose `latency-thresholds` failed, with the error (they are not evaluated this cycle).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Thresholds {
+    pub all: Vec<u32>,
+    pub failed: BTreeMap<String, String>,
 }
 
 /// Every parameter the guard sets is declared by the policy, with a value of the declared type; errors are

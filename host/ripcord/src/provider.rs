@@ -159,8 +159,18 @@ pub struct GuardMetrics {
 /// One guard's metrics, or why they could not be read.
 pub type MetricsAnswer = Result<GuardMetrics, ProviderError>;
 
+/// A guard whose policies asked for slow-request counts (contract 0.3.0's `latency-thresholds`): per revision and
+/// period, the requests slower than each threshold, answered as `slow_requests_<T>ms` counters.
+#[derive(Debug, Clone, Copy)]
+pub struct SlowRequest<'a> {
+    pub guard: &'a Guard,
+    pub deployment: &'a Deployment,
+    /// Whole milliseconds, sorted, without repeats.
+    pub thresholds: &'a [u32],
+}
+
 /// The same failure as the answer for every request of a call that failed as a whole.
-pub fn all_failed(requests: &[(&Guard, &Deployment)], error: &ProviderError) -> Vec<MetricsAnswer> {
+pub fn all_failed<T>(requests: &[T], error: &ProviderError) -> Vec<MetricsAnswer> {
     requests.iter().map(|_| Err(error.clone())).collect()
 }
 
@@ -231,6 +241,10 @@ pub trait Reader: Send + Sync + std::fmt::Debug {
     /// Metrics of several guards, fetched in as few calls as the API allows; one answer per request, in order. A
     /// call that fails fails only the guards it covered.
     async fn metrics(&self, requests: &[(&Guard, &Deployment)], windows: &[Window]) -> Vec<MetricsAnswer>;
+
+    /// The counts of requests slower than each guard's thresholds, per revision (baseline and candidate) and
+    /// period, batched as [`Reader::metrics`]: answers hold only `slow_requests_<T>ms` series.
+    async fn slow_requests(&self, requests: &[SlowRequest<'_>], windows: &[Window]) -> Vec<MetricsAnswer>;
 
     /// The revisions the deployment has (published versions, ready revisions).
     async fn revisions(&self, guard: &Guard) -> Result<Vec<String>, ProviderError>;

@@ -8,19 +8,21 @@ mod error;
 mod sandbox;
 mod settings;
 mod since_v0_1_0;
+mod since_v0_2_0;
 mod v0_1_0;
 mod v0_2_0;
+mod v0_3_0;
 
 pub use contract::Contract;
 pub use error::{PluginError, PluginErrorKind};
 pub use settings::{
     CacheDir, DEFAULT_DEADLINE, DEFAULT_MAX_INSTANCES, DEFAULT_MEMORY_LIMIT, EPOCH_TICK, MAX_CHECKS,
-    MAX_LOG_MESSAGE_BYTES, MAX_LOG_MESSAGES, MAX_NAME_BYTES, MAX_OUTPUT_BYTES, MAX_REASON_BYTES, MAX_TRANSFER_BYTES,
-    MAX_WASM_STACK, RuntimeSettings, portable_target,
+    MAX_LOG_MESSAGE_BYTES, MAX_LOG_MESSAGES, MAX_NAME_BYTES, MAX_OUTPUT_BYTES, MAX_REASON_BYTES, MAX_THRESHOLDS,
+    MAX_TRANSFER_BYTES, MAX_WASM_STACK, RuntimeSettings, portable_target,
 };
 
 use crate::builtins;
-use crate::evaluation::Evaluation;
+use crate::evaluation::{Evaluation, ThresholdRequest};
 use crate::policy_info::PolicyInfo;
 use crate::verdict::PolicyReport;
 use cache::CodeCache;
@@ -77,6 +79,7 @@ pub struct Plugin {
 enum Bound {
     V0_1_0(v0_1_0::Bound),
     V0_2_0(v0_2_0::Bound),
+    V0_3_0(v0_3_0::Bound),
 }
 
 impl fmt::Debug for Plugin {
@@ -127,6 +130,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(fail)?;
         v0_1_0::add_to_linker(&mut linker).map_err(fail)?;
         v0_2_0::add_to_linker(&mut linker).map_err(fail)?;
+        v0_3_0::add_to_linker(&mut linker).map_err(fail)?;
         start_epoch_ticker(&engine).map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?;
         let cache = CodeCache::new(settings.cache.resolve(), settings.precompiled.clone(), &engine);
         Ok(Self { engine, linker, settings, cache })
@@ -170,18 +174,17 @@ impl Runtime {
             .map_err(|e| fail(PluginErrorKind::Compile(crate::text::one_line(&format!("{e:#}")))))?;
         let contract = Contract::detect(&self.engine, &component).map_err(fail)?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| fail(PluginErrorKind::Link(format!("{e:#}"))))?;
+        let link = |e: wasmtime::Error| fail(PluginErrorKind::Link(format!("{e:#}")));
         let bound = match contract {
-            Contract::V0_1_0 => {
-                Bound::V0_1_0(v0_1_0::Bound::new(pre).map_err(|e| fail(PluginErrorKind::Link(format!("{e:#}"))))?)
-            }
-            Contract::V0_2_0 => {
-                Bound::V0_2_0(v0_2_0::Bound::new(pre).map_err(|e| fail(PluginErrorKind::Link(format!("{e:#}"))))?)
-            }
+            Contract::V0_1_0 => Bound::V0_1_0(v0_1_0::Bound::new(pre).map_err(link)?),
+            Contract::V0_2_0 => Bound::V0_2_0(v0_2_0::Bound::new(pre).map_err(link)?),
+            Contract::V0_3_0 => Bound::V0_3_0(v0_3_0::Bound::new(pre).map_err(link)?),
         };
         let loading: Arc<str> = source.into();
         let info = self.call(&loading, |store| match &bound {
             Bound::V0_1_0(b) => b.describe(store),
             Bound::V0_2_0(b) => b.describe(store),
+            Bound::V0_3_0(b) => b.describe(store),
         })?;
         validate_info(&info).map_err(|m| fail(PluginErrorKind::InvalidOutput(m)))?;
         let identity = format!("`{}@{}` ({source})", info.name, info.version).into();
@@ -193,11 +196,33 @@ impl Runtime {
         let answer = self.call(&plugin.identity, |store| match &plugin.bound {
             Bound::V0_1_0(b) => b.evaluate(store, evaluation),
             Bound::V0_2_0(b) => b.evaluate(store, evaluation),
+            Bound::V0_3_0(b) => b.evaluate(store, evaluation),
         })?;
         let fail = |kind| PluginError { plugin: plugin.identity.to_string(), kind };
         let report = answer.map_err(|message| fail(PluginErrorKind::Policy(message)))?;
         validate_report(&report).map_err(|m| fail(PluginErrorKind::InvalidOutput(m)))?;
         Ok(report)
+    }
+
+    /// Asks the plugin which latency thresholds it wants slow requests counted above (contract 0.3.0; earlier
+    /// versions want none), in a fresh instance. The answer is checked: at most [`MAX_THRESHOLDS`], each at
+    /// least 1 ms; sorted, without repeats.
+    pub fn latency_thresholds(&self, plugin: &Plugin, request: &ThresholdRequest) -> Result<Vec<u32>, PluginError> {
+        let Bound::V0_3_0(bound) = &plugin.bound else { return Ok(Vec::new()) };
+        let answer = self.call(&plugin.identity, |store| bound.latency_thresholds(store, request))?;
+        let fail = |kind| PluginError { plugin: plugin.identity.to_string(), kind };
+        let mut thresholds = answer.map_err(|message| fail(PluginErrorKind::Policy(message)))?;
+        if thresholds.len() > MAX_THRESHOLDS || thresholds.contains(&0) {
+            let message = format!(
+                "latency-thresholds gave {} thresholds ({}); at most {MAX_THRESHOLDS} are allowed, each at least 1 ms",
+                thresholds.len(),
+                crate::text::truncate(&format!("{thresholds:?}"), 80)
+            );
+            return Err(fail(PluginErrorKind::InvalidOutput(message)));
+        }
+        thresholds.sort_unstable();
+        thresholds.dedup();
+        Ok(thresholds)
     }
 
     /// Runs `call` in a fresh sandboxed store and classifies any failure.

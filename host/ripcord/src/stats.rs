@@ -11,9 +11,11 @@
 //! Inputs larger than [`MAX_SAMPLES`] give `None`: host calls are not interruptible by the plugin's deadline,
 //! so their cost must stay bounded whatever a plugin passes.
 
+pub mod change;
 pub mod sequential;
 pub mod special;
 
+pub use change::{Detection, Detector, error_limit_detector, error_ratio_detector};
 pub use sequential::{PeriodCounts, RateCounts, Sequential, error_limit_test, error_ratio_test, exceedance_test};
 
 /// Largest sample a statistic accepts (per argument).

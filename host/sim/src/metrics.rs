@@ -100,6 +100,31 @@ enum Stat {
     Minimum,
     Maximum,
     Percentile(f64),
+    /// `TC(X:Y)`: how many values lie in `(X, Y]` (a bound left out is open-ended).
+    TrimmedCount(Range),
+    /// `PR(X:Y)`: the percentage of values in `(X, Y]`.
+    PercentileRank(Range),
+}
+
+/// The absolute bounds of a `TC` or `PR` statistic: values `v` with `lower < v ≤ upper`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Range {
+    lower: f64,
+    upper: f64,
+}
+
+impl Range {
+    /// `X:Y`, `X:` or `:Y` with absolute numbers (CloudWatch also takes percentages, `10%:90%`: not simulated).
+    fn parse(text: &str) -> Option<Self> {
+        let (lower, upper) = text.split_once(':')?;
+        let bound = |b: &str, open: f64| if b.is_empty() { Some(open) } else { b.trim().parse::<f64>().ok() };
+        let range = Self { lower: bound(lower, f64::NEG_INFINITY)?, upper: bound(upper, f64::INFINITY)? };
+        (range.lower < range.upper && !text.contains('%')).then_some(range)
+    }
+
+    fn contains(&self, value: f64) -> bool {
+        self.lower < value && value <= self.upper
+    }
 }
 
 impl Stat {
@@ -110,6 +135,13 @@ impl Stat {
             "Average" => Self::Average,
             "Minimum" => Self::Minimum,
             "Maximum" => Self::Maximum,
+            ranged if ranged.len() > 4 && ranged.ends_with(')') && (ranged.starts_with("TC(") || ranged.starts_with("PR(")) => {
+                let Some(range) = Range::parse(&ranged[3..ranged.len() - 1]) else {
+                    let message = format!("Unsupported statistic {ranged:?}: the simulator takes absolute bounds, X:Y, X: or :Y");
+                    return Err(ApiError::new(400, "InvalidParameterValue", message));
+                };
+                if ranged.starts_with("TC(") { Self::TrimmedCount(range) } else { Self::PercentileRank(range) }
+            }
             p => match p.strip_prefix('p').and_then(|n| n.parse::<f64>().ok()).filter(|n| (0.0..=100.0).contains(n)) {
                 Some(n) => Self::Percentile(n),
                 None => {
@@ -138,6 +170,8 @@ impl Stat {
                 let rank = ((p / 100.0) * n).ceil().max(1.0) as usize;
                 sorted[rank.min(sorted.len()) - 1]
             }
+            Self::TrimmedCount(range) => values.iter().filter(|v| range.contains(**v)).count() as f64,
+            Self::PercentileRank(range) => 100.0 * values.iter().filter(|v| range.contains(**v)).count() as f64 / n,
         }
     }
 }
@@ -327,6 +361,24 @@ mod tests {
         let early = |r: &RequestRecord| r.at_ms < 20_000;
         let sum = datapoints(&requests, &early, &query("Invocations", "Sum", &[("FunctionName", "f")]), 0, 60_000);
         assert_eq!(sum.ok(), Some(vec![(0, 2.0)]));
+    }
+
+    #[test]
+    fn trimmed_count_and_percentile_rank_count_values_above_the_lower_and_up_to_the_upper_bound() {
+        // Durations 10, 20, ..., 60 ms in the first minute.
+        let requests = log((0..6).map(|i| record(i * 10_000, 1, 10.0 * (i + 1) as f64, false)));
+        let at = |stat: &str| {
+            datapoints(&requests, &all, &query("Duration", stat, &[("FunctionName", "f")]), 0, 60_000)
+                .ok()
+                .and_then(|points| points.first().map(|p| p.1))
+        };
+        assert_eq!(at("TC(30:)"), Some(3.0), "above 30 ms: 40, 50, 60");
+        assert_eq!(at("TC(:30)"), Some(3.0), "up to 30 ms: 10, 20, 30");
+        assert_eq!(at("TC(15:45)"), Some(3.0));
+        assert_eq!(at("TC(100:)"), Some(0.0), "a minute with requests and none above: a zero, not a gap");
+        assert_eq!(at("PR(:30)"), Some(50.0));
+        assert!(datapoints(&requests, &all, &query("Duration", "TC(10%:90%)", &[]), 0, 1).is_err(), "percent bounds");
+        assert!(datapoints(&requests, &all, &query("Duration", "TC(50:10)", &[]), 0, 1).is_err(), "empty range");
     }
 
     #[test]

@@ -14,7 +14,12 @@ impl<'a> Params<'a> {
     /// Resolves `evaluation.params` against `info.parameters`. A parameter the policy does not declare is an
     /// error naming it, so a typo in a guard's configuration is reported instead of silently ignored.
     pub fn new(evaluation: &'a Evaluation, info: &PolicyInfo) -> Result<Self, String> {
-        if let Some(unknown) = evaluation.params.iter().find(|p| !info.parameters.iter().any(|d| d.name == p.name)) {
+        Self::from_list(&evaluation.params, info)
+    }
+
+    /// Resolves a list of parameters (a [`crate::ThresholdRequest`]'s) against `info.parameters`, as [`Params::new`].
+    pub fn from_list(given: &'a [crate::Param], info: &PolicyInfo) -> Result<Self, String> {
+        if let Some(unknown) = given.iter().find(|p| !info.parameters.iter().any(|d| d.name == p.name)) {
             let known: Vec<&str> = info.parameters.iter().map(|d| d.name.as_str()).collect();
             return Err(format!(
                 "unknown parameter `{}` for policy {}; it accepts: {}",
@@ -23,7 +28,7 @@ impl<'a> Params<'a> {
                 known.join(", ")
             ));
         }
-        Ok(Self { given: &evaluation.params, declared: info.parameters.clone() })
+        Ok(Self { given, declared: info.parameters.clone() })
     }
 
     /// The value of parameter `name`: the guard's, else the declared default.

@@ -33,7 +33,7 @@ pub(crate) fn run(
         let g = config
             .guard(name)
             .with_context(|| format!("{}: no guard named {name:?} in {}", source.display(), config_path.display()))?;
-        let outcomes = policies.evaluate(g, &evaluation);
+        let outcomes = policies.evaluate(g, &evaluation, &Default::default());
         let decision = ripcord::decision::decide(&ripcord::decision::Input {
             outcomes: &outcomes,
             has_data: !evaluation.candidate.metrics.is_empty(),

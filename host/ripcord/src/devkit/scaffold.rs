@@ -77,7 +77,7 @@ const SEQUENTIAL_ERRORS: Sample = Sample {
 pub fn scaffold(name: &str, lang: Lang, contract: Contract, parent: &Path) -> Result<PathBuf, DevkitError> {
     let sample = match contract {
         Contract::V0_1_0 => &SAFETY_ERRORS,
-        Contract::V0_2_0 => &SEQUENTIAL_ERRORS,
+        Contract::V0_2_0 | Contract::V0_3_0 => &SEQUENTIAL_ERRORS,
     };
     let source = match lang {
         Lang::Rust => sample.rust,

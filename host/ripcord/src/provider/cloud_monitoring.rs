@@ -1,10 +1,13 @@
 //! Cloud Run's metrics from Cloud Monitoring: one `ListTimeSeries` call per metric (the [`plan`]) for every
-//! guarded service of a project, grouped by service and revision, then put back per guard.
+//! guarded service of a project, grouped by service and revision, then put back per guard. Slow-request counts
+//! come from one more call: `request_latencies` summed per revision and minute is the merged distribution, and the
+//! requests above a threshold are its buckets above it (interpolated within the bucket holding the threshold).
 
 use super::gcp::fail;
-use super::{Deployment, GuardMetrics, ProviderError};
+use super::{Deployment, GuardMetrics, ProviderError, SlowRequest};
 use crate::config::{Guard, Target};
-use crate::evaluation::{MetricKind, MetricSeries, Revision, Window};
+use crate::evaluation::{MetricKind, MetricSeries, Revision, Window, slow_requests_metric};
+use google_cloud_monitoring_v3::model::TypedValue;
 use google_cloud_gax::paginator::ItemPaginator;
 use google_cloud_monitoring_v3::client::MetricService;
 use google_cloud_monitoring_v3::model::aggregation::{Aligner, Reducer};
@@ -15,6 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 type SeriesKey = (String, String, &'static str);
 /// Samples `(ms, value)` by series.
 type Samples = BTreeMap<SeriesKey, Vec<(i64, f64)>>;
+/// Slow-request samples `(ms, count)` by (service, revision, threshold).
+type SlowSamples = BTreeMap<(String, String, u32), Vec<(i64, f64)>>;
 
 /// One `ListTimeSeries` query: a metric type, aligned per minute and reduced per revision, feeding a canonical
 /// metric.
@@ -56,37 +61,157 @@ pub(super) async fn metrics(
     requests: &[(&Guard, &Deployment)],
     windows: &[Window],
 ) -> Result<Vec<GuardMetrics>, ProviderError> {
-    let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
-        return Err(fail("ListTimeSeries", "-", "no windows"));
-    };
-    let Some(project) = requests.iter().find_map(|(g, _)| cloud_run(g).map(|(p, _, _)| p)) else {
-        return Ok(Vec::new());
-    };
-    let wanted: BTreeSet<String> =
-        requests.iter().filter_map(|(g, _)| cloud_run(g)).map(|(_, _, s)| s.to_string()).collect();
-    let locations: BTreeSet<String> =
-        requests.iter().filter_map(|(g, _)| cloud_run(g)).map(|(_, l, _)| quoted(l)).collect();
-    let locations = locations.into_iter().collect::<Vec<_>>().join(",");
-    let names: Vec<String> = wanted.iter().map(|s| quoted(s)).collect();
-    // The filter travels in the URL: past a few kilobytes of names, ask for every service of the locations and
-    // keep the guarded ones (a 66 KB URL of 4,400 names was refused by the HTTP client and failed every guard).
-    let scope = if names.iter().map(|n| n.len() + 1).sum::<usize>() <= MAX_FILTER_NAMES_BYTES {
-        format!(
-            "resource.type = \"cloud_run_revision\" AND resource.labels.service_name = one_of({}) AND resource.labels.location = one_of({locations})",
-            names.join(",")
-        )
-    } else {
-        format!("resource.type = \"cloud_run_revision\" AND resource.labels.location = one_of({locations})")
-    };
-    let interval = TimeInterval::new()
-        .set_start_time(google_cloud_wkt::Timestamp::clamp(first.start.div_euclid(1000), 0))
-        .set_end_time(google_cloud_wkt::Timestamp::clamp(last.end.div_euclid(1000), 0));
+    let Some(scope) = Scope::of(requests.iter().map(|(g, _)| *g), windows)? else { return Ok(Vec::new()) };
     let mut samples = Samples::new();
     for query in plan() {
-        fetch(monitoring, &format!("projects/{project}"), &scope, &interval, &query, &wanted, &mut samples).await?;
+        let feeds = |service: &str, revision: &str, class: &str, at: i64, value: &TypedValue| {
+            let Some(value) = value
+                .int64_value()
+                .map(|i| *i as f64)
+                .or_else(|| value.double_value().copied())
+                .or_else(|| value.distribution_value().map(|d| d.count as f64))
+            else {
+                return;
+            };
+            let names: &[&'static str] = match (query.by_response_class, class) {
+                (true, "5xx") => &[query.canonical, "errors"],
+                _ => std::slice::from_ref(&query.canonical),
+            };
+            for name in names {
+                samples.entry((service.to_string(), revision.to_string(), name)).or_default().push((at, value));
+            }
+        };
+        each_point(monitoring, &scope, &query, feeds).await?;
     }
     count_missing_errors_as_zero(&mut samples);
     Ok(requests.iter().map(|(guard, deployment)| assemble(guard, deployment, &samples, windows)).collect())
+}
+
+/// The slow-request counts of every guard in `requests` (services of one project) over `windows`: one call for
+/// the merged latency distribution per revision and minute, counted above each guard's thresholds.
+pub(super) async fn slow_requests(
+    monitoring: &MetricService,
+    requests: &[SlowRequest<'_>],
+    windows: &[Window],
+) -> Result<Vec<GuardMetrics>, ProviderError> {
+    let Some(scope) = Scope::of(requests.iter().map(|r| r.guard), windows)? else { return Ok(Vec::new()) };
+    let thresholds: BTreeMap<&str, &[u32]> =
+        requests.iter().filter_map(|r| cloud_run(r.guard).map(|(_, _, s)| (s, r.thresholds))).collect();
+    let query = Query {
+        metric_type: "run.googleapis.com/request_latencies",
+        aligner: Aligner::AlignDelta,
+        reducer: Reducer::ReduceSum,
+        canonical: "slow_requests",
+        by_response_class: false,
+    };
+    let mut samples = SlowSamples::new();
+    let counts = |service: &str, revision: &str, _: &str, at: i64, value: &TypedValue| {
+        let (Some(distribution), Some(wanted)) = (value.distribution_value(), thresholds.get(service)) else { return };
+        // The bounds of the finite buckets, lowest first: bucket 0 is below the first bound (underflow), bucket i
+        // in 1..=N between bounds i − 1 and i, bucket N + 1 above the last (overflow).
+        let bounds = distribution.bucket_options.as_ref().and_then(|options| {
+            if let Some(e) = options.exponential_buckets() {
+                return Some((0..=e.num_finite_buckets).map(|i| e.scale * e.growth_factor.powi(i)).collect());
+            }
+            if let Some(l) = options.linear_buckets() {
+                return Some((0..=l.num_finite_buckets).map(|i| l.offset + l.width * f64::from(i)).collect());
+            }
+            options.explicit_buckets().map(|e| e.bounds.clone())
+        });
+        let Some(bounds): Option<Vec<f64>> = bounds else { return };
+        for threshold in *wanted {
+            let count = count_above(&bounds, &distribution.bucket_counts, f64::from(*threshold));
+            samples.entry((service.to_string(), revision.to_string(), *threshold)).or_default().push((at, count));
+        }
+    };
+    each_point(monitoring, &scope, &query, counts).await?;
+    Ok(requests
+        .iter()
+        .map(|request| {
+            let service = cloud_run(request.guard).map(|(_, _, s)| s).unwrap_or_default();
+            let revision = |id: &str, share: f64| Revision {
+                id: id.to_string(),
+                traffic_share: share.clamp(0.0, 1.0),
+                metrics: request
+                    .thresholds
+                    .iter()
+                    .filter_map(|t| samples.get(&(service.to_string(), id.to_string(), *t)).map(|points| (t, points)))
+                    .map(|(t, points)| {
+                        let name = slow_requests_metric(*t);
+                        MetricSeries::split(&name, MetricKind::Counter, points.iter().copied(), windows)
+                    })
+                    .collect(),
+            };
+            let d = request.deployment;
+            GuardMetrics {
+                baseline: d.baseline.as_ref().map(|b| revision(b, 1.0 - d.candidate_share)),
+                candidate: revision(&d.candidate, d.candidate_share),
+                peak_concurrency: None,
+            }
+        })
+        .collect())
+}
+
+/// The number of values above `threshold` in a histogram with finite-bucket `bounds` (lowest first) and `counts` (trailing
+/// empty buckets may be left out): the buckets wholly above it, and of the bucket holding it the share above it,
+/// log-linear between positive bounds (latencies spread about evenly in log scale within a bucket), linear otherwise.
+/// Overflow values count as above a threshold within the bounds; none are counted above the last bound.
+pub fn count_above(bounds: &[f64], counts: &[i64], threshold: f64) -> f64 {
+    let mut above = 0.0;
+    for (bucket, count) in counts.iter().enumerate() {
+        let count = *count as f64;
+        let lower = if bucket == 0 { f64::NEG_INFINITY } else { bounds.get(bucket - 1).copied().unwrap_or(f64::INFINITY) };
+        let upper = bounds.get(bucket).copied().unwrap_or(f64::INFINITY);
+        if lower >= threshold {
+            above += count;
+        } else if threshold < upper && lower.is_finite() && upper.is_finite() {
+            let share = if lower > 0.0 {
+                (upper.ln() - threshold.ln()) / (upper.ln() - lower.ln())
+            } else {
+                (upper - threshold) / (upper - lower)
+            };
+            above += count * share;
+        }
+    }
+    above
+}
+
+/// What one project's queries share: the resource filter naming the guarded services, their names, the project
+/// and the interval covering the windows.
+struct Scope {
+    project: String,
+    filter: String,
+    wanted: BTreeSet<String>,
+    interval: TimeInterval,
+}
+
+impl Scope {
+    /// `None` when no guard is on Cloud Run.
+    fn of<'a>(guards: impl Iterator<Item = &'a Guard>, windows: &[Window]) -> Result<Option<Self>, ProviderError> {
+        let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
+            return Err(fail("ListTimeSeries", "-", "no windows"));
+        };
+        let targets: Vec<(&str, &str, &str)> = guards.filter_map(cloud_run).collect();
+        let Some(project) = targets.first().map(|(p, _, _)| p.to_string()) else { return Ok(None) };
+        let wanted: BTreeSet<String> = targets.iter().map(|(_, _, s)| s.to_string()).collect();
+        let locations: BTreeSet<String> = targets.iter().map(|(_, l, _)| quoted(l)).collect();
+        let locations = locations.into_iter().collect::<Vec<_>>().join(",");
+        let names: Vec<String> = wanted.iter().map(|s| quoted(s)).collect();
+        // The filter travels in the URL: past a few kilobytes of names, ask for every service of the locations and
+        // keep the guarded ones (a 66 KB URL of 4,400 names was refused by the HTTP client and failed every guard).
+        let filter = if names.iter().map(|n| n.len() + 1).sum::<usize>() <= MAX_FILTER_NAMES_BYTES {
+            format!(
+                "resource.type = \"cloud_run_revision\" AND resource.labels.service_name = one_of({}) AND resource.labels.location = one_of({locations})",
+                names.join(",")
+            )
+        } else {
+            format!("resource.type = \"cloud_run_revision\" AND resource.labels.location = one_of({locations})")
+        };
+        let interval = TimeInterval::new()
+            .set_start_time(google_cloud_wkt::Timestamp::clamp(first.start.div_euclid(1000), 0))
+            .set_end_time(google_cloud_wkt::Timestamp::clamp(last.end.div_euclid(1000), 0));
+        Ok(Some(Self { project: format!("projects/{project}"), filter, wanted, interval }))
+    }
 }
 
 /// Most bytes of quoted service names one filter carries (it goes in the request's URL).
@@ -96,15 +221,13 @@ const MAX_FILTER_NAMES_BYTES: usize = 8 * 1024;
 /// 146 MiB; at 10,000 a metric of such a project takes about ten pages, and a 1,000-service one still one.
 const PAGE_SIZE: i32 = 10_000;
 
-/// Runs one query (following pages) and adds the points of the `wanted` services to `samples`.
-async fn fetch(
+/// Runs one query (following pages) and hands every point of the `wanted` services to `point` with its service,
+/// revision, response code class (empty when not grouped by it) and period start.
+async fn each_point(
     monitoring: &MetricService,
-    project: &str,
-    scope: &str,
-    interval: &TimeInterval,
+    scope: &Scope,
     query: &Query,
-    wanted: &BTreeSet<String>,
-    samples: &mut Samples,
+    mut point: impl FnMut(&str, &str, &str, i64, &TypedValue),
 ) -> Result<(), ProviderError> {
     let mut fields = vec!["resource.labels.service_name".to_string(), "resource.labels.revision_name".to_string()];
     if query.by_response_class {
@@ -117,9 +240,9 @@ async fn fetch(
         .set_group_by_fields(fields);
     let mut series = monitoring
         .list_time_series()
-        .set_name(project)
-        .set_filter(format!("metric.type = \"{}\" AND {scope}", query.metric_type))
-        .set_interval(interval.clone())
+        .set_name(&scope.project)
+        .set_filter(format!("metric.type = \"{}\" AND {}", query.metric_type, scope.filter))
+        .set_interval(scope.interval.clone())
         .set_aggregation(aggregation)
         .set_page_size(PAGE_SIZE)
         .by_item();
@@ -129,29 +252,17 @@ async fn fetch(
         let (Some(service), Some(revision)) = (labels.get("service_name"), labels.get("revision_name")) else {
             continue;
         };
-        if !wanted.contains(service) {
+        if !scope.wanted.contains(service) {
             continue;
         }
         let class = ts.metric.as_ref().and_then(|m| m.labels.get("response_code_class")).cloned().unwrap_or_default();
-        let feeds: &[&'static str] = match (query.by_response_class, class.as_str()) {
-            (true, "5xx") => &[query.canonical, "errors"],
-            _ => std::slice::from_ref(&query.canonical),
-        };
-        for point in &ts.points {
-            let Some(end) = point.interval.as_ref().and_then(|i| i.end_time.as_ref()) else { continue };
-            // Points carry [start, end); windows hold a point by its start.
-            let at = end.seconds() * 1000 - 60_000;
-            let Some(value) = point.value.as_ref().and_then(|v| {
-                v.int64_value()
-                    .map(|i| *i as f64)
-                    .or_else(|| v.double_value().copied())
-                    .or_else(|| v.distribution_value().map(|d| d.count as f64))
-            }) else {
+        for p in &ts.points {
+            let (Some(end), Some(value)) = (p.interval.as_ref().and_then(|i| i.end_time.as_ref()), p.value.as_ref())
+            else {
                 continue;
             };
-            for name in feeds {
-                samples.entry((service.clone(), revision.clone(), name)).or_default().push((at, value));
-            }
+            // Points carry [start, end); windows hold a point by its start.
+            point(service, revision, &class, end.seconds() * 1000 - 60_000, value);
         }
     }
     Ok(())
@@ -217,4 +328,23 @@ fn cloud_run(guard: &Guard) -> Option<(&str, &str, &str)> {
 
 fn quoted(value: &str) -> String {
     format!("\"{value}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_above;
+
+    #[test]
+    fn values_above_a_threshold_are_the_buckets_above_it_and_a_share_of_its_own() {
+        // Bounds 1, 2, 4, 8: buckets (-inf,1) [1,2) [2,4) [4,8) [8,inf).
+        let bounds = [1.0, 2.0, 4.0, 8.0];
+        let counts = [1, 2, 4, 8, 16];
+        assert_eq!(count_above(&bounds, &counts, 4.0), 24.0, "on a bound: exactly the buckets above");
+        // Halfway in log scale through [4, 8) (at 4 sqrt 2): half of that bucket.
+        let mid = 4.0 * std::f64::consts::SQRT_2;
+        assert!((count_above(&bounds, &counts, mid) - 20.0).abs() < 1e-9);
+        assert_eq!(count_above(&bounds, &counts[..3], 4.0), 0.0, "trailing empty buckets left out");
+        assert_eq!(count_above(&bounds, &counts, 100.0), 0.0, "above the last bound nothing is counted");
+        assert_eq!(count_above(&bounds, &counts, 0.5), 30.0, "the underflow bucket is not split");
+    }
 }

@@ -9,6 +9,7 @@ use super::gcp::{client, credentials, fail};
 use super::markers::{self, Marker, Markers};
 use super::{
     Capacity, Changer, Deployment, Mark, MetricsAnswer, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader,
+    SlowRequest,
 };
 use crate::clock::Clock;
 use crate::config::{GcpSettings, Guard, Target};
@@ -203,6 +204,13 @@ impl Reader for CloudRun {
 
     async fn metrics(&self, requests: &[(&Guard, &Deployment)], windows: &[Window]) -> Vec<MetricsAnswer> {
         match super::cloud_monitoring::metrics(&self.monitoring, requests, windows).await {
+            Ok(answers) => answers.into_iter().map(Ok).collect(),
+            Err(error) => super::all_failed(requests, &error),
+        }
+    }
+
+    async fn slow_requests(&self, requests: &[SlowRequest<'_>], windows: &[Window]) -> Vec<MetricsAnswer> {
+        match super::cloud_monitoring::slow_requests(&self.monitoring, requests, windows).await {
             Ok(answers) => answers.into_iter().map(Ok).collect(),
             Err(error) => super::all_failed(requests, &error),
         }

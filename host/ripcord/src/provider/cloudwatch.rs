@@ -1,11 +1,12 @@
 //! Lambda's metrics from CloudWatch: `AWS/Lambda` per executed version (dimensions `FunctionName`, `Resource`,
 //! `ExecutedVersion`), every query of every guard of a region batched into as few `GetMetricData` calls as the
-//! 500-query limit allows, each answer put back where it belongs.
+//! 500-query limit allows, each answer put back where it belongs. Slow-request counts are `Duration`'s trimmed
+//! count above a threshold (`TC(T:)`: the invocations that took longer than T ms), the same batching.
 
 use super::aws::fail;
-use super::{Deployment, GuardMetrics, MetricsAnswer, ProviderError};
+use super::{Deployment, GuardMetrics, MetricsAnswer, ProviderError, SlowRequest};
 use crate::config::Guard;
-use crate::evaluation::{MetricKind, MetricSeries, Revision, Window};
+use crate::evaluation::{MetricKind, MetricSeries, Revision, Window, slow_requests_metric};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use std::collections::BTreeMap;
@@ -37,6 +38,29 @@ pub(super) async fn metrics(
     requests: &[(&Guard, &Deployment)],
     windows: &[Window],
 ) -> Vec<MetricsAnswer> {
+    let planned = requests.iter().enumerate().flat_map(|(index, (guard, deployment))| plan(index, guard, deployment));
+    fetch(cloudwatch, requests.iter().map(|(_, d)| *d), windows, planned).await
+}
+
+/// The slow-request counts of every guard in `requests` over `windows`: one `TC(T:)` query of `Duration` per
+/// threshold and revision, batched and retried as [`metrics`].
+pub(super) async fn slow_requests(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    requests: &[SlowRequest<'_>],
+    windows: &[Window],
+) -> Vec<MetricsAnswer> {
+    let planned = requests.iter().enumerate().flat_map(|(index, request)| plan_slow(index, request));
+    fetch(cloudwatch, requests.iter().map(|r| r.deployment), windows, planned).await
+}
+
+/// Runs the `planned` queries of the guards whose deployments are `deployments` (in order) over `windows`.
+async fn fetch<'a>(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    deployments: impl Iterator<Item = &'a Deployment>,
+    windows: &[Window],
+    mut planned: impl Iterator<Item = (Slot, QuerySpec)>,
+) -> Vec<MetricsAnswer> {
+    let deployments: Vec<&Deployment> = deployments.collect();
     let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
         let error = ProviderError {
             operation: "GetMetricData",
@@ -44,12 +68,12 @@ pub(super) async fn metrics(
             message: "no windows".into(),
             ..Default::default()
         };
-        return super::all_failed(requests, &error);
+        return deployments.iter().map(|_| Err(error.clone())).collect();
     };
     let span = (first.start, last.end);
-    let mut out: Vec<MetricsAnswer> = requests
+    let mut out: Vec<MetricsAnswer> = deployments
         .iter()
-        .map(|(_, d)| {
+        .map(|d| {
             Ok(GuardMetrics {
                 baseline: d.baseline.as_ref().map(|b| revision(b, 1.0 - d.candidate_share)),
                 candidate: revision(&d.candidate, d.candidate_share),
@@ -57,8 +81,6 @@ pub(super) async fn metrics(
             })
         })
         .collect();
-    let mut planned =
-        requests.iter().enumerate().flat_map(|(index, (guard, deployment))| plan(index, guard, deployment));
     loop {
         let chunk: Vec<(Slot, QuerySpec)> = planned.by_ref().take(MAX_QUERIES_PER_CALL).collect();
         if chunk.is_empty() {
@@ -183,6 +205,26 @@ fn plan(index: usize, guard: &Guard, deployment: &Deployment) -> Vec<(Slot, Quer
     let whole = [("FunctionName", function), ("Resource", resource.as_str())];
     let slot = Slot { guard: index, role: Role::Deployment, metric: "peak".into() };
     queries.push((slot, QuerySpec::new("AWS/Lambda", "ConcurrentExecutions", "Maximum", &whole)));
+    queries
+}
+
+/// One guard's slow-request queries: `Duration`'s `TC(T:)` per threshold, for the baseline and the candidate.
+fn plan_slow(index: usize, request: &SlowRequest) -> Vec<(Slot, QuerySpec)> {
+    let (function, alias) = super::lambda::target(request.guard);
+    let resource = format!("{function}:{alias}");
+    let deployment = request.deployment;
+    let revisions =
+        [(Role::Baseline, deployment.baseline.as_deref()), (Role::Candidate, Some(deployment.candidate.as_str()))];
+    let mut queries = Vec::new();
+    for (role, version) in revisions {
+        let Some(version) = version else { continue };
+        let by_version = [("FunctionName", function), ("Resource", resource.as_str()), ("ExecutedVersion", version)];
+        for threshold in request.thresholds {
+            let slot = Slot { guard: index, role, metric: slow_requests_metric(*threshold) };
+            let stat = format!("TC({threshold}:)");
+            queries.push((slot, QuerySpec::new("AWS/Lambda", "Duration", &stat, &by_version)));
+        }
+    }
     queries
 }
 

@@ -8,6 +8,7 @@ use super::aws::{fail, sdk_config};
 use super::markers::{self, Marker, Markers};
 use super::{
     Capacity, Changer, Deployment, Mark, MetricsAnswer, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader,
+    SlowRequest,
 };
 use crate::clock::Clock;
 use crate::config::{AwsSettings, Guard, Target};
@@ -210,6 +211,10 @@ impl Reader for Lambda {
 
     async fn metrics(&self, requests: &[(&Guard, &Deployment)], windows: &[Window]) -> Vec<MetricsAnswer> {
         super::cloudwatch::metrics(&self.cloudwatch, requests, windows).await
+    }
+
+    async fn slow_requests(&self, requests: &[SlowRequest<'_>], windows: &[Window]) -> Vec<MetricsAnswer> {
+        super::cloudwatch::slow_requests(&self.cloudwatch, requests, windows).await
     }
 
     /// Published versions of the function (not `$LATEST`), following pagination.

@@ -119,6 +119,12 @@ impl Reader for InMemory {
         requests.iter().map(|(_, d)| Ok(answer(d))).collect()
     }
 
+    /// No slow-request counts: the in-memory provider's script has none (the cycle then judges without them).
+    async fn slow_requests(&self, requests: &[super::SlowRequest<'_>], _: &[Window]) -> Vec<super::MetricsAnswer> {
+        self.state().calls.push("slow_requests".into());
+        super::all_failed(requests, &failure("slow_requests", "not scripted"))
+    }
+
     async fn revisions(&self, _: &Guard) -> Result<Vec<String>, ProviderError> {
         Ok(self.state().revisions.clone())
     }

@@ -8,20 +8,22 @@ use wasmtime::component::Component;
 const EVALUATOR: &str = "ripcord:policy/evaluator@";
 
 /// A contract version this host has bindings for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Contract {
     V0_1_0,
     V0_2_0,
+    V0_3_0,
 }
 
 impl Contract {
     /// Every supported version, oldest first.
-    pub const SUPPORTED: [Contract; 2] = [Contract::V0_1_0, Contract::V0_2_0];
+    pub const SUPPORTED: [Contract; 3] = [Contract::V0_1_0, Contract::V0_2_0, Contract::V0_3_0];
 
     pub fn version(self) -> &'static str {
         match self {
             Self::V0_1_0 => "0.1.0",
             Self::V0_2_0 => "0.2.0",
+            Self::V0_3_0 => "0.3.0",
         }
     }
 

@@ -28,6 +28,9 @@ pub const MAX_WASM_STACK: usize = 512 << 10;
 /// Limits on what a plugin may hand back or write.
 pub const MAX_REASON_BYTES: usize = 64 << 10;
 pub const MAX_CHECKS: usize = 1024;
+/// Most latency thresholds one policy may ask slow requests counted above (contract 0.3.0): each is a query per
+/// revision on Lambda.
+pub const MAX_THRESHOLDS: usize = 8;
 pub const MAX_NAME_BYTES: usize = 256;
 pub const MAX_LOG_MESSAGES: u32 = 100;
 pub const MAX_LOG_MESSAGE_BYTES: usize = 4 << 10;

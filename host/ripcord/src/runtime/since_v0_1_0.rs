@@ -2,7 +2,7 @@
 //! 0.1.0 defined, the conversions of the types 0.1.0 defined and later versions kept (revisions, parameters,
 //! verdicts, checks, policy info), and the pre-linked plugin. `bindgen!` generates separate Rust types for each
 //! version, so the shared code is a set of macros expanded inside each version's binding module (`v0_1_0.rs`,
-//! `v0_2_0.rs`), where `host`, `stats`, `types`, `Policy` and `PolicyPre` name that version's bindings. A version
+//! `v0_2_0.rs`, `v0_3_0.rs`), where `host`, `stats`, `types`, `Policy` and `PolicyPre` name that version's bindings. A version
 //! that changes one of these types writes its own conversion instead of expanding the macro.
 
 /// `impl host::Host` (logging into the sandbox's bounded capture) and `impl types::Host`.
@@ -125,11 +125,8 @@ macro_rules! bindings {
             }
         }
 
-        fn params_to_wit(e: &Evaluation) -> Vec<types::Param> {
-            e.params
-                .iter()
-                .map(|(name, value)| types::Param { name: name.clone(), value: param_to_wit(value) })
-                .collect()
+        fn params_to_wit(params: &host_eval::Params) -> Vec<types::Param> {
+            params.iter().map(|(name, value)| types::Param { name: name.clone(), value: param_to_wit(value) }).collect()
         }
 
         fn revision_to_wit(r: &host_eval::Revision) -> types::Revision {

@@ -33,7 +33,7 @@ fn evaluation_to_wit(e: &Evaluation) -> types::Evaluation {
         windows: e.windows.iter().map(|w| types::Window { start: w.start, end: w.end }).collect(),
         baseline: e.baseline.as_ref().map(revision_to_wit),
         candidate: revision_to_wit(&e.candidate),
-        params: params_to_wit(e),
+        params: params_to_wit(&e.params),
     }
 }
 

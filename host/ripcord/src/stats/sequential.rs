@@ -208,7 +208,8 @@ pub fn two_sided_beta_mixture(hits: f64, misses: f64, a: f64, b: f64, p0: f64) -
     ln_beta(a + hits, b + misses) - ln_beta(a, b) - hits * p0.ln() - misses * (1.0 - p0).ln()
 }
 
-fn log_sum_exp(values: &[f64]) -> f64 {
+/// ln Σ e^v, without overflow (−∞ for an empty list).
+pub(crate) fn log_sum_exp(values: &[f64]) -> f64 {
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !max.is_finite() {
         return max;

@@ -1,13 +1,15 @@
-//! `builtin:error-rate`: rollback when the candidate's error rate is, with anytime-valid statistical evidence,
-//! above the tolerated rate: `max_rate`, and `ratio` × the baseline's (the concurrent baseline during a split, the
-//! known good's history after a full promotion). The sequential tests (host imports, contract 0.2.0) look at every
-//! minute of the candidate's evidence and keep false rollbacks below `alpha` however often the guard looks; the
-//! thresholds are the practical floor. The last `windows` windows, each with `min_requests`, decide promotion.
-//! A baseline as degraded as the candidate (against the known good's history) is a shared degradation: hold.
+//! `builtin:error-rate`: rollback when the candidate's error rate has become, with statistical evidence, above the
+//! tolerated rate: `max_rate`, and `ratio` × the baseline's (the concurrent baseline during a split, the known
+//! good's history after a full promotion). The change detectors (host imports, contract 0.3.0) ask every minute
+//! whether the candidate became worse *since some minute* — from its first traffic, or from a rollout step or the
+//! daily peak an hour later — and keep false rollbacks below `alpha` per day of trial however often the guard
+//! looks; the thresholds are the practical floor. The last `windows` windows, each with `min_requests`, decide
+//! promotion. A baseline as degraded as the candidate (against the known good's history) is a shared degradation:
+//! hold.
 
 use ripcord_policy::periods::Periods;
 use ripcord_policy::prelude::*;
-use ripcord_policy::stats::Sequential;
+use ripcord_policy::stats::{Detection, Detector};
 
 struct ErrorRate;
 
@@ -16,9 +18,9 @@ impl Policy for ErrorRate {
         PolicyInfo::new(
             "error-rate",
             env!("CARGO_PKG_VERSION"),
-            "Rollback when the candidate's error rate is, by an anytime-valid sequential test at `alpha`, above \
-             max(max_rate, ratio x the baseline's rate); promote when the last `windows` windows, each with at least \
-             `min_requests` candidate requests, are within it.",
+            "Rollback when the candidate's error rate has become, by a change detector at `alpha` per day, above \
+             max(max_rate, ratio x the baseline's rate) since some minute; promote when the last `windows` windows, \
+             each with at least `min_requests` candidate requests, are within it.",
         )
         .metrics(&["requests", "errors"])
         .param(ParamSpec::float("max_rate", 0.01, "Error rate always tolerated (0.01 = 1%)."))
@@ -28,7 +30,8 @@ impl Policy for ErrorRate {
         .param(ParamSpec::float(
             "alpha",
             0.01,
-            "Highest tolerated chance of rolling back a healthy candidate.",
+            "Highest tolerated chance of rolling back a healthy candidate in its first day (each further day adds at \
+             most alpha/2).",
         ))
     }
 
@@ -45,30 +48,38 @@ impl Policy for ErrorRate {
         let mut checks = Checks::new();
         let limit = max_rate.max(1e-6);
         let candidate = Periods::of(&e.candidate);
-        let above_limit =
-            stats::error_limit_test(&candidate.rates(), limit, alpha).ok_or("invalid request or error counts")?;
-        let against_baseline = compare(&e, &candidate, ratio, alpha)?;
+        let detector = e.detector(alpha);
+        let above_limit = stats::error_limit_detector(&candidate.rates(), limit, detector)
+            .ok_or("invalid request or error counts")?;
+        let against_baseline = compare(&e, &candidate, ratio, detector)?;
         let (rate, served) = (candidate.rate(), candidate.totals().0);
         let tolerated = against_baseline.threshold.max(max_rate);
         // NaN (no requests yet) is not above the tolerated rate.
         checks.record("error_rate", rate, tolerated, rate.is_nan() || rate <= tolerated);
-        checks.record("evidence_above_max_rate", above_limit.max_e_value, 1.0 / alpha, !above_limit.reject);
+        checks.record("evidence_above_max_rate", above_limit.max_statistic, 1.0, !above_limit.alarm);
         if let Some(test) = &against_baseline.test {
-            checks.record(against_baseline.evidence_name, test.max_e_value, 1.0 / alpha, !test.reject);
+            checks.record(against_baseline.evidence_name, test.max_statistic, 1.0, !test.alarm);
         }
-        let worse = above_limit.reject && against_baseline.test.as_ref().is_none_or(|t| t.reject);
+        let worse = above_limit.alarm && against_baseline.test.as_ref().is_none_or(|t| t.alarm);
         // Both tolerated rates must be exceeded: the combined evidence is the weaker of the two.
-        let p_value = above_limit.p_value.max(against_baseline.test.as_ref().map_or(0.0, |t| t.p_value));
+        let evidence =
+            above_limit.max_statistic.min(against_baseline.test.as_ref().map_or(f64::INFINITY, |t| t.max_statistic));
         if worse {
+            // Where the change began: the later of the two detectors' onsets (both rates are exceeded from there).
+            let onset = above_limit.onset.max(against_baseline.onset_in_candidate.unwrap_or(0)) as usize;
+            let since = candidate.starts().get(onset).copied().unwrap_or(e.now);
+            let recent = Periods::since(&candidate, since).rate();
             let reason = format!(
-                "error rate {:.2}% is above {} (anytime-valid p = {p_value:.2e} at alpha {alpha})",
-                rate * 100.0,
+                "error rate {:.2}% since {} is above {} (change detected at alpha {alpha} per day, evidence {:.1} >= 1)",
+                recent * 100.0,
+                clock_and_age(since, e.now),
                 against_baseline.describe(max_rate),
+                evidence,
             );
             return Ok(Report::rollback(reason).with(checks));
         }
         if let Some(shared) = &against_baseline.shared_degradation
-            && above_limit.reject
+            && above_limit.alarm
         {
             return Ok(Report::hold(shared.clone()).with(checks).finding(Finding::SharedDegradation));
         }
@@ -101,7 +112,7 @@ impl Policy for ErrorRate {
             ))
         } else if bad > 0 {
             Report::hold(format!(
-                "error rate above {:.2}% in {bad} of the last {needed} windows, not yet significant (p = {p_value:.2})",
+                "error rate above {:.2}% in {bad} of the last {needed} windows, not yet significant (evidence {evidence:.2} of 1)",
                 threshold * 100.0,
             ))
         } else {
@@ -115,9 +126,18 @@ impl Policy for ErrorRate {
     }
 }
 
-/// The candidate against its baseline: the test, the threshold it implies, and a shared degradation if found.
+/// `HH:MM UTC (N min ago)` for a period start, as a rollback reason says where the change began.
+fn clock_and_age(at_ms: i64, now_ms: i64) -> String {
+    let minute_of_day = at_ms.div_euclid(60_000).rem_euclid(1440);
+    let age = (now_ms - at_ms).div_euclid(60_000);
+    format!("{:02}:{:02} UTC ({age} min)", minute_of_day / 60, minute_of_day % 60)
+}
+
+/// The candidate against its baseline: the detection, the threshold it implies, and a shared degradation if found.
 struct Comparison {
-    test: Option<Sequential>,
+    test: Option<Detection>,
+    /// The test's onset as an index into the candidate's periods (the paired periods are a subset of them).
+    onset_in_candidate: Option<u32>,
     /// ratio × the baseline's rate (0 when there is no baseline).
     threshold: f64,
     evidence_name: &'static str,
@@ -141,19 +161,22 @@ impl Comparison {
     }
 }
 
-/// Tests the candidate against the concurrent baseline (paired minute by minute), or, after a full promotion,
-/// against the known good's historical rate; and the concurrent baseline against that history (a shared outage).
-fn compare(e: &Evaluation, candidate: &Periods, ratio: f64, alpha: f64) -> Result<Comparison, String> {
+/// Detects the candidate's change against the concurrent baseline (paired minute by minute), or, after a full
+/// promotion, against the known good's historical rate; and the concurrent baseline's against that history (a
+/// shared outage).
+fn compare(e: &Evaluation, candidate: &Periods, ratio: f64, detector: Detector) -> Result<Comparison, String> {
     let historical_rate = e.known_good.as_ref().map(|h| Periods::of(&h.revision).rate()).filter(|rate| !rate.is_nan());
     let baseline = e.baseline.as_ref().map(Periods::of).filter(|b| !b.is_empty());
     if let Some(baseline) = baseline {
         let rate = Some(baseline.rate());
-        let test = stats::error_ratio_test(&baseline.paired(candidate), ratio, alpha)
-            .ok_or("invalid request or error counts")?;
+        let paired = baseline.paired(candidate);
+        let test =
+            stats::error_ratio_detector(paired.counts(), ratio, detector).ok_or("invalid request or error counts")?;
+        let onset_in_candidate = paired.candidate_index(test.onset);
         let shared_degradation = match (rate, historical_rate) {
-            (Some(now), Some(before)) if !test.reject => {
+            (Some(now), Some(before)) if !test.alarm => {
                 let limit = (before * ratio).clamp(1e-6, 1.0 - 1e-6);
-                let degraded = stats::error_limit_test(&baseline.rates(), limit, alpha).is_some_and(|t| t.reject);
+                let degraded = stats::error_limit_detector(&baseline.rates(), limit, detector).is_some_and(|t| t.alarm);
                 degraded.then(|| {
                     format!(
                         "shared degradation: the baseline's error rate rose too ({:.2}% since the candidate started, {:.2}% before it); not the candidate's doing",
@@ -166,6 +189,7 @@ fn compare(e: &Evaluation, candidate: &Periods, ratio: f64, alpha: f64) -> Resul
         };
         return Ok(Comparison {
             test: Some(test),
+            onset_in_candidate,
             threshold: rate.map_or(0.0, |r| r * ratio),
             evidence_name: "evidence_above_ratio_x_baseline",
             baseline_rate: rate,
@@ -175,9 +199,10 @@ fn compare(e: &Evaluation, candidate: &Periods, ratio: f64, alpha: f64) -> Resul
     }
     if let Some(before) = historical_rate {
         let limit = (before * ratio).clamp(1e-6, 1.0 - 1e-6);
-        let test =
-            stats::error_limit_test(&candidate.rates(), limit, alpha).ok_or("invalid request or error counts")?;
+        let test = stats::error_limit_detector(&candidate.rates(), limit, detector)
+            .ok_or("invalid request or error counts")?;
         return Ok(Comparison {
+            onset_in_candidate: Some(test.onset),
             test: Some(test),
             threshold: before * ratio,
             evidence_name: "evidence_above_ratio_x_history",
@@ -188,6 +213,7 @@ fn compare(e: &Evaluation, candidate: &Periods, ratio: f64, alpha: f64) -> Resul
     }
     Ok(Comparison {
         test: None,
+        onset_in_candidate: None,
         threshold: 0.0,
         evidence_name: "",
         baseline_rate: None,
