@@ -124,10 +124,9 @@ fn hostile_policies() -> &'static Hostile {
     })
 }
 
-/// guards.toml: `checkout-api` (builtin:error-rate on the failing canary) and one guard per hostile policy on the
-/// healthy `search` function.
-fn guards(h: &SimHarness) {
-    let mut text = format!(
+/// guards.toml: `checkout-api` (builtin:error-rate on the failing canary), then the `[[guard]]` tables of `extra`.
+fn write_guards(h: &SimHarness, extra: &str) {
+    let text = format!(
         r#"
 [settings]
 audit_log = "audit.jsonl"
@@ -144,18 +143,27 @@ platform = "aws-lambda"
 function = "checkout"
 alias = "live"
 policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows = 2, min_requests = 100 }} }}]
-"#,
+{extra}"#,
         h.server.endpoint()
     );
-    for p in &hostile_policies().policies {
-        text.push_str(&format!(
-            "[[guard]]\nname = \"{}\"\nplatform = \"aws-lambda\"\nfunction = \"search\"\nalias = \"live\"\npolicies = [{{ use = {:?}{} }}]\n",
-            p.guard,
-            p.component.display().to_string(),
-            p.params
-        ));
-    }
     std::fs::write(h.dir.path().join("guards.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A guard on the healthy `search` function with one policy: `use` and its `params` (`, params = {…}` or empty).
+fn search_guard(name: &str, use_: &str, params: &str) -> String {
+    format!(
+        "[[guard]]\nname = \"{name}\"\nplatform = \"aws-lambda\"\nfunction = \"search\"\nalias = \"live\"\npolicies = [{{ use = {use_:?}{params} }}]\n"
+    )
+}
+
+/// guards.toml: `checkout-api` and one guard per hostile policy on the healthy `search` function.
+fn guards(h: &SimHarness) {
+    let hostile: String = hostile_policies()
+        .policies
+        .iter()
+        .map(|p| search_guard(p.guard, &p.component.display().to_string(), p.params))
+        .collect();
+    write_guards(h, &hostile);
 }
 
 fn harness() -> SimHarness {
@@ -242,4 +250,41 @@ fn function_mode_contains_hostile_policies() {
     // Still answering: a second event is served by the same process.
     let again = function.invoke(scheduled_event());
     assert!(again.ok, "{:?}", again.body);
+}
+
+/// A hostile `latency-thresholds` (contract 0.3.0) — one that loops past the deadline, panics, or asks for more
+/// thresholds than allowed or a threshold of 0 ms — fails only its own policy for the cycle (recorded with the
+/// plugin's identity and the cause; its `evaluate` is not asked), and the failing canary beside it is rolled back.
+#[test]
+fn a_hostile_latency_thresholds_export_fails_only_its_policy() {
+    let h = SimHarness::start(SCENARIO);
+    h.sim.advance(5 * 60_000);
+    let hostile = guest("hostile").display().to_string();
+    let cases = [
+        ("loops", "loop", "deadline"),
+        ("panics", "trap", "panics in latency-thresholds on purpose"),
+        ("too-many", "too-many", "at most 8 are allowed"),
+        ("zero", "zero", "each at least 1 ms"),
+    ];
+    let extra: String = cases
+        .iter()
+        .map(|(name, behaviour, _)| {
+            search_guard(name, &hostile, &format!(", params = {{ thresholds = \"{behaviour}\" }}"))
+        })
+        .collect();
+    write_guards(&h, &extra);
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "rollback wins:\n{}\n{}", stdout(&output), stderr(&output));
+    let audit = h.audit();
+    for (name, _, cause) in cases {
+        let decision = audit.iter().find(|r| r.guard == name && r.record == Kind::Decision);
+        let decision = decision.unwrap_or_else(|| panic!("{name}: no decision: {audit:?}"));
+        assert_eq!(decision.verdict, ripcord::verdict::Verdict::Inconclusive, "{name}");
+        let error = decision.policies[0].error.clone().unwrap_or_default();
+        assert!(error.contains("`hostile@0.1.0`"), "{name}: the error names the plugin: {error}");
+        assert!(error.contains(cause), "{name}: the error says the cause: {error}");
+    }
+    let function = h.sim.function("checkout").unwrap_or_else(|| panic!("no checkout"));
+    let live = function.aliases.get("live").cloned().unwrap_or_else(|| panic!("no alias"));
+    assert_eq!((live.version, live.routing), (1, None), "the failing canary was rolled back");
 }

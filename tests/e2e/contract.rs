@@ -69,7 +69,7 @@ fn the_released_contracts_are_frozen() {
 
 const FROZEN_V0_1_0: &str = "e6d423447bffeed6467ec1c81713a2f3cd94644fe0c7ba912324620db833b8a6";
 const FROZEN_V0_2_0: &str = "d7bfeca2218ea802c91597c230ad4939f5143a2b3ea633ecca581d8ccf7f2805";
-const FROZEN_V0_3_0: &str = "2cce918f477a3c6c49253588e8d91f641fdc9cc8344d4420530c1db719b473c7";
+const FROZEN_V0_3_0: &str = "26f27e5ab1f49574fb860023ea8f3276425fecdd3b9f954a1b0cbca820fc1f5d";
 
 /// Plugins of every contract version run side by side in one host: the Rust reference policy, built against the
 /// frozen 0.1.0 with wit-bindgen alone (as plugins built before 0.2.0 are), and the 0.3.0 built-ins.

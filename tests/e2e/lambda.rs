@@ -346,6 +346,12 @@ fn dry_run_copies(h: &SimHarness, copies: usize) {
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// Each GetMetricData call as its query count (`500 queries` of `500 queries (Maximum, Sum, p95, …)`), or its error.
+fn metrics_calls(h: &SimHarness) -> Vec<String> {
+    let calls = h.sim.api_log().into_iter().filter(|c| c.operation == "GetMetricData");
+    calls.map(|c| c.detail.split(" (").next().unwrap_or_default().to_string()).collect()
+}
+
 #[test]
 fn metrics_of_all_guards_are_batched_into_as_few_calls_as_the_query_limit_allows() {
     let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
@@ -354,8 +360,7 @@ fn metrics_of_all_guards_are_batched_into_as_few_calls_as_the_query_limit_allows
     dry_run_copies(&h, 29);
     let output = h.ripcord(&["check"]);
     assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
-    let calls: Vec<String> =
-        h.sim.api_log().into_iter().filter(|c| c.operation == "GetMetricData").map(|c| c.detail).collect();
+    let calls = metrics_calls(&h);
     // Then the known good's history before the canary, for all 30 guards in one call (8 metrics + 1 peak each).
     assert_eq!(calls, ["500 queries", "10 queries", "270 queries"]);
     assert_eq!(h.audit().len(), 30, "one decision per guard");
@@ -386,8 +391,7 @@ fn a_failed_metrics_call_is_retried_in_halves_and_fails_only_the_guards_it_carri
             .filter(|g| g["outcome"] == "failed")
             .all(|g| g["error"].as_str().is_some_and(|e| e.contains("too much at once")))
     );
-    let calls: Vec<String> =
-        h.sim.api_log().into_iter().filter(|c| c.operation == "GetMetricData").map(|c| c.detail).collect();
+    let calls = metrics_calls(&h);
     // 15 refused, the call of 27, then the known good's history of the one guard judged (8 metrics + 1 peak).
     assert_eq!(calls[15..], ["27 queries", "9 queries"], "{calls:?}");
     assert!(calls[..15].iter().all(|c| c == "InvalidParameterValue"), "{calls:?}");

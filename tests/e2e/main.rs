@@ -16,6 +16,7 @@ mod fleet;
 mod function;
 mod hostile;
 mod lambda;
+mod late_onset;
 mod lifecycle;
 mod moto;
 mod oncall;

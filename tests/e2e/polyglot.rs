@@ -252,6 +252,27 @@ fn plugin_new_build_test_round_trip_at_0_2_0_c() {
     round_trip_at("c", "0.2.0", 2);
 }
 
+/// `plugin new --contract 0.3.0`: a policy on per-request latency counts and the change detectors, in each language.
+#[test]
+fn plugin_new_build_test_round_trip_at_0_3_0_rust() {
+    round_trip_at("rust", "0.3.0", 2);
+}
+
+#[test]
+fn plugin_new_build_test_round_trip_at_0_3_0_js() {
+    round_trip_at("js", "0.3.0", 2);
+}
+
+#[test]
+fn plugin_new_build_test_round_trip_at_0_3_0_python() {
+    round_trip_at("python", "0.3.0", 2);
+}
+
+#[test]
+fn plugin_new_build_test_round_trip_at_0_3_0_c() {
+    round_trip_at("c", "0.3.0", 2);
+}
+
 #[test]
 fn plugin_new_build_test_round_trip_rust() {
     round_trip("rust");
@@ -450,5 +471,75 @@ fn a_0_2_0_policy_uses_the_sequential_tests_alike_in_four_languages() {
             assert_eq!(python.verdict, got.verdict, "{lang}, {file}");
             assert_eq!(python.checks, got.checks, "{lang}, {file}");
         }
+    }
+}
+
+/// A contract 0.3.0 policy counts slow requests and uses the change detectors in every language
+/// (plugins/examples/slow-requests): the Python one builds, declares 0.3.0 and passes its fixtures, and the Rust,
+/// JavaScript and C ones agree with it — on the thresholds they ask for (`latency-thresholds`, from the fixture's
+/// known good), the verdicts and the evidence.
+#[test]
+fn a_0_3_0_policy_counts_slow_requests_and_detects_changes_alike_in_four_languages() {
+    use ripcord::evaluation::ThresholdRequest;
+    let dir = temp_dir();
+    let folder = repo_root().join("plugins/examples/slow-requests");
+    let out = dir.path().join("slow-requests.wasm");
+    let Some(component) = build("python (0.3.0)", &folder.join("python"), &out, &dir.path().join("cache")) else {
+        return;
+    };
+    let runtime = cached_runtime();
+    let plugin = runtime.load(&PluginSource::File(component.clone())).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plugin.contract().version(), "0.3.0");
+    let fixtures = folder.join("fixtures").display().to_string();
+    let tested = ripcord_in(
+        &folder.join("python"),
+        &["plugin", "test", &component.display().to_string(), "--fixtures", &fixtures],
+        &dir.path().join("cache"),
+    );
+    assert!(tested.status.success(), "{}\n{}", stdout(&tested), stderr(&tested));
+    assert!(stdout(&tested).contains("2 fixtures: 2 passed, 0 failed"), "{}", stdout(&tested));
+    let mut others = vec![("rust", guest("slow-requests"))];
+    for lang in ["js", "c"] {
+        let out = dir.path().join(format!("slow-requests-{lang}.wasm"));
+        others.extend(
+            build(&format!("{lang} (0.3.0)"), &folder.join(lang), &out, &dir.path().join("cache")).map(|c| (lang, c)),
+        );
+    }
+    for (lang, component) in others {
+        let other = runtime.load(&PluginSource::File(component)).unwrap_or_else(|e| panic!("{lang}: {e}"));
+        assert_eq!(other.contract().version(), "0.3.0", "{lang}");
+        for file in ["healthy.json", "late-slowdown.json"] {
+            let evaluation =
+                ripcord::fixture::load(&folder.join("fixtures").join(file)).unwrap_or_else(|e| panic!("{e}"));
+            let request = ThresholdRequest {
+                guard: evaluation.guard.clone(),
+                platform: evaluation.platform,
+                known_good: evaluation.known_good.clone(),
+                params: evaluation.params.clone(),
+            };
+            let asked = runtime.latency_thresholds(&plugin, &request).unwrap_or_else(|e| panic!("python: {e}"));
+            let named = evaluation
+                .candidate
+                .metrics
+                .iter()
+                .filter_map(|m| ripcord::evaluation::slow_requests_threshold(&m.name));
+            assert_eq!(asked, named.collect::<Vec<_>>(), "python asks for the fixture's threshold, {file}");
+            assert_eq!(runtime.latency_thresholds(&other, &request).ok(), Some(asked), "{lang}, {file}");
+            let python = runtime.evaluate(&plugin, &evaluation).unwrap_or_else(|e| panic!("python: {e}"));
+            let got = runtime.evaluate(&other, &evaluation).unwrap_or_else(|e| panic!("{lang}: {e}"));
+            assert_eq!(python.verdict, got.verdict, "{lang}, {file}");
+            assert_eq!(python.checks, got.checks, "{lang}, {file}");
+        }
+        let no_history = ThresholdRequest {
+            guard: "g".into(),
+            platform: ripcord::evaluation::Platform::CloudRun,
+            known_good: None,
+            params: Default::default(),
+        };
+        assert_eq!(
+            runtime.latency_thresholds(&other, &no_history).ok(),
+            Some(vec![]),
+            "{lang}: no history, no threshold"
+        );
     }
 }

@@ -186,8 +186,7 @@ impl Bench {
         for minute in 1..=minutes {
             let at = START + (minute as i64 - 1) * MINUTE;
             let bad = minute > release.onset;
-            let (errors, latency) =
-                if bad { (release.errors, release.latency) } else { (BASELINE_ERRORS, 1.0) };
+            let (errors, latency) = if bad { (release.errors, release.latency) } else { (BASELINE_ERRORS, 1.0) };
             candidate.minute(&mut rng, at, per_minute * release.share, errors, latency, counted);
             if release.share < 1.0 {
                 baseline.minute(&mut rng, at, per_minute * (1.0 - release.share), BASELINE_ERRORS, 1.0, counted);
@@ -286,9 +285,8 @@ fn main() {
                 .map(|&rps| {
                     // Healthy from its first minute: the candidate's own (tolerated) error rate from the start.
                     let release = Release { share, rps, errors: fraction * MAX_RATE, latency: 1.0, onset: 0 };
-                    let outcomes: Vec<Outcome> = (0..healthy_seeds)
-                        .map(|seed| bench.run(release, &both, DAY, &[120, DAY], seed))
-                        .collect();
+                    let outcomes: Vec<Outcome> =
+                        (0..healthy_seeds).map(|seed| bench.run(release, &both, DAY, &[120, DAY], seed)).collect();
                     let per_100 = |pick: &dyn Fn(&Outcome) -> Option<usize>, within: usize| {
                         100.0 * outcomes.iter().filter(|o| pick(o).is_some_and(|m| m <= within)).count() as f64
                             / healthy_seeds as f64

@@ -34,6 +34,9 @@ type Read = Result<(Arc<dyn Provider>, Deployment), String>;
 /// A guard in a metrics batch, with its provider and deployment.
 type BatchMember<'a> = (&'a Guard, &'a Arc<dyn Provider>, &'a Deployment);
 
+/// A guard in a slow-request batch, with the thresholds its policies asked for.
+type SlowBatchMember<'a> = (&'a Guard, &'a Arc<dyn Provider>, &'a Deployment, Vec<u32>);
+
 /// A guard in a history batch: its provider, the deployment as if the known good served alone, the span.
 type HistoryRequest<'a> = (&'a Guard, &'a Arc<dyn Provider>, Deployment, Window);
 
@@ -283,7 +286,8 @@ impl Controller {
             .collect();
         // A plugin runs on a blocking thread, as many at once as guards are judged.
         let asked = asking.iter().map(|(guard, _, _)| {
-            let (policies, guard, history) = (self.policies.clone(), (*guard).clone(), histories.get(&guard.name).cloned());
+            let (policies, guard, history) =
+                (self.policies.clone(), (*guard).clone(), histories.get(&guard.name).cloned());
             Box::pin(async move {
                 tokio::task::spawn_blocking(move || policies.latency_thresholds(&guard, history.as_ref()))
                     .await
@@ -292,7 +296,7 @@ impl Controller {
         });
         let thresholds = bounded(asked, JUDGE_CONCURRENCY).await;
         let mut failed = BTreeMap::new();
-        let mut batches: BTreeMap<String, Vec<(&Guard, &Arc<dyn Provider>, &Deployment, Vec<u32>)>> = BTreeMap::new();
+        let mut batches: BTreeMap<String, Vec<SlowBatchMember>> = BTreeMap::new();
         for ((guard, provider, deployment), asked) in asking.into_iter().zip(thresholds) {
             if !asked.failed.is_empty() {
                 failed.insert(guard.name.clone(), asked.failed);

@@ -94,7 +94,12 @@ impl PolicySet {
 
     /// Asks each of the guard's policies, with the guard's parameters; a policy whose `latency-thresholds` failed
     /// this cycle (`failed`, by plugin) is not asked: its outcome is that failure. Blocking (see `Runtime`).
-    pub fn evaluate(&self, guard: &Guard, evaluation: &Evaluation, failed: &BTreeMap<String, String>) -> Vec<PolicyOutcome> {
+    pub fn evaluate(
+        &self,
+        guard: &Guard,
+        evaluation: &Evaluation,
+        failed: &BTreeMap<String, String>,
+    ) -> Vec<PolicyOutcome> {
         guard
             .policies
             .iter()

@@ -14,6 +14,8 @@
 pub mod change;
 pub mod sequential;
 pub mod special;
+#[cfg(test)]
+mod streams;
 
 pub use change::{Detection, Detector, error_limit_detector, error_ratio_detector};
 pub use sequential::{PeriodCounts, RateCounts, Sequential, error_limit_test, error_ratio_test, exceedance_test};

@@ -90,7 +90,8 @@ fn get_metric_data(state: &State, input: &Value) -> Result<(Out, String), ApiErr
     let page_size = state.settings.max_datapoints;
     let page_size = integer(input, "MaxDatapoints").map_or(page_size, |n| (n.max(1) as usize).min(page_size)).max(1);
     let published = published(state);
-    let detail = format!("{} queries", queries.len());
+    let stats: std::collections::BTreeSet<&str> = queries.iter().map(|(_, stat, _)| stat.stat.as_str()).collect();
+    let detail = format!("{} queries ({})", queries.len(), stats.into_iter().collect::<Vec<_>>().join(", "));
     let mut seen = 0usize;
     let mut results = Vec::new();
     for (id, stat, return_data) in &queries {

@@ -135,9 +135,14 @@ impl Stat {
             "Average" => Self::Average,
             "Minimum" => Self::Minimum,
             "Maximum" => Self::Maximum,
-            ranged if ranged.len() > 4 && ranged.ends_with(')') && (ranged.starts_with("TC(") || ranged.starts_with("PR(")) => {
+            ranged
+                if ranged.len() > 4
+                    && ranged.ends_with(')')
+                    && (ranged.starts_with("TC(") || ranged.starts_with("PR(")) =>
+            {
                 let Some(range) = Range::parse(&ranged[3..ranged.len() - 1]) else {
-                    let message = format!("Unsupported statistic {ranged:?}: the simulator takes absolute bounds, X:Y, X: or :Y");
+                    let message =
+                        format!("Unsupported statistic {ranged:?}: the simulator takes absolute bounds, X:Y, X: or :Y");
                     return Err(ApiError::new(400, "InvalidParameterValue", message));
                 };
                 if ranged.starts_with("TC(") { Self::TrimmedCount(range) } else { Self::PercentileRank(range) }

@@ -16,8 +16,27 @@ impl Policy for Hostile {
                 "behave | loop | memory | recursion | trap | huge-reason | long-reason | many-checks | log-burst | file | socket | env | \
                  spam-log | stdout | forge-output | print-lots | print-and-panic | stdin",
             ))
+            .param(ParamSpec::text(
+                "thresholds",
+                "none",
+                "What `latency-thresholds` does: none | loop | trap | too-many | zero.",
+            ))
             .param(ParamSpec::text("path", "/etc/hostname", "File the `file` behaviour tries to read."))
             .param(ParamSpec::text("address", "127.0.0.1:9", "Address the `socket` behaviour tries to connect to."))
+    }
+
+    fn latency_thresholds(request: ThresholdRequest) -> Result<Vec<u32>, String> {
+        let p = Params::from_list(&request.params, &Self::describe())?;
+        match p.text("thresholds")? {
+            "none" => Ok(Vec::new()),
+            "loop" => loop {
+                black_box(0u64);
+            },
+            "trap" => panic!("hostile plugin panics in latency-thresholds on purpose"),
+            "too-many" => Ok((1..=black_box(100)).collect()),
+            "zero" => Ok(vec![black_box(0)]),
+            other => Err(format!("unknown thresholds behaviour {other:?}")),
+        }
     }
 
     fn evaluate(e: Evaluation) -> Result<Report, String> {

@@ -62,7 +62,7 @@ pub trait Policy {
     fn evaluate(evaluation: Evaluation) -> Result<Report, String>;
 }
 pub use params::{Params, format_duration, parse_duration};
-pub use report::Checks;
+pub use report::{Checks, evidence_text, since_text};
 
 /// Everything a policy usually needs, in one `use`.
 pub mod prelude {

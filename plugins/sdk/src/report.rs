@@ -70,3 +70,21 @@ impl Checks {
         self.0.iter().filter(|c| !c.passed).count()
     }
 }
+
+/// A detector's evidence for a reason: `3.4`, `2.1e12`, or `> 1e300` past what a number holds.
+pub fn evidence_text(statistic: f64) -> String {
+    if !statistic.is_finite() || statistic > 1e300 {
+        "> 1e300".to_string()
+    } else if statistic >= 1e4 {
+        format!("{statistic:.1e}")
+    } else {
+        format!("{statistic:.1}")
+    }
+}
+
+/// `HH:MM UTC (N min ago)` for a period start `at_ms` seen at `now_ms`: where a change began, in a reason.
+pub fn since_text(at_ms: i64, now_ms: i64) -> String {
+    let minute_of_day = at_ms.div_euclid(60_000).rem_euclid(1440);
+    let age = (now_ms - at_ms).div_euclid(60_000);
+    format!("{:02}:{:02} UTC ({age} min ago)", minute_of_day / 60, minute_of_day % 60)
+}

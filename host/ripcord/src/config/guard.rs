@@ -40,6 +40,11 @@ pub(super) fn resolve(g: GuardFile, defaults: &DefaultsFile, base: &Path) -> Res
                 let message = format!("{name:?} is a canonical metric; custom metrics need another name");
                 return Err(invalid(&format!("metrics.{name}"), message));
             }
+            if crate::evaluation::slow_requests_threshold(&name).is_some() {
+                let message =
+                    format!("{name:?} is the host's count of slow requests (slow_requests_<T>ms); custom metrics need another name");
+                return Err(invalid(&format!("metrics.{name}"), message));
+            }
             let metric = CustomMetric { namespace: m.namespace, name: m.name, stat: m.stat, dimensions: m.dimensions };
             Ok((name, metric))
         })

@@ -73,11 +73,32 @@ const SEQUENTIAL_ERRORS: Sample = Sample {
     c: include_str!("../../../../plugins/examples/sequential-errors/c/policy.c"),
 };
 
+/// Contract 0.3.0: *slow requests*, on per-request latency counts and the host's change detectors, in all four
+/// languages.
+const SLOW_REQUESTS: Sample = Sample {
+    contract: Contract::V0_3_0,
+    wit: include_str!("../../../../wit/since_v0.3.0/policy.wit"),
+    reference_name: "\"slow-requests\"",
+    summary: "asks the host to count the requests slower than `factor` x the known good's p95 (`latency-thresholds`), \
+              and rolls back when more than 5% of the candidate's requests have become slower than that and, during a \
+              split, more than `ratio` x the baseline's share are, by the host's change detectors at `alpha` per day",
+    fixtures: &[
+        ("healthy.json", include_str!("../../../../plugins/examples/slow-requests/fixtures/healthy.json")),
+        ("late-slowdown.json", include_str!("../../../../plugins/examples/slow-requests/fixtures/late-slowdown.json")),
+    ],
+    rust: include_str!("../../../../plugins/examples/slow-requests/rust/src/lib.rs"),
+    rust_wit_path: "\"../../../../wit/since_v0.3.0\"",
+    js: include_str!("../../../../plugins/examples/slow-requests/js/policy.js"),
+    python: include_str!("../../../../plugins/examples/slow-requests/python/app.py"),
+    c: include_str!("../../../../plugins/examples/slow-requests/c/policy.c"),
+};
+
 /// Creates project `name` in `parent`, a policy in `lang` against `contract`, and returns its folder.
 pub fn scaffold(name: &str, lang: Lang, contract: Contract, parent: &Path) -> Result<PathBuf, DevkitError> {
     let sample = match contract {
         Contract::V0_1_0 => &SAFETY_ERRORS,
-        Contract::V0_2_0 | Contract::V0_3_0 => &SEQUENTIAL_ERRORS,
+        Contract::V0_2_0 => &SEQUENTIAL_ERRORS,
+        Contract::V0_3_0 => &SLOW_REQUESTS,
     };
     let source = match lang {
         Lang::Rust => sample.rust,

@@ -7,9 +7,9 @@ use super::gcp::fail;
 use super::{Deployment, GuardMetrics, ProviderError, SlowRequest};
 use crate::config::{Guard, Target};
 use crate::evaluation::{MetricKind, MetricSeries, Revision, Window, slow_requests_metric};
-use google_cloud_monitoring_v3::model::TypedValue;
 use google_cloud_gax::paginator::ItemPaginator;
 use google_cloud_monitoring_v3::client::MetricService;
+use google_cloud_monitoring_v3::model::TypedValue;
 use google_cloud_monitoring_v3::model::aggregation::{Aligner, Reducer};
 use google_cloud_monitoring_v3::model::{Aggregation, TimeInterval};
 use std::collections::{BTreeMap, BTreeSet};
@@ -160,7 +160,8 @@ pub fn count_above(bounds: &[f64], counts: &[i64], threshold: f64) -> f64 {
     let mut above = 0.0;
     for (bucket, count) in counts.iter().enumerate() {
         let count = *count as f64;
-        let lower = if bucket == 0 { f64::NEG_INFINITY } else { bounds.get(bucket - 1).copied().unwrap_or(f64::INFINITY) };
+        let lower =
+            if bucket == 0 { f64::NEG_INFINITY } else { bounds.get(bucket - 1).copied().unwrap_or(f64::INFINITY) };
         let upper = bounds.get(bucket).copied().unwrap_or(f64::INFINITY);
         if lower >= threshold {
             above += count;

@@ -119,10 +119,22 @@ impl Reader for InMemory {
         requests.iter().map(|(_, d)| Ok(answer(d))).collect()
     }
 
-    /// No slow-request counts: the in-memory provider's script has none (the cycle then judges without them).
+    /// No slow-request counts: the in-memory provider's script has none, so every answer is empty series (the
+    /// policies then judge without them).
     async fn slow_requests(&self, requests: &[super::SlowRequest<'_>], _: &[Window]) -> Vec<super::MetricsAnswer> {
         self.state().calls.push("slow_requests".into());
-        super::all_failed(requests, &failure("slow_requests", "not scripted"))
+        let empty = |id: &str| crate::evaluation::Revision { id: id.into(), traffic_share: 0.0, metrics: Vec::new() };
+        requests
+            .iter()
+            .map(|r| {
+                let d = r.deployment;
+                Ok(GuardMetrics {
+                    baseline: d.baseline.as_deref().map(empty),
+                    candidate: empty(&d.candidate),
+                    peak_concurrency: None,
+                })
+            })
+            .collect()
     }
 
     async fn revisions(&self, _: &Guard) -> Result<Vec<String>, ProviderError> {

@@ -35,7 +35,7 @@
 //! simulation over thousands of seeded null streams, and detection speed after a healthy hour; the end-to-end
 //! suite checks the numbers against an independent scipy implementation (`scripts/sequential_reference.py`).
 
-use super::sequential::{MAX_PERIODS, PeriodCounts, RATIO_GRID, RateCounts, log_sum_exp};
+use super::sequential::{MAX_PERIODS, PeriodCounts, RATIO_GRID, RateCounts};
 
 /// How a detector spends its false-alarm budget.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,8 +71,8 @@ pub struct Detection {
     /// Its largest value over every period: an alarm is `max_statistic ≥ 1`.
     pub max_statistic: f64,
     pub alarm: bool,
-    /// Index (into the periods given) of the start whose e-process weighs most in the largest statistic: where the
-    /// change most likely began.
+    /// Index (into the periods given) where the change most likely began: the start of the restarted e-process of
+    /// the alternative that weighs most at the largest statistic (its CUSUM's change point).
     pub onset: usize,
     /// The effect from the onset to the largest statistic: the rate ratio (ratio detector) or the rate (limit
     /// detector).
@@ -81,37 +81,77 @@ pub struct Detection {
     pub observations: f64,
 }
 
+/// How a period's likelihood ratios were written: as ratios, or (when a ratio could leave a double's range, or the
+/// counts are not whole numbers) as their logarithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ratios {
+    Linear,
+    Log,
+}
+
+/// Largest |ln L| a period may have for its ratios to be written as plain numbers (e^±600 is inside a double).
+const LINEAR_LIMIT: f64 = 600.0;
+/// The scaled statistics are renormalised when their mean leaves [1e-100, 1e100].
+const RENORMALISE: f64 = 1e100;
+
 /// The Shiryaev–Roberts scan of `periods` periods over `components` alternatives with equal prior weight;
-/// `ln_lr(i, out)` writes period `i`'s ln likelihood ratio of each alternative against the null's boundary.
-/// Returns (ln M after the last period, ln max M, the period of the max, the onset at the max).
-fn scan(periods: usize, components: usize, detector: Detector, mut ln_lr: impl FnMut(usize, &mut [f64])) -> Scan {
-    let ln_prior = -(components as f64).ln();
-    let mut ln_r = vec![f64::NEG_INFINITY; components];
-    let mut lr = vec![0.0; components];
-    let (mut ln_m, mut ln_max, mut peak) = (f64::NEG_INFINITY, f64::NEG_INFINITY, 0);
+/// `ratios(i, out)` writes period `i`'s likelihood ratio of each alternative against the null's boundary, as a
+/// ratio or its logarithm. The statistics are kept as plain numbers times one shared scale `e^s`, renormalised as they
+/// grow or shrink, so a period costs one `exp` and one `ln` whatever the number of alternatives — and none per
+/// alternative when the ratios are plain numbers. The onset is tracked in the same pass: for each alternative, the
+/// start of its CUSUM (`C_n = max(C_{n−1}, w_n) · L_n`, the single restarted e-process that weighs most), taken from
+/// the alternative that weighs most at the largest statistic.
+fn scan(
+    periods: usize,
+    components: usize,
+    detector: Detector,
+    mut ratios: impl FnMut(usize, &mut [f64]) -> Ratios,
+) -> Scan {
+    let mut out = vec![0.0; components];
+    let (mut r, mut cusum, mut start) = (vec![0.0; components], vec![0.0; components], vec![0usize; components]);
+    let (ln_first, ln_later) = (detector.ln_weight(0), detector.ln_weight(1));
+    // The true statistics are e^s × r and e^s × cusum; `w` is the later starts' weight and `largest` the largest
+    // mean so far, both at the current scale (recomputed only when the scale changes).
+    let mut s = 0.0f64;
+    let (mut w, mut largest) = ((ln_later - s).exp(), 0.0f64);
+    let (mut ln_max, mut peak, mut onset) = (f64::NEG_INFINITY, 0, 0);
+    let mut mean = 0.0;
     for i in 0..periods {
-        ln_lr(i, &mut lr);
-        let ln_w = detector.ln_weight(i);
-        for (r, l) in ln_r.iter_mut().zip(&lr) {
-            *r = ln_add(*r, ln_w) + l;
+        let shift = match ratios(i, &mut out) {
+            Ratios::Linear => 0.0,
+            Ratios::Log => {
+                let shift = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                out.iter_mut().for_each(|o| *o = (*o - shift).exp());
+                shift
+            }
+        };
+        let weight = if i == 0 { (ln_first - s).exp() } else { w };
+        for k in 0..components {
+            r[k] = (r[k] + weight) * out[k];
+            if weight > cusum[k] {
+                (cusum[k], start[k]) = (weight, i);
+            }
+            cusum[k] *= out[k];
         }
-        ln_m = ln_prior + log_sum_exp(&ln_r);
-        if ln_m > ln_max {
-            (ln_max, peak) = (ln_m, i);
+        mean = r.iter().sum::<f64>() / components as f64;
+        let mut rescale = shift;
+        if mean > RENORMALISE || (mean > 0.0 && mean < 1.0 / RENORMALISE) {
+            rescale += mean.ln();
+            r.iter_mut().chain(cusum.iter_mut()).for_each(|v| *v /= mean);
+            mean = 1.0;
+        }
+        if rescale != 0.0 {
+            s += rescale;
+            w = (ln_later - s).exp();
+            largest = (ln_max - s).exp();
+        }
+        if mean > largest {
+            (largest, ln_max, peak) = (mean, s + mean.ln(), i);
+            let strongest = (0..components).max_by(|a, b| cusum[*a].total_cmp(&cusum[*b])).unwrap_or(0);
+            onset = start[strongest];
         }
     }
-    // The onset: the start j whose weighted e-process is largest at the peak, from suffix sums of the ratios.
-    let (mut suffix, mut onset, mut best) = (vec![0.0; components], 0, f64::NEG_INFINITY);
-    for j in (0..periods.min(peak + 1)).rev() {
-        ln_lr(j, &mut lr);
-        for (s, l) in suffix.iter_mut().zip(&lr) {
-            *s += l;
-        }
-        let contribution = detector.ln_weight(j) + log_sum_exp(&suffix);
-        if contribution > best {
-            (best, onset) = (contribution, j);
-        }
-    }
+    let ln_m = if mean > 0.0 { s + mean.ln() } else { f64::NEG_INFINITY };
     Scan { ln_m, ln_max, peak, onset }
 }
 
@@ -125,8 +165,9 @@ struct Scan {
 impl Scan {
     fn detection(&self, estimate: f64, observations: f64) -> Detection {
         Detection {
-            statistic: self.ln_m.exp(),
-            max_statistic: self.ln_max.exp(),
+            // Past what a double holds (ln M > 709), the largest finite number: an alarm all the same.
+            statistic: self.ln_m.exp().min(f64::MAX),
+            max_statistic: self.ln_max.exp().min(f64::MAX),
             alarm: self.ln_max >= 0.0,
             onset: self.onset,
             estimate,
@@ -135,10 +176,9 @@ impl Scan {
     }
 }
 
-/// ln(e^a + e^b) without overflow.
-fn ln_add(a: f64, b: f64) -> f64 {
-    let (hi, lo) = if a > b { (a, b) } else { (b, a) };
-    if hi == f64::NEG_INFINITY { hi } else { hi + (lo - hi).exp().ln_1p() }
+/// A whole number small enough for `powi`.
+fn whole(value: f64) -> Option<i32> {
+    (value.fract() == 0.0 && value.abs() < f64::from(i32::MAX)).then_some(value as i32)
 }
 
 fn valid_count(value: f64) -> bool {
@@ -161,21 +201,33 @@ pub fn error_ratio_detector(periods: &[PeriodCounts], ratio: f64, detector: Dete
         return None;
     }
     let thetas: Vec<f64> = RATIO_GRID.iter().map(|m| ratio * m).collect();
-    let ln_lr = |i: usize, out: &mut [f64]| {
+    let ln_multiples: Vec<f64> = RATIO_GRID.iter().map(|m| m.ln()).collect();
+    // |ln L| ≤ x ln(max multiple) + (x + y) ln(max multiple): the ratio (ratio c + b) / (θc + b) is above 1/multiple.
+    let ln_largest = ln_multiples.iter().copied().fold(0.0, f64::max);
+    let ratios = |i: usize, out: &mut [f64]| {
         let p = &periods[i];
         let (b, c, x, y) = (p.baseline_requests, p.candidate_requests, p.candidate_errors, p.baseline_errors);
         if b <= 0.0 || c <= 0.0 || x + y <= 0.0 {
-            out.fill(0.0);
-            return;
+            out.fill(1.0);
+            return Ratios::Linear;
         }
-        // x ln q(θ) + y ln(1 − q(θ)) with q(θ) = θc / (θc + b), against θ = ratio.
-        let at = |theta: f64| x * (theta * c).ln() + y * b.ln() - (x + y) * (theta * c + b).ln();
-        let null = at(ratio);
-        for (o, theta) in out.iter_mut().zip(&thetas) {
-            *o = at(*theta) - null;
+        // L(θ) = (θ/ratio)^x ((ratio c + b) / (θc + b))^(x + y): the binomial likelihood of x candidate errors
+        // among x + y, at q(θ) = θc / (θc + b), against q(ratio).
+        let null = ratio * c + b;
+        if let (Some(xi), Some(ni)) = (whole(x), whole(x + y))
+            && (2.0 * x + y) * ln_largest < LINEAR_LIMIT
+        {
+            for ((o, theta), multiple) in out.iter_mut().zip(&thetas).zip(RATIO_GRID) {
+                *o = multiple.powi(xi) * (null / (theta * c + b)).powi(ni);
+            }
+            return Ratios::Linear;
         }
+        for ((o, theta), ln_multiple) in out.iter_mut().zip(&thetas).zip(&ln_multiples) {
+            *o = x * ln_multiple + (x + y) * (null.ln() - (theta * c + b).ln());
+        }
+        Ratios::Log
     };
-    let scan = scan(periods.len(), thetas.len(), detector, ln_lr);
+    let scan = scan(periods.len(), thetas.len(), detector, ratios);
     let since = &periods[scan.onset.min(periods.len())..periods.len().min(scan.peak + 1)];
     let total = |pick: fn(&PeriodCounts) -> f64| since.iter().map(pick).sum::<f64>();
     let (b, y) = (total(|p| p.baseline_requests), total(|p| p.baseline_errors));
@@ -197,15 +249,26 @@ pub fn error_limit_detector(periods: &[RateCounts], limit: f64, detector: Detect
         return None;
     }
     let rates: Vec<f64> = RATIO_GRID.iter().map(|m| limit * m / (1.0 - limit + limit * m)).collect();
-    // Per alternative p: ln(p / limit) per event and ln((1 − p) / (1 − limit)) per non-event.
-    let per: Vec<(f64, f64)> = rates.iter().map(|p| ((p / limit).ln(), ((1.0 - p) / (1.0 - limit)).ln())).collect();
-    let ln_lr = |i: usize, out: &mut [f64]| {
+    // Per alternative p: p / limit per event and (1 − p) / (1 − limit) per non-event, and their logarithms.
+    let per: Vec<(f64, f64)> = rates.iter().map(|p| (p / limit, (1.0 - p) / (1.0 - limit))).collect();
+    let ln_per: Vec<(f64, f64)> = per.iter().map(|(hit, miss)| (hit.ln(), miss.ln())).collect();
+    let (ln_hit, ln_miss) = ln_per.iter().fold((0.0f64, 0.0f64), |(h, m), (a, b)| (h.max(a.abs()), m.max(b.abs())));
+    let ratios = |i: usize, out: &mut [f64]| {
         let (events, rest) = (periods[i].errors, periods[i].requests - periods[i].errors);
-        for (o, (hit, miss)) in out.iter_mut().zip(&per) {
+        if let (Some(e), Some(r)) = (whole(events), whole(rest))
+            && events * ln_hit + rest * ln_miss < LINEAR_LIMIT
+        {
+            for (o, (hit, miss)) in out.iter_mut().zip(&per) {
+                *o = hit.powi(e) * miss.powi(r);
+            }
+            return Ratios::Linear;
+        }
+        for (o, (hit, miss)) in out.iter_mut().zip(&ln_per) {
             *o = events * hit + rest * miss;
         }
+        Ratios::Log
     };
-    let scan = scan(periods.len(), rates.len(), detector, ln_lr);
+    let scan = scan(periods.len(), rates.len(), detector, ratios);
     let since = &periods[scan.onset.min(periods.len())..periods.len().min(scan.peak + 1)];
     let (requests, errors) = since.iter().fold((0.0, 0.0), |(r, e), p| (r + p.requests, e + p.errors));
     let estimate = if requests > 0.0 { errors / requests } else { f64::NAN };
@@ -215,26 +278,7 @@ pub fn error_limit_detector(periods: &[RateCounts], limit: f64, detector: Detect
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// xorshift64*: the same streams on every machine.
-    struct Rng(u64);
-
-    impl Rng {
-        fn uniform(&mut self) -> f64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-        }
-
-        fn binomial(&mut self, n: u32, p: f64) -> f64 {
-            (0..n).filter(|_| self.uniform() < p).count() as f64
-        }
-    }
-
-    fn seeds(count: u64) -> impl Iterator<Item = Rng> {
-        (1..=count).map(|seed| Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1))
-    }
+    use crate::stats::streams::{Rng, seeds};
 
     const DAY: Detector = Detector { alpha: 0.01, horizon: 1440, from_first_traffic: true };
 

@@ -220,26 +220,7 @@ pub(crate) fn log_sum_exp(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A small deterministic generator (xorshift64*), so the simulations are the same on every machine.
-    struct Rng(u64);
-
-    impl Rng {
-        fn uniform(&mut self) -> f64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-        }
-
-        fn binomial(&mut self, n: u32, p: f64) -> f64 {
-            (0..n).filter(|_| self.uniform() < p).count() as f64
-        }
-    }
-
-    fn seeds(count: u64) -> impl Iterator<Item = Rng> {
-        (1..=count).map(|seed| Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1))
-    }
+    use crate::stats::streams::{Rng, seeds};
 
     /// Requests a minute at 10 requests a second, varying over time (a daily curve, compressed), and a canary
     /// share that steps up from 10% to 50% after an hour.

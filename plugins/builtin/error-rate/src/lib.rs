@@ -10,6 +10,7 @@
 use ripcord_policy::periods::Periods;
 use ripcord_policy::prelude::*;
 use ripcord_policy::stats::{Detection, Detector};
+use ripcord_policy::{evidence_text, since_text};
 
 struct ErrorRate;
 
@@ -70,11 +71,11 @@ impl Policy for ErrorRate {
             let since = candidate.starts().get(onset).copied().unwrap_or(e.now);
             let recent = Periods::since(&candidate, since).rate();
             let reason = format!(
-                "error rate {:.2}% since {} is above {} (change detected at alpha {alpha} per day, evidence {:.1} >= 1)",
+                "error rate {:.2}% since {} is above {} (change detected at alpha {alpha} per day, evidence {} >= 1)",
                 recent * 100.0,
-                clock_and_age(since, e.now),
+                since_text(since, e.now),
                 against_baseline.describe(max_rate),
-                evidence,
+                evidence_text(evidence),
             );
             return Ok(Report::rollback(reason).with(checks));
         }
@@ -112,8 +113,9 @@ impl Policy for ErrorRate {
             ))
         } else if bad > 0 {
             Report::hold(format!(
-                "error rate above {:.2}% in {bad} of the last {needed} windows, not yet significant (evidence {evidence:.2} of 1)",
+                "error rate above {:.2}% in {bad} of the last {needed} windows, not yet significant (evidence {} of 1)",
                 threshold * 100.0,
+                evidence_text(evidence),
             ))
         } else {
             Report::promote(format!(
@@ -124,13 +126,6 @@ impl Policy for ErrorRate {
         };
         Ok(report.with(checks))
     }
-}
-
-/// `HH:MM UTC (N min ago)` for a period start, as a rollback reason says where the change began.
-fn clock_and_age(at_ms: i64, now_ms: i64) -> String {
-    let minute_of_day = at_ms.div_euclid(60_000).rem_euclid(1440);
-    let age = (now_ms - at_ms).div_euclid(60_000);
-    format!("{:02}:{:02} UTC ({age} min)", minute_of_day / 60, minute_of_day % 60)
 }
 
 /// The candidate against its baseline: the detection, the threshold it implies, and a shared degradation if found.

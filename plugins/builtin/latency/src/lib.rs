@@ -12,7 +12,7 @@
 use ripcord_policy::periods::{self, Periods};
 use ripcord_policy::prelude::*;
 use ripcord_policy::stats::{Detection, RateCounts};
-use ripcord_policy::{History, ThresholdRequest, slow_requests_metric};
+use ripcord_policy::{History, ThresholdRequest, evidence_text, since_text, slow_requests_metric};
 use std::collections::BTreeMap;
 
 struct Latency;
@@ -205,16 +205,17 @@ fn per_request(
         let since = candidate.starts().get(above.onset as usize).copied().unwrap_or(e.now);
         let recent = candidate.since(since).rate();
         let versus = match (&baseline, &against) {
-            (Some(b), Some(d)) => format!(" and {:.1}x the baseline's {:.2}%", d.estimate, b.rate() * 100.0),
+            (Some(b), Some(d)) => format!(", {:.1}x the baseline's share ({:.2}%)", d.estimate, b.rate() * 100.0),
             _ => String::new(),
         };
+        let level = f64::from(threshold) / settings.factor;
         return Ok(Judged::Worse(format!(
-            "{metric} above {threshold} ms ({}x the known good's): {:.1}% of requests slower since {} (more than {:.0}%){versus}; change detected at alpha {alpha} per day (evidence {:.1} >= 1)",
-            settings.factor,
+            "{:.1}% of requests slower than {threshold} ms ({}x the known good's {metric} of {level:.0} ms) since {}, more than {:.0}%{versus}; change detected at alpha {alpha} per day (evidence {} >= 1)",
             recent * 100.0,
-            clock_and_age(since, e.now),
+            settings.factor,
+            since_text(since, e.now),
             tail * 100.0,
-            evidence(&above, against.as_ref()),
+            evidence_text(evidence(&above, against.as_ref())),
         )));
     }
     if let Some(b) = &baseline {
@@ -291,12 +292,12 @@ impl PerMinute {
         if found.alarm && compared >= min_samples {
             let since = self.exceeded.get(found.onset as usize).map_or(e.now, |m| m.0);
             return Ok(Judged::Worse(format!(
-                "latency above the {}'s ({:.0} ms) in {:.0}% of the minutes since {} (per-minute percentiles: no per-request counts); change detected at alpha {alpha} per day (evidence {:.1} >= 1)",
+                "latency above the {}'s ({:.0} ms) in {:.0}% of the minutes since {} (per-minute percentiles: no per-request counts); change detected at alpha {alpha} per day (evidence {} >= 1)",
                 self.source,
                 self.level,
                 found.estimate * 100.0,
-                clock_and_age(since, e.now),
-                found.max_statistic,
+                since_text(since, e.now),
+                evidence_text(found.max_statistic),
             )));
         }
         if let Some((candidate, baseline)) = &self.against_history {
@@ -310,13 +311,6 @@ impl PerMinute {
         }
         Ok(Judged::Healthy)
     }
-}
-
-/// `HH:MM UTC (N min)` for a period start, as a rollback reason says where the change began.
-fn clock_and_age(at_ms: i64, now_ms: i64) -> String {
-    let minute_of_day = at_ms.div_euclid(60_000).rem_euclid(1440);
-    let age = (now_ms - at_ms).div_euclid(60_000);
-    format!("{:02}:{:02} UTC ({age} min)", minute_of_day / 60, minute_of_day % 60)
 }
 
 fn median(values: &BTreeMap<i64, f64>) -> Option<f64> {
