@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # ripcord as a CI gate after a deploy step: one cycle for one guard, the HTML report written, the exit code mapped.
 # Used by the GitHub Action (action.yml) and the GitLab CI job (deploy/ci/gitlab-ci.yml); runs anywhere with bash.
+# With RIPCORD_MODE=validate it checks the configuration instead (`ripcord validate`: every policy loaded, every
+# parameter and field checked, nothing called on a platform), for the pipeline that ships guards.toml: exit 1 on
+# any problem, each printed as an error annotation.
 #
-# Environment (all optional but the guard):
+# Environment (all optional but the guard, which validate does not need):
+#   RIPCORD_MODE        gate (default) | validate
 #   RIPCORD_GUARD       the guard to check (required)
 #   RIPCORD_CONFIG      guards.toml (default: guards.toml)
 #   RIPCORD_BIN         the ripcord binary (default: ripcord on PATH)
@@ -14,9 +18,26 @@
 # Outputs (GITHUB_OUTPUT when set): verdict, exit-code, report. A summary goes to GITHUB_STEP_SUMMARY when set.
 set -uo pipefail
 
-guard="${RIPCORD_GUARD:?set RIPCORD_GUARD to the guard to check}"
 config="${RIPCORD_CONFIG:-guards.toml}"
 bin="${RIPCORD_BIN:-ripcord}"
+
+if [ "${RIPCORD_MODE:-gate}" = validate ]; then
+  problems="$(mktemp)"
+  "$bin" validate --config "$config" >"$problems"
+  code=$?
+  while IFS= read -r line; do
+    if [ "$code" -ne 0 ] && [[ "$line" == *": guard"* || "$line" == *": settings."* || "$line" == *": defaults."* ]]; then
+      echo "::error::$line"
+    else
+      echo "$line"
+    fi
+  done <"$problems"
+  [ -n "${GITHUB_OUTPUT:-}" ] && printf 'verdict=%s\nexit-code=%s\n' "$([ "$code" -eq 0 ] && echo valid || echo invalid)" "$code" >>"$GITHUB_OUTPUT"
+  rm -f "$problems"
+  exit "$code"
+fi
+
+guard="${RIPCORD_GUARD:?set RIPCORD_GUARD to the guard to check}"
 report="${RIPCORD_REPORT:-ripcord-report.html}"
 strict="${RIPCORD_STRICT:-false}"
 

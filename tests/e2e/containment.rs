@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// Two functions: `checkout` with a failing 10% canary (v2, 30% errors from 2 minutes in), `search` healthy.
-const SCENARIO: &str = r#"
+pub(crate) const SCENARIO: &str = r#"
 seed = 5
 start = "2026-11-26T09:00:00Z"
 [settings]
@@ -124,13 +124,15 @@ fn hostile_policies() -> &'static Hostile {
     })
 }
 
-/// guards.toml: `checkout-api` (builtin:error-rate on the failing canary), then the `[[guard]]` tables of `extra`.
-fn write_guards(h: &SimHarness, extra: &str) {
+/// guards.toml: `checkout-api` (builtin:error-rate on the failing canary), then the `[[guard]]` tables of `extra`;
+/// `settings` go into `[settings]`.
+pub(crate) fn write_guards(h: &SimHarness, settings: &str, extra: &str) {
     let text = format!(
         r#"
 [settings]
 audit_log = "audit.jsonl"
 clock = "simulator"
+{settings}
 [aws]
 endpoint_url = "{}"
 [defaults]
@@ -163,7 +165,7 @@ fn guards(h: &SimHarness) {
         .iter()
         .map(|p| search_guard(p.guard, &p.component.display().to_string(), p.params))
         .collect();
-    write_guards(h, &hostile);
+    write_guards(h, "", &hostile);
 }
 
 fn harness() -> SimHarness {
@@ -272,7 +274,7 @@ fn a_hostile_latency_thresholds_export_fails_only_its_policy() {
             search_guard(name, &hostile, &format!(", params = {{ thresholds = \"{behaviour}\" }}"))
         })
         .collect();
-    write_guards(&h, &extra);
+    write_guards(&h, "", &extra);
     let output = h.ripcord(&["check"]);
     assert_eq!(output.status.code(), Some(2), "rollback wins:\n{}\n{}", stdout(&output), stderr(&output));
     let audit = h.audit();

@@ -75,5 +75,5 @@ fn the_reference_guards_toml_loads() {
         ..Default::default()
     });
     let runtime = runtime.unwrap_or_else(|e| panic!("{e}"));
-    ripcord::policies::PolicySet::load(&loaded, runtime).unwrap_or_else(|e| panic!("{e}"));
+    ripcord::policies::PolicySet::load_strict(&loaded, runtime).unwrap_or_else(|e| panic!("{e}"));
 }

@@ -15,6 +15,7 @@ mod examples;
 mod fleet;
 mod function;
 mod hostile;
+mod isolation;
 mod lambda;
 mod late_onset;
 mod lifecycle;

@@ -338,11 +338,41 @@ fn the_ci_gate_lets_an_inconclusive_canary_pass_unless_strict() {
     assert_eq!(h.sim.api_log().iter().filter(|c| c.operation == "UpdateAlias").count(), 0);
 }
 
+/// The gate script's validate mode (the action's `mode: validate`): a configuration with a broken guard fails the
+/// job with each problem as an error annotation, calling nothing on the platform; a sound one passes.
+#[test]
+fn the_ci_gate_validates_a_configuration_before_it_ships() {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, V2_FAILS));
+    let path = h.guards("");
+    let validate = || {
+        Command::new(repo_root().join("deploy/ci/gate.sh"))
+            .env("RIPCORD_MODE", "validate")
+            .env("RIPCORD_CONFIG", &path)
+            .env("RIPCORD_BIN", env!("CARGO_BIN_EXE_ripcord"))
+            .env("RIPCORD_CACHE_DIR", h.dir.path().join("cache"))
+            .env_remove("RIPCORD_GUARD")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run deploy/ci/gate.sh: {e}"))
+    };
+    let output = validate();
+    assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
+    let text = std::fs::read_to_string(&path).unwrap_or_default()
+        + "[[guard]]\nname = \"search-api\"\nplatform = \"aws-lambda\"\nfunction = \"search\"\nalias = \"live\"\npolicies = [{ use = \"policies/missing.wasm\" }]\n";
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    let output = validate();
+    assert_eq!(output.status.code(), Some(1), "{}\n{}", stdout(&output), stderr(&output));
+    let line = stdout(&output).lines().find(|l| l.starts_with("::error::")).map(str::to_string).unwrap_or_default();
+    assert!(line.contains("guard[1].policies[0].use") && line.contains("missing.wasm"), "{}", stdout(&output));
+    assert!(h.operations().is_empty(), "validate called the platform: {:?}", h.operations());
+}
+
 #[test]
 fn the_github_action_and_gitlab_job_run_the_tested_gate_script() {
     let action = std::fs::read_to_string(repo_root().join("action.yml")).unwrap_or_else(|e| panic!("{e}"));
     assert!(action.contains("run: ${{ github.action_path }}/deploy/ci/gate.sh"), "{action}");
-    for variable in ["RIPCORD_GUARD", "RIPCORD_CONFIG", "RIPCORD_BIN", "RIPCORD_STRICT", "RIPCORD_REPORT"] {
+    for variable in
+        ["RIPCORD_MODE", "RIPCORD_GUARD", "RIPCORD_CONFIG", "RIPCORD_BIN", "RIPCORD_STRICT", "RIPCORD_REPORT"]
+    {
         assert!(action.contains(&format!("{variable}: ${{{{ inputs.")), "action.yml does not set {variable}");
     }
     assert!(action.contains("uses: actions/upload-artifact@v4") && action.contains("if: always()"), "{action}");

@@ -393,3 +393,33 @@ pub fn venv_python(module: &str, what: &str) -> Option<PathBuf> {
     eprintln!("SKIPPED {what}: {message}");
     None
 }
+
+/// A webhook receiver on a free port: answers 204 to `count` posts and returns their bodies.
+pub fn webhook_receiver(count: usize) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let receiver = std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        for stream in listener.incoming().take(count) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap_or_else(|e| panic!("{e}")));
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n");
+            bodies.push(String::from_utf8_lossy(&body).into_owned());
+        }
+        bodies
+    });
+    (port, receiver)
+}

@@ -36,13 +36,11 @@ pub struct Audit {
 }
 
 impl Audit {
-    /// Opens (creating) the audit file for appending. A last line without its newline (the process or the
+    /// Opens (creating) the audit file for appending; its folder must exist (a typo there is an error at start,
+    /// never a tree of folders somewhere unexpected). A last line without its newline (the process or the
     /// machine stopped mid-write) is ended first, so the next record starts on a line of its own.
     pub fn open(path: &Path, webhook: Option<crate::notify::Webhook>) -> Result<Self, AuditError> {
         let fail = |cause| AuditError { path: path.into(), cause };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(fail)?;
-        }
         let mut file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path).map_err(fail)?;
         if ends_mid_line(&mut file).map_err(fail)? {
             tracing::warn!(target: "ripcord::audit", path = %path.display(), "the audit log's last line was torn (cut mid-write); ending it");

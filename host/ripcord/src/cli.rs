@@ -13,6 +13,7 @@ mod report;
 mod setup;
 mod sim;
 mod status;
+mod validate;
 mod watch;
 
 use clap::{Parser, Subcommand};
@@ -125,6 +126,19 @@ enum Command {
         /// Path to guards.toml (relative to the function's directory).
         #[arg(long, short, default_value = "guards.toml", env = "RIPCORD_CONFIG")]
         config: PathBuf,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
+    /// Check a configuration as a whole without calling any platform: every policy loaded and described, every
+    /// parameter and platform field checked; prints every problem (file, guard, field, value) and exits 1 on any,
+    /// 0 when every guard would be served. For CI before a configuration ships.
+    Validate {
+        /// Path to guards.toml.
+        #[arg(long, short, default_value = "guards.toml")]
+        config: PathBuf,
+        /// One JSON object: `{"config", "ok", "guards", "served", "problems": [{"guard", "field", "message"}]}`.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         runtime: RuntimeArgs,
     },
@@ -255,6 +269,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Function { config, runtime } => function::run(&config, &runtime),
         Command::Precompile { config, out } => precompile::run(&config, &out),
+        Command::Validate { config, json, runtime } => validate::run(&config, json, &runtime),
         Command::Watch { guards: g, cycles, metrics_addr } => {
             watch::run(&g.config, g.dry_run, cycles, g.json, metrics_addr, &g.runtime)
         }

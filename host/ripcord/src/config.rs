@@ -33,13 +33,74 @@ pub(crate) fn echo(value: &str) -> String {
     format!("{:?}", crate::text::truncate(value, MAX_ECHO))
 }
 
-/// A configuration that could not be loaded.
+/// A configuration that could not be loaded, or one problem of it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {cause}")]
     Read { path: PathBuf, cause: std::io::Error },
     #[error("{path}: {field}: {message}")]
     Invalid { path: PathBuf, field: String, message: String },
+    /// A problem of one guard's.
+    #[error(transparent)]
+    Guard(Problem),
+    /// Every problem found, one per line (`validate` and the load of a configuration list them all).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<ConfigError>),
+}
+
+impl ConfigError {
+    /// `problems` as one error: the problem itself when there is one, else all of them. `None` when there is none.
+    pub fn all(mut problems: Vec<ConfigError>) -> Option<Self> {
+        match problems.len() {
+            0 => None,
+            1 => problems.pop(),
+            _ => Some(Self::Several(problems)),
+        }
+    }
+
+    /// The problems this error holds, each on its own.
+    pub fn problems(&self) -> Vec<&ConfigError> {
+        match self {
+            Self::Several(all) => all.iter().flat_map(ConfigError::problems).collect(),
+            one => vec![one],
+        }
+    }
+}
+
+/// A problem of one guard: the file, the guard, the field (`guard[1].policies[0].use`) and what is wrong with its
+/// value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}: {field}: {}{message}", path.display(), guard_prefix(guard))]
+pub struct Problem {
+    pub path: PathBuf,
+    /// The guard's name; `None` when the name itself is what is invalid (the field then says which guard).
+    pub guard: Option<String>,
+    pub field: String,
+    pub message: String,
+}
+
+fn guard_prefix(guard: &Option<String>) -> String {
+    guard.as_ref().map(|g| format!("guard {}: ", echo(g))).unwrap_or_default()
+}
+
+/// A `[[guard]]` that cannot be served as configured: a field of its own that is invalid, or (found by
+/// [`crate::policies::PolicySet`]) a policy that cannot be loaded or refuses its parameters. It is an error every
+/// cycle — its cause in the output, the audit log, the metrics and the notification — while every other guard is
+/// served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokenGuard {
+    /// Its name, or `guard[N]` when the name itself is invalid.
+    pub name: String,
+    /// Every problem, each naming the file, the field and the value.
+    pub problems: Vec<Problem>,
+}
+
+impl BrokenGuard {
+    /// Why the guard is not served, in one line: its problems joined.
+    pub fn cause(&self) -> String {
+        let problems: Vec<String> = self.problems.iter().map(ToString::to_string).collect();
+        format!("not served, its configuration is invalid: {}", problems.join("; "))
+    }
 }
 
 /// Whether ripcord acts or only reports what it would do.
@@ -96,6 +157,8 @@ pub struct Config {
     pub aws: AwsSettings,
     pub gcp: GcpSettings,
     pub guards: Vec<Guard>,
+    /// Guards whose own fields are invalid: each an error every cycle; the other guards are served.
+    pub broken: Vec<BrokenGuard>,
 }
 
 /// How to reach Google Cloud.
@@ -158,6 +221,8 @@ pub struct CustomMetric {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Guard {
     pub name: String,
+    /// Its place among the file's `[[guard]]` tables (`guard[N]` in messages).
+    pub index: usize,
     pub target: Target,
     pub policies: Vec<PolicyRef>,
     pub metrics: BTreeMap<String, CustomMetric>,
@@ -183,14 +248,52 @@ pub struct Guard {
 }
 
 impl Config {
-    /// Reads and validates `path`.
+    /// Reads and validates `path`, and checks that the audit log's folder exists (a typo there would otherwise
+    /// surface only at the first record).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let (config, problems) = Self::load_all(path)?;
+        match ConfigError::all(problems) {
+            None => Ok(config),
+            Some(error) => Err(error),
+        }
+    }
+
+    /// Reads `path` and finds every global problem, the audit log's folder included, without stopping at the
+    /// first: the configuration as far as it could be resolved (its served and broken guards), and the problems
+    /// that refuse it as a whole (`ripcord validate` lists both). An error only when the file cannot be read or
+    /// is not TOML of the expected shape.
+    pub fn load_all(path: &Path) -> Result<(Self, Vec<ConfigError>), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read { path: path.into(), cause })?;
-        Self::parse(&text, path)
+        let (config, mut problems) = Self::parse_all(&text, path)?;
+        let folder = config.audit_log.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !folder.is_dir() {
+            let message = format!(
+                "the folder {} of {} does not exist (ripcord does not create it)",
+                echo(&folder.display().to_string()),
+                echo(&config.audit_log.display().to_string())
+            );
+            problems.push(ConfigError::Invalid { path: path.into(), field: "settings.audit_log".into(), message });
+        }
+        Ok((config, problems))
     }
 
     /// Parses and validates a configuration; `path` names it in errors and anchors relative paths.
+    ///
+    /// What is global refuses the whole configuration, with every such problem: not TOML, an unknown or duplicate
+    /// table or key, `[settings]`, `[aws]`, `[gcp]`, `[defaults]`, duplicate guard names, no guard at all. What
+    /// belongs to one guard — its platform fields, its settings, its policies' sources and parameters — makes that
+    /// guard [`BrokenGuard`] (in `broken`, with every problem) and leaves the others served.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let (config, problems) = Self::parse_all(text, path)?;
+        match ConfigError::all(problems) {
+            None => Ok(config),
+            Some(error) => Err(error),
+        }
+    }
+
+    /// [`Config::parse`] without refusing: the configuration as far as it could be resolved, and every global
+    /// problem; an error only when the text is not TOML of the expected shape.
+    pub fn parse_all(text: &str, path: &Path) -> Result<(Self, Vec<ConfigError>), ConfigError> {
         let invalid = |field: &str, message: String| ConfigError::Invalid {
             path: path.into(),
             field: field.to_string(),
@@ -198,26 +301,45 @@ impl Config {
         };
         let file: File = toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut names = std::collections::BTreeSet::new();
-        let mut guards = Vec::new();
+        let mut global = Vec::new();
         if file.guard.is_empty() {
-            return Err(invalid(
-                "guard",
-                "no [[guard]] defined; a configuration guards at least one deployment".into(),
-            ));
+            global
+                .push(invalid("guard", "no [[guard]] defined; a configuration guards at least one deployment".into()));
         }
+        // `[defaults]` on their own: a problem there is every guard's, so the whole configuration's.
+        let defaults_problems = match file::resolve(&file.defaults, &file::DefaultsFile::default()) {
+            Ok(_) => Vec::new(),
+            Err(found) => found.into_iter().map(|(field, m)| (format!("defaults.{field}"), m)).collect(),
+        };
+        global.extend(defaults_problems.iter().map(|(field, m)| invalid(field, m.clone())));
+        let mut names = std::collections::BTreeSet::new();
+        let (mut guards, mut broken) = (Vec::new(), Vec::new());
         for (i, g) in file.guard.into_iter().enumerate() {
-            let guard = guard::resolve(g, &file.defaults, base).map_err(|(field, message)| {
-                let field = if field.starts_with("defaults.") { field } else { format!("guard[{i}].{field}") };
-                invalid(&field, message)
-            })?;
-            if !names.insert(guard.name.clone()) {
-                return Err(invalid(
-                    &format!("guard[{i}].name"),
-                    format!("duplicate guard name {}", echo(&guard.name)),
-                ));
+            let name = g.name.clone();
+            let named = guard::valid_name(&name);
+            if named && !names.insert(name.clone()) {
+                global.push(invalid(&format!("guard[{i}].name"), format!("duplicate guard name {}", echo(&name))));
+                continue;
             }
-            guards.push(guard);
+            match guard::resolve(g, i, &file.defaults, base) {
+                Ok(guard) => guards.push(guard),
+                Err(found) => {
+                    let problems: Vec<Problem> = found
+                        .into_iter()
+                        .filter(|problem| !defaults_problems.contains(problem))
+                        .map(|(field, message)| Problem {
+                            path: path.into(),
+                            guard: named.then(|| name.clone()),
+                            field: if field.starts_with("defaults.") { field } else { format!("guard[{i}].{field}") },
+                            message,
+                        })
+                        .collect();
+                    let name = if named { name } else { format!("guard[{i}]") };
+                    if !problems.is_empty() {
+                        broken.push(BrokenGuard { name, problems });
+                    }
+                }
+            }
         }
         let audit_log = file.settings.audit_log.map_or_else(|| base.join("ripcord-audit.jsonl"), |p| base.join(p));
         for (field, url) in [
@@ -226,33 +348,37 @@ impl Config {
             ("aws.endpoint_url", &file.aws.endpoint_url),
             ("gcp.endpoint_url", &file.gcp.endpoint_url),
         ] {
-            if let Some(url) = url {
-                names::http_url(url).map_err(|m| invalid(field, m))?;
+            if let Some(url) = url
+                && let Err(message) = names::http_url(url)
+            {
+                global.push(invalid(field, message));
             }
         }
-        if let Some(region) = &file.aws.region {
-            names::aws_region(region).map_err(|m| invalid("aws.region", m))?;
+        if let Some(region) = &file.aws.region
+            && let Err(message) = names::aws_region(region)
+        {
+            global.push(invalid("aws.region", message));
         }
         let warmup_path = file.gcp.warmup_path.unwrap_or_else(|| "/".to_string());
         if !warmup_path.starts_with('/') {
-            return Err(invalid("gcp.warmup_path", format!("must start with '/', got {}", echo(&warmup_path))));
+            global.push(invalid("gcp.warmup_path", format!("must start with '/', got {}", echo(&warmup_path))));
         }
-        let mut rates = [
+        let rates = [
             ("aws.changes_per_second", file.aws.changes_per_second),
             ("gcp.changes_per_second", file.gcp.changes_per_second),
         ]
         .map(|(field, rate)| (field, rate.unwrap_or(DEFAULT_CHANGES_PER_SECOND)));
-        for (field, rate) in &mut rates {
+        for (field, rate) in &rates {
             if !(rate.is_finite() && *rate > 0.0 && *rate <= 10_000.0) {
-                return Err(invalid(field, format!("must be a number of calls per second in (0, 10000], got {rate}")));
+                global.push(invalid(field, format!("must be a number of calls per second in (0, 10000], got {rate}")));
             }
         }
         let clock = file.settings.clock.unwrap_or(ClockKind::System);
         if clock == ClockKind::Simulator && file.aws.endpoint_url.is_none() && file.gcp.endpoint_url.is_none() {
             let message = "\"simulator\" needs an endpoint_url in [aws] or [gcp] (the simulator)".into();
-            return Err(invalid("settings.clock", message));
+            global.push(invalid("settings.clock", message));
         }
-        Ok(Config {
+        let config = Config {
             path: path.into(),
             audit_log,
             webhook: file.settings.webhook,
@@ -266,7 +392,29 @@ impl Config {
             },
             gcp: GcpSettings { endpoint_url: file.gcp.endpoint_url, warmup_path, changes_per_second: rates[1].1 },
             guards,
-        })
+            broken,
+        };
+        Ok((config, global))
+    }
+
+    /// The configuration if no guard is broken, else every broken guard's problems as one error: for what must
+    /// refuse a configuration a guard of which could not be served (the demo, a deployment package).
+    pub fn strict(self) -> Result<Self, ConfigError> {
+        let problems = self.broken.iter().flat_map(|b| b.problems.iter().cloned().map(ConfigError::Guard));
+        match ConfigError::all(problems.collect()) {
+            None => Ok(self),
+            Some(error) => Err(error),
+        }
+    }
+
+    /// The names of every guard, served or broken, in the file's order of the served ones then the broken ones.
+    pub fn guard_names(&self) -> impl Iterator<Item = &str> {
+        self.guards.iter().map(|g| g.name.as_str()).chain(self.broken.iter().map(|b| b.name.as_str()))
+    }
+
+    /// The broken guard named `name`.
+    pub fn broken_guard(&self, name: &str) -> Option<&BrokenGuard> {
+        self.broken.iter().find(|b| b.name == name)
     }
 
     /// The guard named `name`.
@@ -278,7 +426,10 @@ impl Config {
     /// batch (region or project) and name, cut into `count` contiguous runs of near-equal length, so each shard
     /// keeps as much of one metrics batch as it can and every guard is in exactly one shard.
     pub fn shard(&self, index: usize, count: usize) -> Vec<String> {
-        let mut guards: Vec<(String, &str)> = self.guards.iter().map(|g| (g.batch_key(), g.name.as_str())).collect();
+        // A broken guard is in a shard too: that task reports it.
+        let broken = self.broken.iter().map(|b| (String::new(), b.name.as_str()));
+        let mut guards: Vec<(String, &str)> =
+            self.guards.iter().map(|g| (g.batch_key(), g.name.as_str())).chain(broken).collect();
         guards.sort();
         let count = count.max(1);
         let (from, to) = (index * guards.len() / count, (index + 1) * guards.len() / count);
@@ -310,7 +461,7 @@ pub(crate) fn test_guard(settings: &str) -> Guard {
     let text = format!(
         "[[guard]]\nname = \"g\"\nplatform = \"aws-lambda\"\nfunction = \"f\"\nalias = \"live\"\n{settings}\npolicies = [{{ use = \"builtin:error-rate\" }}]\n"
     );
-    let config = Config::parse(&text, Path::new("guards.toml"));
+    let config = Config::parse(&text, Path::new("guards.toml")).and_then(Config::strict);
     config.unwrap_or_else(|e| panic!("{e}")).guards.remove(0)
 }
 

@@ -6,14 +6,14 @@
 use crate::audit::{Actor, Audit, DeploymentRecord, Kind, Record, Writer};
 use crate::clock::Clock;
 use crate::concurrency::{Task, bounded};
-use crate::config::{Config, Guard, Mode};
+use crate::config::{BrokenGuard, Config, Guard, Mode};
 use crate::cycle::{Cycle, GuardCycle};
 use crate::effect::GuardResult;
 use crate::evaluation::{Evaluation, History, Window};
 use crate::inputs;
 use crate::policies::PolicySet;
 use crate::provider::{Deployment, GuardMetrics, Provider, ProviderError, SlowRequest};
-use crate::verdict::Verdict;
+use crate::verdict::{Finding, Verdict};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -138,12 +138,12 @@ impl Controller {
     /// request, then run each guard's cycle. Every guard gets a decision record, failures included.
     pub async fn check(&self, guards: &[String], actor: Actor) -> Vec<GuardResult> {
         let started = Instant::now();
-        let selected: Vec<&Guard> =
-            self.config.guards.iter().filter(|g| guards.is_empty() || guards.contains(&g.name)).collect();
+        let wanted = |name: &str| guards.is_empty() || guards.iter().any(|g| g == name);
+        let selected: Vec<&Guard> = self.config.guards.iter().filter(|g| wanted(&g.name)).collect();
         // A name that matches no guard is an error, never a silent pass of a gate.
         let mut results: Vec<GuardResult> = guards
             .iter()
-            .filter(|name| self.config.guard(name).is_none())
+            .filter(|name| !self.config.guard_names().any(|known| known == name.as_str()))
             .map(|name| self.no_such_guard(name))
             .collect();
         let now = match self.clock.now_ms().await {
@@ -151,6 +151,24 @@ impl Controller {
             Err(error) => return selected.iter().map(|g| GuardResult::failed(&g.name, error.to_string())).collect(),
         };
         let cycle = Cycle { now, actor, started };
+        // A guard that cannot be served is an error every cycle, and the others are served; its policies are
+        // checked again first, so a fixed upload heals it without a restart.
+        self.retry_broken_policies(&selected).await;
+        let mut broken: Vec<(BrokenGuard, Mode)> =
+            self.config.broken.iter().filter(|b| wanted(&b.name)).map(|b| (b.clone(), Mode::Enforce)).collect();
+        let selected: Vec<&Guard> = selected
+            .into_iter()
+            .filter(|guard| match self.policies.broken_guard(&guard.name) {
+                Some(problem) => {
+                    broken.push((problem, self.mode(guard)));
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        for (guard, mode) in &broken {
+            results.push(self.not_served(guard, *mode, &cycle).await);
+        }
         // One client per batch first (a client's first use connects), then every deployment, many at a time.
         for guard in &selected {
             let _ = self.provider(guard).await;
@@ -335,6 +353,11 @@ impl Controller {
     /// Manual rollback of `guard_name` to `to` (default: its rollback target, else its last known good), with
     /// prewarm, ignoring cooldown (`pull.rs`).
     pub async fn pull(&self, guard_name: &str, to: Option<&str>) -> GuardResult {
+        // A guard whose policies are broken can still be pulled by hand (pulling needs no policy); one whose own
+        // fields are invalid cannot be reached.
+        if let Some(broken) = self.config.broken_guard(guard_name) {
+            return GuardResult::failed(guard_name, broken.cause());
+        }
         let Some(guard) = self.config.guard(guard_name) else {
             return self.no_such_guard(guard_name);
         };
@@ -361,18 +384,53 @@ impl Controller {
         error: String,
         cycle: &Cycle,
     ) {
-        let id = format!("{}-{}", guard.name, cycle.now);
+        let mut record = self.unjudged_record(&guard.name, self.mode(guard), error, cycle);
+        record.deployment = deployment.map(DeploymentRecord::from);
+        if let Err(error) = self.audit.write(&record).await {
+            tracing::error!(guard = %guard.name, %error, "cannot write the decision record");
+        }
+    }
+
+    /// A guard that cannot be served as configured: its decision record (with the `guard-error` finding, so the
+    /// webhook tells people every cycle) and its result, an error naming every problem.
+    async fn not_served(&self, guard: &BrokenGuard, mode: Mode, cycle: &Cycle) -> GuardResult {
+        let cause = guard.cause();
+        let mut record = self.unjudged_record(&guard.name, mode, cause.clone(), cycle);
+        record.reason = cause.clone();
+        record.findings = vec![Finding::GuardError];
+        if let Err(error) = self.audit.write(&record).await {
+            tracing::error!(guard = %guard.name, %error, "cannot write the decision record");
+        }
+        tracing::error!(guard = %guard.name, %cause, "guard not served");
+        let mut result = GuardResult::failed(&guard.name, cause);
+        result.at = Some(crate::time::format_timestamp(cycle.now));
+        result.findings = vec![Finding::GuardError];
+        result
+    }
+
+    fn unjudged_record(&self, guard: &str, mode: Mode, error: String, cycle: &Cycle) -> Record {
+        let id = format!("{guard}-{}", cycle.now);
         let mut record = Record {
             writer: Some(self.writer.clone()),
-            deployment: deployment.map(DeploymentRecord::from),
             verdict: Verdict::Inconclusive,
             reason: format!("not judged: {error}"),
             error: Some(error),
-            ..Record::new(Kind::Decision, id, cycle.now, &guard.name, cycle.actor, self.mode(guard))
+            ..Record::new(Kind::Decision, id, cycle.now, guard, cycle.actor, mode)
         };
         record.timings.cycle_real_ms = Some(cycle.started.elapsed().as_millis() as u64);
-        if let Err(error) = self.audit.write(&record).await {
-            tracing::error!(guard = %guard.name, %error, "cannot write the decision record");
+        record
+    }
+
+    /// Checks again the policies of the broken guards among `guards`, on a blocking thread (loading compiles).
+    async fn retry_broken_policies(&self, guards: &[&Guard]) {
+        let broken: Vec<Guard> =
+            guards.iter().filter(|g| self.policies.broken_guard(&g.name).is_some()).map(|g| (*g).clone()).collect();
+        if broken.is_empty() {
+            return;
+        }
+        let (policies, path) = (self.policies.clone(), self.config.path.clone());
+        if let Err(error) = tokio::task::spawn_blocking(move || policies.retry(&path, &broken)).await {
+            tracing::error!(%error, "checking the broken guards' policies again did not finish");
         }
     }
 
@@ -406,7 +464,7 @@ impl Controller {
     }
 
     fn no_such_guard(&self, name: &str) -> GuardResult {
-        let known: Vec<&str> = self.config.guards.iter().map(|g| g.name.as_str()).collect();
+        let known: Vec<&str> = self.config.guard_names().collect();
         let error = format!("no guard named {name:?} in {} (guards: {})", self.config.path.display(), known.join(", "));
         GuardResult::failed(name, error)
     }

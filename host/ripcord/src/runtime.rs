@@ -161,17 +161,35 @@ impl Runtime {
     /// Loads a plugin from the bytes of a component; `source` names it in messages.
     pub fn load_bytes(&self, source: &str, wasm: &[u8]) -> Result<Plugin, PluginError> {
         let fail = |kind| PluginError { plugin: source.to_string(), kind };
+        if wasm.is_empty() {
+            return Err(fail(PluginErrorKind::Compile("the file is empty: it is not WebAssembly".into())));
+        }
         if !wasm.starts_with(b"\0asm") {
             let start: String = wasm.iter().take(4).map(|b| format!("{b:02x}")).collect();
             let message =
                 format!("the file is not WebAssembly (it starts with bytes {start}, not 0061736d: \"\\0asm\")");
             return Err(fail(PluginErrorKind::Compile(message)));
         }
+        if wasm.get(4..8) == Some(&[1, 0, 0, 0]) {
+            let message = "the file is a core WebAssembly module, not a component: a policy is a component that \
+                           implements the ripcord:policy contract (build it with `ripcord plugin build`, or for \
+                           wasm32-wasip2)";
+            return Err(fail(PluginErrorKind::Compile(message.to_string())));
+        }
         let sha256 = cache::sha256_hex(wasm);
-        let component = self
-            .cache
-            .load(&self.engine, wasm, &sha256)
-            .map_err(|e| fail(PluginErrorKind::Compile(crate::text::one_line(&format!("{e:#}")))))?;
+        let component = self.cache.load(&self.engine, wasm, &sha256).map_err(|e| {
+            let message = crate::text::one_line(&format!("{e:#}"));
+            // The pooling allocator refuses a memory whose minimum is past the cap before anything runs.
+            if message.contains("does not fit in pooling allocator") {
+                let limit = self.settings.memory_limit;
+                fail(PluginErrorKind::Instantiate(format!(
+                    "its memory starts larger than the plugin memory limit of {limit} bytes ({} MiB): {message}",
+                    limit >> 20
+                )))
+            } else {
+                fail(PluginErrorKind::Compile(message))
+            }
+        })?;
         let contract = Contract::detect(&self.engine, &component).map_err(fail)?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| fail(PluginErrorKind::Link(format!("{e:#}"))))?;
         let link = |e: wasmtime::Error| fail(PluginErrorKind::Link(format!("{e:#}")));

@@ -22,17 +22,21 @@ pub struct GuardSample {
     pub verdict: Verdict,
     pub rolled_back: bool,
     pub change_failed: bool,
+    /// The guard could not be served as configured (a broken policy or field): its deployment is unprotected.
+    pub guard_error: bool,
     /// In the clock's time (virtual with the simulator).
     pub verdict_to_pin_ms: Option<i64>,
 }
 
 impl GuardSample {
     pub fn of(result: &GuardResult) -> Self {
+        let guard_error = result.findings.contains(&crate::verdict::Finding::GuardError);
         Self {
             guard: result.guard.clone(),
             verdict: result.verdict,
             rolled_back: matches!(result.effect, Effect::RolledBack { .. }),
-            change_failed: matches!(result.effect, Effect::Failed { .. } | Effect::Aborted { .. }),
+            change_failed: !guard_error && matches!(result.effect, Effect::Failed { .. } | Effect::Aborted { .. }),
+            guard_error,
             verdict_to_pin_ms: match result.effect {
                 Effect::RolledBack { verdict_to_pin_ms, .. } => Some(verdict_to_pin_ms),
                 _ => None,
@@ -64,6 +68,7 @@ impl CycleSample {
                     json!({"Name": "Verdicts", "Unit": "Count"}),
                     json!({"Name": "Rollbacks", "Unit": "Count"}),
                     json!({"Name": "ChangeFailures", "Unit": "Count"}),
+                    json!({"Name": "GuardErrors", "Unit": "Count"}),
                     json!({"Name": "CycleMs", "Unit": "Milliseconds"}),
                 ];
                 let mut line = json!({
@@ -73,6 +78,7 @@ impl CycleSample {
                     "Verdicts": 1,
                     "Rollbacks": u8::from(g.rolled_back),
                     "ChangeFailures": u8::from(g.change_failed),
+                    "GuardErrors": u8::from(g.guard_error),
                     "CycleMs": self.cycle_ms,
                 });
                 if let Some(ms) = g.verdict_to_pin_ms {
@@ -101,6 +107,7 @@ impl CycleSample {
                 verdict = g.verdict.as_str(),
                 rollbacks = u8::from(g.rolled_back),
                 change_failures = u8::from(g.change_failed),
+                guard_errors = u8::from(g.guard_error),
                 cycle_ms = self.cycle_ms,
                 verdict_to_pin_ms = g.verdict_to_pin_ms,
                 "guard cycle"
@@ -129,6 +136,8 @@ struct GuardTotals {
     verdicts: BTreeMap<&'static str, u64>,
     rollbacks: u64,
     change_failures: u64,
+    /// Whether the guard was in error (not served as configured) at its latest cycle.
+    in_error: bool,
     pins: u64,
     verdict_to_pin_seconds: f64,
 }
@@ -145,6 +154,7 @@ impl Registry {
             *guard.verdicts.entry(g.verdict.as_str()).or_default() += 1;
             guard.rollbacks += u64::from(g.rolled_back);
             guard.change_failures += u64::from(g.change_failed);
+            guard.in_error = g.guard_error;
             if let Some(ms) = g.verdict_to_pin_ms {
                 guard.pins += 1;
                 guard.verdict_to_pin_seconds += ms as f64 / 1000.0;
@@ -197,6 +207,12 @@ impl Registry {
             "counter",
             "Changes that failed or were aborted.",
             per_guard(&|g| g.change_failures),
+        );
+        family(
+            "ripcord_guard_error",
+            "gauge",
+            "1 while the guard cannot be served as configured (a broken policy or field): its deployment is unprotected.",
+            per_guard(&|g| u64::from(g.in_error)),
         );
         let pins = each_guard(&|g| {
             vec![
@@ -266,6 +282,7 @@ mod tests {
                     verdict: Verdict::Rollback,
                     rolled_back: true,
                     change_failed: false,
+                    guard_error: false,
                     verdict_to_pin_ms: Some(30_000),
                 },
                 GuardSample {
@@ -273,6 +290,7 @@ mod tests {
                     verdict: Verdict::Promote,
                     rolled_back: false,
                     change_failed: false,
+                    guard_error: true,
                     verdict_to_pin_ms: None,
                 },
             ],

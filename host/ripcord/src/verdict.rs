@@ -101,18 +101,22 @@ impl Unit {
     }
 }
 
-/// Something a policy found that is not a verdict on the candidate (contract 0.2.0).
+/// Something found that is not a verdict on the candidate: by a policy (contract 0.2.0), or by the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Finding {
     /// The baseline degraded as much as the candidate: an outage they share, not a bad candidate.
     SharedDegradation,
+    /// The guard cannot be served as configured (an invalid field, a policy that cannot be loaded or refuses its
+    /// parameters): its deployment is not protected until the configuration is fixed. Found by the host.
+    GuardError,
 }
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::SharedDegradation => "shared degradation",
+            Self::GuardError => "guard error",
         })
     }
 }

@@ -372,6 +372,9 @@ impl Record {
             (Kind::Result, Action::Rollback, _) => {
                 format!("FAILED to roll back {guard} {candidate} → {target}{time}: {error}")
             }
+            (Kind::Decision, _, _) if self.findings.contains(&Finding::GuardError) => {
+                format!("{guard} is NOT PROTECTED{time}: {reason}")
+            }
             (Kind::Decision, _, _) if self.findings.contains(&Finding::SharedDegradation) => format!(
                 "{guard}: baseline and candidate degraded together{time} (an outage they share, not {candidate}'s doing): {reason}"
             ),

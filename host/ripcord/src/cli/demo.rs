@@ -49,7 +49,7 @@ pub(crate) fn run(platform: DemoPlatform, prewarm: bool, runtime_args: &RuntimeA
     let config =
         Config::parse(&guards_toml(platform, prewarm, &audit_log, &server.endpoint()), &dir.join("guards.toml"))?;
     let audit = Audit::open(&config.audit_log, None)?;
-    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?)?;
+    let policies = PolicySet::load_strict(&config, Runtime::new(runtime_args.settings())?)?;
     let controller = Controller::new(config, policies, Clock::simulator(sim.clone()), audit);
     introduce(platform, prewarm, &server.endpoint());
     sim.advance(WARM_UP_MS);

@@ -37,7 +37,7 @@ pub(crate) fn run(config_path: &Path, out: &Path) -> anyhow::Result<ExitCode> {
         precompiled: Some(out.to_path_buf()),
         ..RuntimeSettings::default()
     };
-    PolicySet::load(&config, Runtime::new(settings)?)?;
+    PolicySet::load_strict(&config, Runtime::new(settings)?)?;
     let config_name = config_path.file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("guards.toml"));
     let answer = json!({
         "config": config_name,

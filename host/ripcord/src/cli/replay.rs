@@ -24,15 +24,19 @@ pub(crate) fn run(
         Ok(single) => vec![single.to_string()],
         Err(_) => text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect(),
     };
-    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?)?;
+    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?);
     let (mut rollback, mut inconclusive, mut degraded) = (false, false, false);
     for (line, document) in documents.iter().enumerate() {
         let source = PathBuf::from(format!("{}:{}", input.display(), line + 1));
         let evaluation = ripcord::fixture::parse(document, &source)?;
         let name = guard.unwrap_or(&evaluation.guard);
-        let g = config
-            .guard(name)
-            .with_context(|| format!("{}: no guard named {name:?} in {}", source.display(), config_path.display()))?;
+        let g = config.guard(name).with_context(|| match config.broken_guard(name) {
+            Some(broken) => format!("{}: guard {name:?}: {}", source.display(), broken.cause()),
+            None => format!("{}: no guard named {name:?} in {}", source.display(), config_path.display()),
+        })?;
+        if let Some(broken) = policies.broken_guard(name) {
+            anyhow::bail!("{}: guard {name:?}: {}", source.display(), broken.cause());
+        }
         let outcomes = policies.evaluate(g, &evaluation, &Default::default());
         let decision = ripcord::decision::decide(&ripcord::decision::Input {
             outcomes: &outcomes,

@@ -21,11 +21,15 @@ pub(crate) fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Builds the controller for `config_path`: the configuration, its policies loaded and checked, the clock and the
-/// audit log.
+/// audit log. What is global refuses the configuration; a guard that cannot be served is logged here and is an
+/// error every cycle, while the others are served (`ripcord validate` refuses both).
 pub(crate) fn controller(config_path: &Path, runtime_args: &RuntimeArgs, dry_run: bool) -> anyhow::Result<Controller> {
     let config = Config::load(config_path)?;
     let clock = clock(&config);
-    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?)?;
+    let policies = PolicySet::load(&config, Runtime::new(runtime_args.settings())?);
+    for broken in config.broken.iter().chain(policies.broken().iter()) {
+        tracing::error!(guard = %broken.name, cause = %broken.cause(), "this guard is not served until its configuration is fixed; the others are");
+    }
     let webhook = config.webhook.clone().map(|url| {
         ripcord::notify::Webhook::new(url, config.webhook_format, config.report_url.as_deref(), &config.path)
     });

@@ -36,6 +36,11 @@ pub(crate) fn run(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 (format!("error: {error}"), None)
             }
         };
+        if let Some(last) = last.as_ref().filter(|r| r.findings.contains(&ripcord::verdict::Finding::GuardError)) {
+            // Its policies could not be loaded at the last cycle: the deployment is not protected.
+            code = exit::ERROR;
+            notes.push(format!("NOT PROTECTED at the last cycle: {}", last.reason));
+        }
         for intent in open.iter().filter(|i| i.guard == guard.name) {
             let target = intent.target.as_deref().map(label).unwrap_or_default();
             notes.push(format!("change without a result: {} {target} since {}", intent.action, intent.at));
@@ -61,6 +66,16 @@ pub(crate) fn run(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             known_good.map(|v| label(&v)).unwrap_or_else(|| "-".into()),
             if notes.is_empty() { "-".to_string() } else { notes.join("; ") }
         );
+    }
+    // Guards whose own fields are invalid: nothing to read on the platform, and nothing protects them.
+    for broken in &config.broken {
+        code = exit::ERROR;
+        let error = broken.cause();
+        if json {
+            objects.push(serde_json::json!({"guard": broken.name, "notes": ["NOT PROTECTED"], "error": error}));
+        } else {
+            println!("{:<16} {:<24} {:<10} {:<13} {:<24} NOT PROTECTED: {error}", broken.name, "error", "-", "-", "-");
+        }
     }
     if json {
         let at = ripcord::time::format_timestamp(now);

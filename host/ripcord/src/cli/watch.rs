@@ -32,7 +32,7 @@ pub(crate) fn run(
             tokio::spawn(ripcord::telemetry::serve(listener, registry.clone()));
         }
         let clock = controller.clock();
-        let mut schedule = Schedule::new(&controller.config().guards, clock.now_ms().await?);
+        let mut schedule = Schedule::new(controller.config(), clock.now_ms().await?);
         let mut done = 0u64;
         loop {
             let now = clock.now_ms().await?;
@@ -75,8 +75,14 @@ struct Schedule {
 }
 
 impl Schedule {
-    fn new(guards: &[ripcord::config::Guard], now: i64) -> Self {
-        Self { guards: guards.iter().map(|g| (g.name.clone(), g.interval.as_millis() as i64, now)).collect() }
+    /// Every guard of `config` from `now`; a guard whose own fields are invalid (it has no interval of its own)
+    /// is reported as often as the most frequent guard is judged, at least once a minute.
+    fn new(config: &ripcord::config::Config, now: i64) -> Self {
+        let served = config.guards.iter().map(|g| (g.name.clone(), g.interval.as_millis() as i64, now));
+        let mut guards: Vec<(String, i64, i64)> = served.collect();
+        let shortest = guards.iter().map(|(_, interval, _)| *interval).min().unwrap_or(60_000).min(60_000);
+        guards.extend(config.broken.iter().map(|b| (b.name.clone(), shortest, now)));
+        Self { guards }
     }
 
     /// The guards due at `now`, each then scheduled one interval later (skipping intervals missed meanwhile).
@@ -106,7 +112,7 @@ mod tests {
     fn each_guard_is_due_on_its_own_interval() {
         let text = "[[guard]]\nname = \"fast\"\nplatform = \"aws-lambda\"\nfunction = \"f\"\nalias = \"a\"\ninterval = \"1m\"\npolicies = [{ use = \"builtin:error-rate\" }]\n[[guard]]\nname = \"slow\"\nplatform = \"aws-lambda\"\nfunction = \"g\"\nalias = \"a\"\ninterval = \"10m\"\npolicies = [{ use = \"builtin:error-rate\" }]\n";
         let config = Config::parse(text, Path::new("guards.toml")).unwrap_or_else(|e| panic!("{e}"));
-        let mut schedule = Schedule::new(&config.guards, 0);
+        let mut schedule = Schedule::new(&config, 0);
         let mut judged = std::collections::BTreeMap::<String, u32>::new();
         let mut now = 0;
         for _ in 0..20 {

@@ -135,56 +135,66 @@ impl DefaultsFile {
     }
 }
 
-/// Defaults overridden by a guard, checked; errors are `(field, message)`.
-pub(super) fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<Guard, (&'static str, String)> {
-    let duration = |field: &'static str, g: &Option<String>, d: &Option<String>, fallback: &str, max: Duration| {
+/// Defaults overridden by a guard, checked; every problem is `(field, message)`, all of them (not only the first).
+pub(super) fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<Guard, Vec<(&'static str, String)>> {
+    let mut problems: Vec<(&'static str, String)> = Vec::new();
+    let mut duration = |field: &'static str, g: &Option<String>, d: &Option<String>, fallback: &str, max: Duration| {
         let text = g.as_deref().or(d.as_deref()).unwrap_or(fallback);
-        let value =
-            humantime::parse_duration(text).map_err(|e| (field, format!("invalid duration {}: {e}", echo(text))))?;
-        if value > max {
-            let message = format!("must be at most {}, got {}", humantime::format_duration(max), echo(text));
-            return Err((field, message));
+        let parsed = humantime::parse_duration(text).map_err(|e| format!("invalid duration {}: {e}", echo(text)));
+        match parsed.and_then(|value| match value > max {
+            true => Err(format!("must be at most {}, got {}", humantime::format_duration(max), echo(text))),
+            false => Ok(value),
+        }) {
+            Ok(value) => (value, text.to_string()),
+            Err(message) => {
+                problems.push((field, message));
+                (humantime::parse_duration(fallback).unwrap_or_default(), fallback.to_string())
+            }
         }
-        Ok(value)
     };
-    let interval = duration("interval", &guard.interval, &defaults.interval, "1m", MAX_INTERVAL)?;
-    let window = duration("window", &guard.window, &defaults.window, "5m", MAX_SPAN)?;
-    let cooldown = duration("cooldown", &guard.cooldown, &defaults.cooldown, "30m", MAX_HOLD)?;
-    let prewarm_timeout =
-        duration("prewarm_timeout", &guard.prewarm_timeout, &defaults.prewarm_timeout, "2m", MAX_PREWARM_TIMEOUT)?;
-    let settle = duration("settle", &guard.settle, &defaults.settle, "15m", MAX_HOLD)?;
-    let bake = duration("bake", &guard.bake, &defaults.bake, "10m", MAX_HOLD)?;
-    let history = duration("history", &guard.history, &defaults.history, "1h", MAX_SPAN)?;
-    let metrics_delay =
-        duration("metrics_delay", &guard.metrics_delay, &defaults.metrics_delay, "1m", Duration::from_secs(3600))?;
+    let (interval, interval_text) = duration("interval", &guard.interval, &defaults.interval, "1m", MAX_INTERVAL);
+    let (window, window_text) = duration("window", &guard.window, &defaults.window, "5m", MAX_SPAN);
+    let (cooldown, _) = duration("cooldown", &guard.cooldown, &defaults.cooldown, "30m", MAX_HOLD);
+    let (prewarm_timeout, _) =
+        duration("prewarm_timeout", &guard.prewarm_timeout, &defaults.prewarm_timeout, "2m", MAX_PREWARM_TIMEOUT);
+    let (settle, _) = duration("settle", &guard.settle, &defaults.settle, "15m", MAX_HOLD);
+    let (bake, _) = duration("bake", &guard.bake, &defaults.bake, "10m", MAX_HOLD);
+    let (history, history_text) = duration("history", &guard.history, &defaults.history, "1h", MAX_SPAN);
+    let (metrics_delay, _) =
+        duration("metrics_delay", &guard.metrics_delay, &defaults.metrics_delay, "1m", Duration::from_secs(3600));
     if history < Duration::from_secs(60) {
-        return Err(("history", format!("must be at least 1m (one metric period), got {history:?}")));
+        problems.push(("history", format!("must be at least 1m (one metric period), got {}", echo(&history_text))));
     }
-    if window < Duration::from_secs(60) || window.as_secs() % 60 != 0 {
-        return Err(("window", format!("must be a whole number of minutes (metric periods are 1m), got {window:?}")));
+    let whole_minutes = window >= Duration::from_secs(60) && window.as_secs() % 60 == 0;
+    if !whole_minutes {
+        let message = format!("must be a whole number of minutes (metric periods are 1m), got {}", echo(&window_text));
+        problems.push(("window", message));
     }
     if interval.is_zero() {
-        return Err(("interval", "must be positive".into()));
+        problems.push(("interval", format!("must be positive, got {}", echo(&interval_text))));
     }
     let windows = guard.windows.or(defaults.windows).unwrap_or(4);
     if !(1..=60).contains(&windows) {
-        return Err(("windows", format!("must be between 1 and 60, got {windows}")));
-    }
-    if window * windows as u32 > MAX_SPAN {
+        problems.push(("windows", format!("must be between 1 and 60, got {windows}")));
+    } else if whole_minutes && window * windows as u32 > MAX_SPAN {
         let message = format!(
             "{windows} windows of {} span {}, more than the {} one evaluation may cover",
             humantime::format_duration(window),
             humantime::format_duration(window * windows as u32),
             humantime::format_duration(MAX_SPAN)
         );
-        return Err(("windows", message));
+        problems.push(("windows", message));
     }
     let prewarm_headroom = guard.prewarm_headroom.or(defaults.prewarm_headroom).unwrap_or(1.5);
     if !(1.0..=10.0).contains(&prewarm_headroom) {
-        return Err(("prewarm_headroom", format!("must be between 1.0 and 10.0, got {prewarm_headroom}")));
+        problems.push(("prewarm_headroom", format!("must be between 1.0 and 10.0, got {prewarm_headroom}")));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
     }
     Ok(Guard {
         name: String::new(),
+        index: 0,
         target: Target::Lambda { function: String::new(), alias: String::new(), region: None },
         policies: Vec::new(),
         metrics: BTreeMap::new(),

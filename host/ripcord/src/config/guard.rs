@@ -12,48 +12,59 @@ use std::path::Path;
 
 type Invalid = (String, String);
 
-/// The guard, resolved and checked.
-pub(super) fn resolve(g: GuardFile, defaults: &DefaultsFile, base: &Path) -> Result<Guard, Invalid> {
-    let invalid = |field: &str, message: String| (field.to_string(), message);
-    if g.name.is_empty()
-        || g.name.len() > MAX_GUARD_NAME
-        || !g.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
+/// The guard, resolved and checked; on failure every problem found (not only the first).
+pub(super) fn resolve(g: GuardFile, index: usize, defaults: &DefaultsFile, base: &Path) -> Result<Guard, Vec<Invalid>> {
+    let mut problems: Vec<Invalid> = Vec::new();
+    if !valid_name(&g.name) {
         let message = format!("must be 1 to {MAX_GUARD_NAME} letters, digits, '-', '_' or '.', got {}", echo(&g.name));
-        return Err(invalid("name", message));
+        problems.push(("name".into(), message));
     }
-    let target = target(&g)?;
+    let target = target(&g).map_err(|problem| problems.push(problem)).ok();
     if g.policies.is_empty() {
-        return Err(invalid("policies", "at least one policy is required".into()));
+        problems.push(("policies".into(), "at least one policy is required".into()));
     }
-    let policies = g
-        .policies
-        .into_iter()
-        .enumerate()
-        .map(|(j, p)| policy(p, base).map_err(|(field, m)| (format!("policies[{j}].{field}"), m)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let metrics = g
-        .metrics
-        .into_iter()
-        .map(|(name, m)| {
-            if crate::evaluation::CANONICAL_METRICS.contains(&name.as_str()) {
-                let message = format!("{name:?} is a canonical metric; custom metrics need another name");
-                return Err(invalid(&format!("metrics.{name}"), message));
-            }
-            if crate::evaluation::slow_requests_threshold(&name).is_some() {
-                let message =
-                    format!("{name:?} is the host's count of slow requests (slow_requests_<T>ms); custom metrics need another name");
-                return Err(invalid(&format!("metrics.{name}"), message));
-            }
+    let mut policies = Vec::new();
+    for (j, p) in g.policies.into_iter().enumerate() {
+        match policy(p, base) {
+            Ok(policy) => policies.push(policy),
+            Err(found) => problems.extend(found.into_iter().map(|(field, m)| (format!("policies[{j}].{field}"), m))),
+        }
+    }
+    let mut metrics = BTreeMap::new();
+    for (name, m) in g.metrics {
+        if crate::evaluation::CANONICAL_METRICS.contains(&name.as_str()) {
+            let message = format!("{name:?} is a canonical metric; custom metrics need another name");
+            problems.push((format!("metrics.{name}"), message));
+        } else if crate::evaluation::slow_requests_threshold(&name).is_some() {
+            let message = format!(
+                "{name:?} is the host's count of slow requests (slow_requests_<T>ms); custom metrics need another name"
+            );
+            problems.push((format!("metrics.{name}"), message));
+        } else {
             let metric = CustomMetric { namespace: m.namespace, name: m.name, stat: m.stat, dimensions: m.dimensions };
-            Ok((name, metric))
-        })
-        .collect::<Result<BTreeMap<_, _>, _>>()?;
-    let settings = super::file::resolve(defaults, &g.overrides).map_err(|(field, m)| {
-        let field = if g.overrides.names(field) { field.to_string() } else { format!("defaults.{field}") };
-        (field, m)
-    })?;
-    Ok(Guard { name: g.name, target, policies, metrics, ..settings })
+            metrics.insert(name, metric);
+        }
+    }
+    let settings = super::file::resolve(defaults, &g.overrides).map_err(|found| {
+        let fields = found.into_iter().map(|(field, m)| {
+            let field = if g.overrides.names(field) { field.to_string() } else { format!("defaults.{field}") };
+            (field, m)
+        });
+        problems.extend(fields);
+    });
+    match (target, settings) {
+        (Some(target), Ok(settings)) if problems.is_empty() => {
+            Ok(Guard { name: g.name, index, target, policies, metrics, ..settings })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// Whether `name` may name a guard (it becomes part of audit record ids and log lines).
+pub(super) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_GUARD_NAME
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 /// What the guard watches: the fields of its platform, present and well formed, and none of the other's.
@@ -68,8 +79,8 @@ fn target(g: &GuardFile) -> Result<Target, Invalid> {
             ([("function", &g.function), ("alias", &g.alias), ("region", &g.region)], "cloud-run", "an aws-lambda")
         }
     };
-    if let Some((field, _)) = others.iter().find(|(_, value)| value.is_some()) {
-        return Err(invalid(field, format!("is {other} setting; this guard is {platform}")));
+    if let Some((field, Some(value))) = others.iter().find(|(_, value)| value.is_some()) {
+        return Err(invalid(field, format!("{} is {other} setting; this guard is {platform}", echo(value))));
     }
     let need = |field: &str, value: &Option<String>| {
         value.clone().ok_or_else(|| invalid(field, format!("is required for {platform}")))
@@ -96,8 +107,9 @@ fn target(g: &GuardFile) -> Result<Target, Invalid> {
 }
 
 /// A policy of the guard: its source (a built-in that exists, or a path relative to the configuration) and its
-/// parameters as typed values.
-fn policy(p: PolicyFile, base: &Path) -> Result<PolicyRef, Invalid> {
+/// parameters as typed values; on failure every problem found.
+fn policy(p: PolicyFile, base: &Path) -> Result<PolicyRef, Vec<Invalid>> {
+    let mut problems = Vec::new();
     let source: PluginSource = match p.source.parse() {
         Ok(PluginSource::File(path)) if path.is_relative() => PluginSource::File(base.join(path)),
         Ok(other) => other,
@@ -108,24 +120,22 @@ fn policy(p: PolicyFile, base: &Path) -> Result<PolicyRef, Invalid> {
     {
         let message =
             format!("unknown built-in {}; the built-ins are {}", echo(&p.source), crate::builtins::names().join(", "));
-        return Err(("use".into(), message));
+        problems.push(("use".into(), message));
     }
-    let params = p
-        .params
-        .into_iter()
-        .map(|(name, value)| {
-            let value = match value {
-                toml::Value::Boolean(b) => ParamValue::Boolean(b),
-                toml::Value::Integer(i) => ParamValue::Integer(i),
-                toml::Value::Float(f) => ParamValue::Float(f),
-                toml::Value::String(s) => ParamValue::Text(s),
-                other => {
-                    let message = format!("must be a boolean, number or string, got {}", echo(&other.to_string()));
-                    return Err((format!("params.{name}"), message));
-                }
-            };
-            Ok((name, value))
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(PolicyRef { source, params })
+    let mut params = BTreeMap::new();
+    for (name, value) in p.params {
+        let value = match value {
+            toml::Value::Boolean(b) => ParamValue::Boolean(b),
+            toml::Value::Integer(i) => ParamValue::Integer(i),
+            toml::Value::Float(f) => ParamValue::Float(f),
+            toml::Value::String(s) => ParamValue::Text(s),
+            other => {
+                let message = format!("must be a boolean, number or string, got {}", echo(&other.to_string()));
+                problems.push((format!("params.{name}"), message));
+                continue;
+            }
+        };
+        params.insert(name, value);
+    }
+    if problems.is_empty() { Ok(PolicyRef { source, params }) } else { Err(problems) }
 }

@@ -69,7 +69,7 @@ fn harness_with_audit(deployment: Deployment, defaults: &str, audit: Option<&str
     let config = Config::parse(&text, &dir.path().join("guards.toml")).unwrap_or_else(|e| panic!("{e}"));
     let cache = CacheDir::At(std::env::temp_dir().join("ripcord-unit-test-cache"));
     let runtime = Runtime::new(RuntimeSettings { cache, ..Default::default() }).unwrap_or_else(|e| panic!("{e}"));
-    let policies = PolicySet::load(&config, runtime).unwrap_or_else(|e| panic!("{e}"));
+    let policies = PolicySet::load_strict(&config, runtime).unwrap_or_else(|e| panic!("{e}"));
     let audit_path = audit.map_or_else(|| config.audit_log.clone(), std::path::PathBuf::from);
     let audit = Audit::open(&audit_path, None).unwrap_or_else(|e| panic!("{e}"));
     let controller = Controller::new(config, policies, Clock::virtual_at(NOW), audit);
