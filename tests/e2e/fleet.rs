@@ -68,12 +68,13 @@ fn a_fleet_wide_bad_release_is_pinned_everywhere_within_the_prewarm_timeout() {
 #[test]
 fn a_throttled_fleet_wide_rollback_backs_off_and_still_pins_everything_in_time() {
     // Lambda's control plane takes about 15 calls a second per API. Here UpdateAlias takes 10 a second while
-    // ripcord is let to send 40: the pins are refused (HTTP 429) and tried again until they land.
+    // ripcord is told the account's quota is 100 and let to send 40: the pins are refused (HTTP 429) and tried
+    // again until they land.
     let limit = |h: &SimHarness, operation: &str, per_second: f64| {
         let error = ripcord_sim::ApiError::new(429, "TooManyRequestsException", "Rate exceeded");
         h.sim.limit_rate(ripcord_sim::RateLimit::new(operation, per_second, error));
     };
-    let (h, results) = fleet_wide_bad_release(60, "changes_per_second = 40", |h| {
+    let (h, results) = fleet_wide_bad_release(60, "changes_per_second = 40\n[aws.quotas]\nlambda_per_api = 100", |h| {
         limit(h, "UpdateAlias", 10.0);
         limit(h, "PutProvisionedConcurrencyConfig", 40.0);
         limit(h, "TagResource", 40.0);

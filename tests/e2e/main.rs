@@ -24,6 +24,7 @@ mod oncall;
 mod packaging;
 mod platform_realism;
 mod polyglot;
+mod quotas;
 mod report;
 mod statistics;
 mod support;

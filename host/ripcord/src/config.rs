@@ -168,8 +168,57 @@ pub struct GcpSettings {
     pub endpoint_url: Option<String>,
     /// Path the warm-up requests ask for on a revision's tag URL.
     pub warmup_path: String,
-    /// Calls per second per changing API operation (`provider/pacing.rs`).
+    /// Calls per second per changing API operation, below its quota (`provider/quota.rs`).
     pub changes_per_second: f64,
+    /// The project's API quotas ripcord keeps to (`provider/quota.rs`).
+    pub quotas: GcpQuotas,
+}
+
+/// Google Cloud's API quotas, in calls per minute, and the share of them ripcord uses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GcpQuotas {
+    pub run_reads_per_minute: f64,
+    pub run_writes_per_minute: f64,
+    pub monitoring_reads_per_minute: f64,
+    /// The share of each quota ripcord uses (the rest is for deploy tools and people).
+    pub share: f64,
+}
+
+impl Default for GcpQuotas {
+    fn default() -> Self {
+        use crate::provider::quota::{DEFAULT_SHARE, published};
+        Self {
+            run_reads_per_minute: published::RUN_READS_PER_MINUTE,
+            run_writes_per_minute: published::RUN_WRITES_PER_MINUTE,
+            monitoring_reads_per_minute: published::MONITORING_READS_PER_MINUTE,
+            share: DEFAULT_SHARE,
+        }
+    }
+}
+
+/// AWS's API quotas, in calls per second, and the share of them ripcord uses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AwsQuotas {
+    /// Lambda's control plane, per API (GetAlias, ListTags, UpdateAlias, TagResource, provisioned concurrency).
+    pub lambda_per_api: f64,
+    pub get_function: f64,
+    pub get_metric_data: f64,
+    pub list_metrics: f64,
+    /// The share of each quota ripcord uses (the rest is for deploy tools and people).
+    pub share: f64,
+}
+
+impl Default for AwsQuotas {
+    fn default() -> Self {
+        use crate::provider::quota::{DEFAULT_SHARE, published};
+        Self {
+            lambda_per_api: published::LAMBDA_PER_API,
+            get_function: published::GET_FUNCTION,
+            get_metric_data: published::GET_METRIC_DATA,
+            list_metrics: published::LIST_METRICS,
+            share: DEFAULT_SHARE,
+        }
+    }
 }
 
 /// What the webhook is sent.
@@ -189,8 +238,10 @@ pub struct AwsSettings {
     pub region: Option<String>,
     /// An endpoint override (the simulator, moto); with it, static test credentials are used.
     pub endpoint_url: Option<String>,
-    /// Calls per second per changing API operation (`provider/pacing.rs`).
+    /// Calls per second per changing API operation, below its quota (`provider/quota.rs`).
     pub changes_per_second: f64,
+    /// The account's API quotas ripcord keeps to (`provider/quota.rs`).
+    pub quotas: AwsQuotas,
 }
 
 /// What a guard watches.
@@ -373,6 +424,44 @@ impl Config {
                 global.push(invalid(field, format!("must be a number of calls per second in (0, 10000], got {rate}")));
             }
         }
+        let mut quota = |field: &str, value: Option<f64>, default: f64, most: f64| match value {
+            None => default,
+            Some(v) if v.is_finite() && v > 0.0 && v <= most => v,
+            Some(v) => {
+                global.push(invalid(field, format!("must be a number in (0, {most}], got {v}")));
+                default
+            }
+        };
+        let (aws_defaults, gcp_defaults) = (AwsQuotas::default(), GcpQuotas::default());
+        let (q, g) = (&file.aws.quotas, &file.gcp.quotas);
+        let aws_quotas = AwsQuotas {
+            lambda_per_api: quota("aws.quotas.lambda_per_api", q.lambda_per_api, aws_defaults.lambda_per_api, 1e5),
+            get_function: quota("aws.quotas.get_function", q.get_function, aws_defaults.get_function, 1e5),
+            get_metric_data: quota("aws.quotas.get_metric_data", q.get_metric_data, aws_defaults.get_metric_data, 1e5),
+            list_metrics: quota("aws.quotas.list_metrics", q.list_metrics, aws_defaults.list_metrics, 1e5),
+            share: quota("aws.quota_share", file.aws.quota_share, aws_defaults.share, 1.0),
+        };
+        let gcp_quotas = GcpQuotas {
+            run_reads_per_minute: quota(
+                "gcp.quotas.run_reads_per_minute",
+                g.run_reads_per_minute,
+                gcp_defaults.run_reads_per_minute,
+                1e7,
+            ),
+            run_writes_per_minute: quota(
+                "gcp.quotas.run_writes_per_minute",
+                g.run_writes_per_minute,
+                gcp_defaults.run_writes_per_minute,
+                1e7,
+            ),
+            monitoring_reads_per_minute: quota(
+                "gcp.quotas.monitoring_reads_per_minute",
+                g.monitoring_reads_per_minute,
+                gcp_defaults.monitoring_reads_per_minute,
+                1e7,
+            ),
+            share: quota("gcp.quota_share", file.gcp.quota_share, gcp_defaults.share, 1.0),
+        };
         let clock = file.settings.clock.unwrap_or(ClockKind::System);
         if clock == ClockKind::Simulator && file.aws.endpoint_url.is_none() && file.gcp.endpoint_url.is_none() {
             let message = "\"simulator\" needs an endpoint_url in [aws] or [gcp] (the simulator)".into();
@@ -389,8 +478,14 @@ impl Config {
                 region: file.aws.region,
                 endpoint_url: file.aws.endpoint_url,
                 changes_per_second: rates[0].1,
+                quotas: aws_quotas,
             },
-            gcp: GcpSettings { endpoint_url: file.gcp.endpoint_url, warmup_path, changes_per_second: rates[1].1 },
+            gcp: GcpSettings {
+                endpoint_url: file.gcp.endpoint_url,
+                warmup_path,
+                changes_per_second: rates[1].1,
+                quotas: gcp_quotas,
+            },
             guards,
             broken,
         };

@@ -12,6 +12,7 @@ use crate::effect::GuardResult;
 use crate::evaluation::{Evaluation, History, Window};
 use crate::inputs;
 use crate::policies::PolicySet;
+use crate::provider::quota::{self, CallContext, Priority};
 use crate::provider::{Deployment, GuardMetrics, Provider, ProviderError, SlowRequest};
 use crate::verdict::{Finding, Verdict};
 use std::collections::BTreeMap;
@@ -30,7 +31,31 @@ const JUDGE_CONCURRENCY: usize = 16;
 const CYCLE_CONCURRENCY: usize = 1024;
 
 /// A guard's provider and its deployment as read, or why they could not be.
-type Read = Result<(Arc<dyn Provider>, Deployment), String>;
+type Read = Result<(Arc<dyn Provider>, Deployment), Unread>;
+/// A guard's metrics, by guard name, or why they could not be read.
+type MetricsByGuard = BTreeMap<String, Result<GuardMetrics, Unread>>;
+
+/// Why something of a guard could not be read this cycle.
+#[derive(Debug, Clone)]
+pub(crate) struct Unread {
+    /// What went wrong, one line, bounded.
+    pub(crate) error: String,
+    /// A quota used up or a throttle: the read was not made, the guard is deferred (not failed) and served first
+    /// next cycle.
+    pub(crate) deferred: bool,
+}
+
+impl Unread {
+    fn of(error: &ProviderError) -> Self {
+        Self { error: bounded_error(error), deferred: error.throttled }
+    }
+}
+
+/// The share of the shortest interval of a cycle's guards its reads may take before the rest are deferred (the
+/// judging and acting need the remainder), within these bounds.
+const READ_SHARE: f64 = 0.6;
+const MIN_READ_BUDGET: Duration = Duration::from_secs(5);
+const MAX_READ_BUDGET: Duration = Duration::from_secs(45);
 /// A guard in a metrics batch, with its provider and deployment.
 type BatchMember<'a> = (&'a Guard, &'a Arc<dyn Provider>, &'a Deployment);
 
@@ -72,6 +97,10 @@ pub struct Controller {
     open_intents: Mutex<Vec<Record>>,
     /// Slots for judging ([`JUDGE_CONCURRENCY`]); a guard gives its slot back before it acts.
     pub(crate) judging: tokio::sync::Semaphore,
+    /// Guards deferred by the last cycle (a quota used up): read first in the next.
+    deferred: Mutex<std::collections::BTreeSet<String>>,
+    /// When each guard was last judged by this process (the clock's ms): how old a deferred guard's data is.
+    last_judged: Mutex<BTreeMap<String, i64>>,
 }
 
 impl Controller {
@@ -93,6 +122,8 @@ impl Controller {
             writer: Writer::this_process(),
             open_intents: Mutex::new(open_intents),
             judging: tokio::sync::Semaphore::new(JUDGE_CONCURRENCY),
+            deferred: Mutex::default(),
+            last_judged: Mutex::default(),
         }
     }
 
@@ -129,9 +160,35 @@ impl Controller {
     }
 
     async fn read(&self, guard: &Guard) -> Read {
-        let provider = self.provider(guard).await.map_err(|e| bounded_error(&e))?;
-        let deployment = provider.deployment(guard).await.map_err(|e| bounded_error(&e))?;
+        let provider = self.provider(guard).await.map_err(|e| Unread::of(&e))?;
+        let deployment = provider.deployment(guard).await.map_err(|e| Unread::of(&e))?;
         Ok((provider, deployment))
+    }
+
+    /// What a cycle's reads are: reads, until the read deadline — `READ_SHARE` of the shortest interval of the
+    /// cycle's guards after its start, within bounds, and before the invocation's deadline in function mode.
+    fn read_context(&self, guards: &[&Guard], started: Instant) -> CallContext {
+        let shortest = guards.iter().map(|g| g.interval).min().unwrap_or(MAX_READ_BUDGET);
+        let budget = shortest.mul_f64(READ_SHARE).clamp(MIN_READ_BUDGET, MAX_READ_BUDGET);
+        let deadline = started + budget;
+        let deadline = self.deadline.map_or(deadline, |d| d.min(deadline));
+        CallContext { priority: Priority::Read, read_deadline: Some(deadline) }
+    }
+
+    /// The order the guards are read in: those the last cycle deferred first; the others from a place that moves
+    /// with the clock's minute, so a process that starts afresh each cycle (a scheduled job) that cannot read them
+    /// all does not always leave the same ones for last.
+    fn read_order<'g>(&self, guards: Vec<&'g Guard>, now: i64) -> Vec<&'g Guard> {
+        let deferred = self.deferred.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let (mut first, mut rest): (Vec<&Guard>, Vec<&Guard>) =
+            guards.into_iter().partition(|g| deferred.contains(&g.name));
+        if !rest.is_empty() {
+            // A large prime step over the minutes: consecutive cycles start far apart in the list.
+            let offset = (now.div_euclid(60_000).unsigned_abs() as usize).wrapping_mul(7919) % rest.len();
+            rest.rotate_left(offset);
+        }
+        first.extend(rest);
+        first
     }
 
     /// One cycle over `guards` (all when empty): read every deployment, fetch the metrics of each batch in one
@@ -169,41 +226,71 @@ impl Controller {
         for (guard, mode) in &broken {
             results.push(self.not_served(guard, *mode, &cycle).await);
         }
-        // One client per batch first (a client's first use connects), then every deployment, many at a time.
+        // One client per batch first (a client's first use connects), then every deployment, many at a time, within
+        // the platform's quotas: what cannot be read before the read deadline is deferred (`provider/quota.rs`).
         for guard in &selected {
             let _ = self.provider(guard).await;
         }
-        let reading = selected.iter().map(|g| Box::pin(self.read(g)) as Task<'_, Read>);
-        let reads: Vec<(&Guard, Read)> =
-            selected.iter().copied().zip(bounded(reading, READ_CONCURRENCY).await).collect();
-        let mut metrics = self.fetch_metrics(&reads, now).await;
-        let mut histories = self.fetch_histories(&reads, &metrics).await;
-        let mut failed_thresholds = self.count_slow_requests(&reads, &mut metrics, &histories, now).await;
+        let selected = self.read_order(selected, now);
+        let reading = self.read_context(&selected, started);
+        let reads = quota::scope(reading, async {
+            let reading = selected.iter().map(|g| Box::pin(self.read(g)) as Task<'_, Read>);
+            let mut reads: Vec<(&Guard, Read)> =
+                selected.iter().copied().zip(bounded(reading, READ_CONCURRENCY).await).collect();
+            // Back in the configuration's order: the metrics are planned and the guards judged in it.
+            reads.sort_by_key(|(guard, _)| guard.index);
+            reads
+        })
+        .await;
+        let (mut metrics, mut histories, mut failed_thresholds) = quota::scope(reading, async {
+            let mut metrics = self.fetch_metrics(&reads, now).await;
+            let histories = self.fetch_histories(&reads, &metrics).await;
+            let failed = self.count_slow_requests(&reads, &mut metrics, &histories, now).await;
+            (metrics, histories, failed)
+        })
+        .await;
+        let deferred_now = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let deferred_now = &deferred_now;
         // Built as they start (a guard's cycle is a large future), never more than the limit at once.
         let cycles = reads.into_iter().map(|(guard, read)| {
             let (metrics, history) = (metrics.remove(&guard.name), histories.remove(&guard.name));
             let failed = failed_thresholds.remove(&guard.name).unwrap_or_default();
             // A participant from the moment its cycle is built: a virtual clock waits for it (`clock.rs`).
             let participation = self.clock.participate();
-            Box::pin(async move {
+            Box::pin(quota::scope(reading, async move {
                 let _participation = participation;
+                let unread = match (&read, &metrics) {
+                    (Err(unread), _) | (Ok(_), Some(Err(unread))) => Some(unread.clone()),
+                    _ => None,
+                };
+                if let Some(unread) = unread.filter(|u| u.deferred) {
+                    deferred_now.lock().unwrap_or_else(|p| p.into_inner()).insert(guard.name.clone());
+                    let deployment = read.as_ref().ok().map(|(_, d)| d);
+                    return self.deferred(guard, deployment, &unread.error, &cycle).await;
+                }
+                self.last_judged.lock().unwrap_or_else(|p| p.into_inner()).insert(guard.name.clone(), cycle.now);
                 match read {
-                    Err(error) => {
-                        self.record_unjudged(guard, None, error.clone(), &cycle).await;
-                        GuardResult::failed(&guard.name, error)
+                    Err(unread) => {
+                        self.record_unjudged(guard, None, unread.error.clone(), &cycle).await;
+                        GuardResult::failed(&guard.name, unread.error)
                     }
                     Ok((provider, deployment)) => {
                         let guard_cycle = GuardCycle { controller: self, guard, provider, deployment, cycle };
                         match metrics {
                             Some(Ok(metrics)) => guard_cycle.run(metrics, history, failed).await,
-                            Some(Err(error)) => guard_cycle.unjudged(error).await,
+                            Some(Err(unread)) => guard_cycle.unjudged(unread.error).await,
                             None => guard_cycle.unjudged("no metrics fetched".into()).await,
                         }
                     }
                 }
-            }) as Task<'_, GuardResult>
+            })) as Task<'_, GuardResult>
         });
         results.extend(bounded(cycles, CYCLE_CONCURRENCY).await);
+        let deferred_now = std::mem::take(&mut *deferred_now.lock().unwrap_or_else(|p| p.into_inner()));
+        if !deferred_now.is_empty() {
+            tracing::warn!(target: "ripcord::cycle", deferred = deferred_now.len(), "guards deferred by the platforms' quotas; they are read first next cycle");
+        }
+        *self.deferred.lock().unwrap_or_else(|p| p.into_inner()) = deferred_now;
         self.audit.sync().await;
         self.flush_notifications().await;
         let real_ms = started.elapsed().as_millis() as u64;
@@ -213,11 +300,7 @@ impl Controller {
 
     /// The metrics of every guard read, one request per batch (region, project) over the longest span any of its
     /// guards asks for; by guard name.
-    async fn fetch_metrics(
-        &self,
-        reads: &[(&Guard, Read)],
-        now: i64,
-    ) -> BTreeMap<String, Result<GuardMetrics, String>> {
+    async fn fetch_metrics(&self, reads: &[(&Guard, Read)], now: i64) -> MetricsByGuard {
         let mut batches: BTreeMap<String, Vec<BatchMember>> = BTreeMap::new();
         for (guard, read) in reads {
             if let Ok((provider, deployment)) = read {
@@ -232,7 +315,7 @@ impl Controller {
             let windows = inputs::batch_windows(now, members.iter().map(|(g, _, d)| (*g, since(d))));
             let requests: Vec<(&Guard, &Deployment)> = members.iter().map(|(g, _, d)| (*g, *d)).collect();
             for ((guard, _, _), answer) in members.iter().zip(provider.metrics(&requests, &windows).await) {
-                metrics.insert(guard.name.clone(), answer.map_err(|e| bounded_error(&e)));
+                metrics.insert(guard.name.clone(), answer.map_err(|e| Unread::of(&e)));
             }
         }
         metrics
@@ -242,11 +325,7 @@ impl Controller {
     /// its metrics over `history` before the candidate's first traffic, one request per batch over the span
     /// covering them all; by guard name. A history that cannot be read is absent (the policies then judge
     /// without it), never a failure of the guard.
-    async fn fetch_histories(
-        &self,
-        reads: &[(&Guard, Read)],
-        metrics: &BTreeMap<String, Result<GuardMetrics, String>>,
-    ) -> BTreeMap<String, History> {
+    async fn fetch_histories(&self, reads: &[(&Guard, Read)], metrics: &MetricsByGuard) -> BTreeMap<String, History> {
         let mut batches: BTreeMap<String, Vec<HistoryRequest>> = BTreeMap::new();
         for (guard, read) in reads {
             let (Ok((provider, deployment)), Some(Ok(answer))) = (read, metrics.get(&guard.name)) else { continue };
@@ -289,7 +368,7 @@ impl Controller {
     async fn count_slow_requests(
         &self,
         reads: &[(&Guard, Read)],
-        metrics: &mut BTreeMap<String, Result<GuardMetrics, String>>,
+        metrics: &mut MetricsByGuard,
         histories: &BTreeMap<String, History>,
         now: i64,
     ) -> BTreeMap<String, BTreeMap<String, String>> {
@@ -365,13 +444,17 @@ impl Controller {
             Ok(now) => now,
             Err(error) => return GuardResult::failed(&guard.name, error.to_string()),
         };
-        let result = match self.read(guard).await {
-            Err(error) => GuardResult::failed(&guard.name, error),
-            Ok((provider, deployment)) => {
-                let cycle = Cycle { now, actor: Actor::Manual, started: Instant::now() };
-                GuardCycle { controller: self, guard, provider, deployment, cycle }.pull(to).await
+        // A person pulling the cord is a change from the first read: ahead of every cycle's reads, never deferred.
+        let result = quota::as_change(async {
+            match self.read(guard).await {
+                Err(unread) => GuardResult::failed(&guard.name, unread.error),
+                Ok((provider, deployment)) => {
+                    let cycle = Cycle { now, actor: Actor::Manual, started: Instant::now() };
+                    GuardCycle { controller: self, guard, provider, deployment, cycle }.pull(to).await
+                }
             }
-        };
+        })
+        .await;
         self.flush_notifications().await;
         result
     }
@@ -405,6 +488,34 @@ impl Controller {
         let mut result = GuardResult::failed(&guard.name, cause);
         result.at = Some(crate::time::format_timestamp(cycle.now));
         result.findings = vec![Finding::GuardError];
+        result
+    }
+
+    /// A guard whose reads the platforms' quotas left for later this cycle: its decision record (`deferred`) and its
+    /// result, which says how old its newest judgement is. It is read first next cycle.
+    async fn deferred(&self, guard: &Guard, deployment: Option<&Deployment>, why: &str, cycle: &Cycle) -> GuardResult {
+        let last = self.last_judged.lock().unwrap_or_else(|p| p.into_inner()).get(&guard.name).copied();
+        let newest = match last {
+            Some(at) => format!(
+                "last judged {} ago",
+                humantime::format_duration(Duration::from_secs(((cycle.now - at).max(0) / 1000) as u64))
+            ),
+            None => "not yet judged by this process".to_string(),
+        };
+        let reason = format!("deferred: {why}; {newest}; read first next cycle");
+        let mut record = self.unjudged_record(&guard.name, self.mode(guard), why.to_string(), cycle);
+        record.reason = reason.clone();
+        record.error = None;
+        record.deferred = true;
+        record.deployment = deployment.map(DeploymentRecord::from);
+        if let Err(error) = self.audit.write(&record).await {
+            tracing::error!(guard = %guard.name, %error, "cannot write the decision record");
+        }
+        let last_judged_ms = last.map(|at| (cycle.now - at).max(0));
+        let effect = crate::effect::Effect::Deferred { cause: why.to_string(), last_judged_ms };
+        let mut result = GuardResult { reason, ..GuardResult::bare(&guard.name, Verdict::Inconclusive, effect) };
+        result.at = Some(crate::time::format_timestamp(cycle.now));
+        result.deployment = deployment.map(DeploymentRecord::from);
         result
     }
 

@@ -247,7 +247,8 @@ impl GuardCycle<'_> {
             return;
         }
         record.record = Kind::Result;
-        match change.await {
+        // Once its intent is written, a change runs to its end: ahead of reads, never deferred.
+        match crate::provider::quota::as_change(change).await {
             Ok(prewarm) => {
                 record.outcome = Some(done);
                 record.prewarm = prewarm;

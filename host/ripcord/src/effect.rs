@@ -33,13 +33,22 @@ pub enum Effect {
     Failed {
         error: String,
     },
+    /// Not read this cycle: the platforms' quotas were used up (or the platform throttled), so the guard is read
+    /// first next cycle. Not a failure: nothing is wrong with the guard or its deployment.
+    Deferred {
+        /// What could not be read (the guard's `reason` says so too, with how old its newest judgement is).
+        cause: String,
+        /// How long ago this process last judged the guard (none: not yet).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_judged_ms: Option<i64>,
+    },
 }
 
 impl Effect {
     /// The `outcome` of the change's `result` record (`None`: no change was made).
     pub fn audit_outcome(&self) -> Option<audit::Outcome> {
         match self {
-            Self::NoAction => None,
+            Self::NoAction | Self::Deferred { .. } => None,
             Self::RolledBack { .. } => Some(audit::Outcome::Pinned),
             Self::AlreadyPinned { .. } => Some(audit::Outcome::AlreadyPinned),
             Self::RecordedKnownGood { .. } => Some(audit::Outcome::Recorded),

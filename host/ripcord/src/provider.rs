@@ -19,7 +19,7 @@ pub mod lambda;
 pub mod markers;
 #[cfg(test)]
 pub mod memory;
-mod pacing;
+pub mod quota;
 
 use crate::clock::Clock;
 use crate::config::{Config, Guard, Target};

@@ -93,8 +93,13 @@ impl<'c, 'a> Rollback<'c, 'a> {
         }
     }
 
-    /// Runs the rollback to its end.
-    pub(crate) async fn run(mut self) -> Effect {
+    /// Runs the rollback to its end, as a change: its calls go ahead of every read and are never deferred
+    /// (`provider/quota.rs`).
+    pub(crate) async fn run(self) -> Effect {
+        crate::provider::quota::as_change(self.steps()).await
+    }
+
+    async fn steps(mut self) -> Effect {
         let mut state = State::Intent;
         loop {
             state = match state {

@@ -18,17 +18,29 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
     let path = request.path();
     let mut state = sim.lock();
     let numbers = request.enums_as_numbers();
+    // Every read answers an injected fault or the project's read quota first (UpdateService checks its own, after
+    // an external change scheduled before it).
+    let read = match (request.method.as_str(), path.as_slice()) {
+        ("GET", ["v2", "projects", _, "locations", _, "services"]) => Some("ListServices"),
+        ("GET", ["v2", "projects", _, "locations", _, "services", _]) => Some("GetService"),
+        ("GET", ["v2", "projects", _, "locations", _, "services", _, "revisions"]) => Some("ListRevisions"),
+        ("GET", ["v2", "projects", _, "locations", _, "services", _, "revisions", _]) => Some("GetRevision"),
+        ("GET", ["v2", "projects", _, "locations", _, "operations", _]) => Some("GetOperation"),
+        _ => None,
+    };
+    if let Some(operation) = read
+        && let Some(error) = state.take_api_fault(operation)
+    {
+        let service = path.get(6).copied().unwrap_or_default().to_string();
+        return state.answer(operation, &service, String::new(), error_response(&error));
+    }
     let (operation, result) = match (request.method.as_str(), path.as_slice()) {
         ("GET", ["v2", "projects", p, "locations", l, "services"]) => {
             ("ListServices", list_services(&state, p, l, request, numbers))
         }
-        ("GET", ["v2", "projects", p, "locations", l, "services", s]) => (
-            "GetService",
-            match state.take_api_fault("GetService") {
-                Some(error) => Err(error),
-                None => find(&state, p, l, s).map(|svc| Response::json(200, &service_json(&state, svc, numbers))),
-            },
-        ),
+        ("GET", ["v2", "projects", p, "locations", l, "services", s]) => {
+            ("GetService", find(&state, p, l, s).map(|svc| Response::json(200, &service_json(&state, svc, numbers))))
+        }
         ("PATCH", ["v2", "projects", p, "locations", l, "services", s]) => {
             ("UpdateService", update(&mut state, p, l, s, request))
         }
@@ -351,9 +363,6 @@ fn operation_json(name: &str, service: &Value, outcome: Option<Result<(), String
 }
 
 fn operation(state: &mut State, name: &str, numbers: bool) -> Result<Response, ApiError> {
-    if let Some(error) = state.take_api_fault("GetOperation") {
-        return Err(error);
-    }
     let now = state.now_ms;
     let pending = state.services.values_mut().find(|s| s.pending.as_ref().is_some_and(|p| p.operation == name));
     if let Some(service) = pending {

@@ -30,7 +30,13 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
         }
         ("POST", ["faults"]) => body(request).and_then(|b| {
             let text = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);
-            let operation = text("operation").ok_or("`operation` is required")?;
+            if b.get("published").and_then(Value::as_bool) == Some(true) {
+                for limit in RateLimit::published() {
+                    sim.limit_rate(limit);
+                }
+                return Ok(json!({"limited": "published"}));
+            }
+            let operation = text("operation").ok_or("`operation` is required (or `published: true`)")?;
             let count = b.get("count").and_then(Value::as_u64).unwrap_or(1) as u32;
             if let Some(ms) = b.get("stall_ms").and_then(Value::as_u64) {
                 sim.inject_api_stall(&operation, count, ms);

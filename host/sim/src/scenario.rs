@@ -126,6 +126,8 @@ struct SettingsFile {
     reconcile: Option<String>,
     max_series_per_page: Option<usize>,
     publication_delay: Option<String>,
+    /// `"published"`: every API enforces the platform's published default quota; `"none"` (the default): unlimited.
+    quotas: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -323,6 +325,13 @@ fn settings(r: &Reading<'_>, file: &SettingsFile) -> Result<Settings, ScenarioEr
             &file.publication_delay,
             defaults.publication_delay_ms,
         )?,
+        published_quotas: match file.quotas.as_deref() {
+            None | Some("none") => false,
+            Some("published") => true,
+            Some(other) => {
+                return Err(r.invalid(format!("settings.quotas: must be \"published\" or \"none\", got {other:?}")));
+            }
+        },
     })
 }
 

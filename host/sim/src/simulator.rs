@@ -38,12 +38,16 @@ impl ApiError {
     }
 }
 
-/// A rate limit on an API operation, as the real services enforce them (Lambda: about 15 requests a second per
-/// control-plane API): a token bucket refilled in real time (clients back off in real time), holding one second
-/// of calls; a call finding it empty is refused with `error` (HTTP 429) and not carried out.
+/// A rate limit on API operations, as the real services enforce them (Lambda: about 15 requests a second per
+/// control-plane API; Cloud Run Admin: so many reads a minute, all read methods together): a token bucket
+/// refilled in real time (clients back off in real time), holding one second of calls; a call finding it empty is
+/// refused with `error` (HTTP 429) and not carried out.
 #[derive(Debug, Clone)]
 pub struct RateLimit {
+    /// The limit's name: the operation it limits, or the quota a group of operations shares.
     pub operation: String,
+    /// The operations drawing on it.
+    pub operations: Vec<String>,
     pub per_second: f64,
     pub error: ApiError,
     tokens: f64,
@@ -52,14 +56,63 @@ pub struct RateLimit {
 
 impl RateLimit {
     pub fn new(operation: &str, per_second: f64, error: ApiError) -> Self {
+        Self::shared(operation, &[operation], per_second, error)
+    }
+
+    /// A limit named `name` that `operations` draw on together.
+    pub fn shared(name: &str, operations: &[&str], per_second: f64, error: ApiError) -> Self {
         let per_second = per_second.max(0.001);
         Self {
-            operation: operation.to_string(),
+            operation: name.to_string(),
+            operations: operations.iter().map(|o| o.to_string()).collect(),
             per_second,
             error,
             tokens: per_second.max(1.0),
             refilled: std::time::Instant::now(),
         }
+    }
+
+    /// The platforms' published default quotas (2026), for every operation the simulator serves: Lambda's
+    /// control plane 15 a second per API (GetFunction 100), CloudWatch GetMetricData 50 and ListMetrics 25 a second,
+    /// Cloud Run Admin 1,000 reads and 180 writes a minute, Cloud Monitoring 6,000 queries a minute.
+    pub fn published() -> Vec<Self> {
+        let lambda = ApiError::new(429, "TooManyRequestsException", "Rate exceeded");
+        let cloudwatch = ApiError::new(400, "Throttling", "Rate exceeded");
+        let google =
+            |what: &str| ApiError::new(429, "RESOURCE_EXHAUSTED", format!("Quota exceeded for quota metric '{what}'"));
+        let mut limits: Vec<Self> = [
+            "GetAlias",
+            "ListAliases",
+            "UpdateAlias",
+            "ListTags",
+            "TagResource",
+            "UntagResource",
+            "GetProvisionedConcurrencyConfig",
+            "PutProvisionedConcurrencyConfig",
+            "DeleteProvisionedConcurrencyConfig",
+            "ListProvisionedConcurrencyConfigs",
+            "ListVersionsByFunction",
+            "GetFunctionConfiguration",
+            "ListFunctions",
+        ]
+        .iter()
+        .map(|operation| Self::new(operation, 15.0, lambda.clone()))
+        .collect();
+        limits.push(Self::new("GetFunction", 100.0, lambda));
+        limits.push(Self::new("GetMetricData", 50.0, cloudwatch.clone()));
+        limits.push(Self::new("ListMetrics", 25.0, cloudwatch));
+        let reads = ["ListServices", "GetService", "ListRevisions", "GetRevision", "GetOperation"];
+        limits.push(Self::shared("run.googleapis.com/read_requests", &reads, 1_000.0 / 60.0, google("Read requests")));
+        let writes = ["UpdateService"];
+        limits.push(Self::shared("run.googleapis.com/write_requests", &writes, 180.0 / 60.0, google("Write requests")));
+        let queries = ["ListTimeSeries"];
+        limits.push(Self::shared(
+            "monitoring.googleapis.com/read_requests",
+            &queries,
+            6_000.0 / 60.0,
+            google("Time series queries"),
+        ));
+        limits
     }
 
     /// Takes a token, or says the call is refused.
@@ -150,6 +203,8 @@ pub struct Settings {
     /// How long after a request its metrics are published (CloudWatch, Monitoring): the newest minutes arrive
     /// late and partial.
     pub publication_delay_ms: i64,
+    /// Whether every API enforces its published default quota (`quotas = "published"`; [`RateLimit::published`]).
+    pub published_quotas: bool,
 }
 
 impl Default for Settings {
@@ -164,6 +219,7 @@ impl Default for Settings {
             reconcile_ms: 10_000,
             max_series_per_page: usize::MAX,
             publication_delay_ms: 0,
+            published_quotas: false,
         }
     }
 }
@@ -250,6 +306,7 @@ impl std::fmt::Debug for Simulator {
 impl Simulator {
     /// An empty platform at `start_ms`, seeded for reproducible traffic.
     pub fn new(start_ms: i64, seed: u64, settings: Settings) -> Self {
+        let rate_limits = if settings.published_quotas { RateLimit::published() } else { Vec::new() };
         let state = State {
             now_ms: start_ms,
             rng: Rng::new(seed),
@@ -259,7 +316,7 @@ impl Simulator {
             api_log: Vec::new(),
             api_faults: Vec::new(),
             api_stalls: Vec::new(),
-            rate_limits: Vec::new(),
+            rate_limits,
             monitoring_queries: Vec::new(),
             invocations: Default::default(),
             hooks: Default::default(),
@@ -384,10 +441,13 @@ impl Simulator {
         self.lock().api_faults.push(ApiFault { operation: operation.to_string(), remaining: count, error });
     }
 
-    /// Limits the rate of `operation` (replacing an earlier limit on it); a rate of 0 or less removes the limit.
+    /// Limits the rate of the limit's operations (replacing earlier limits on them); a rate of 0 or less removes
+    /// the limit.
     pub fn limit_rate(&self, limit: RateLimit) {
         let mut state = self.lock();
-        state.rate_limits.retain(|l| l.operation != limit.operation);
+        state
+            .rate_limits
+            .retain(|l| l.operation != limit.operation && !l.operations.iter().any(|o| limit.operations.contains(o)));
         if limit.per_second > 0.001 {
             state.rate_limits.push(limit);
         }
@@ -661,7 +721,7 @@ impl State {
             fault.remaining -= 1;
             return Some(fault.error.clone());
         }
-        let limit = self.rate_limits.iter_mut().find(|l| l.operation == operation)?;
+        let limit = self.rate_limits.iter_mut().find(|l| l.operations.iter().any(|o| o == operation))?;
         (!limit.admit()).then(|| limit.error.clone())
     }
 

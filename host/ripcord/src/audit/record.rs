@@ -263,6 +263,9 @@ pub struct Record {
     pub outcome: Option<Outcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A decision not made: the guard's reads were deferred by the platforms' quotas (read first next cycle).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deferred: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prewarm: Option<Prewarmed>,
     #[serde(default)]
@@ -294,6 +297,7 @@ impl Record {
             target: None,
             outcome: None,
             error: None,
+            deferred: false,
             prewarm: None,
             timings: Timings::default(),
             writer: None,

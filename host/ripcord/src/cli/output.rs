@@ -127,6 +127,7 @@ pub(crate) fn describe(report: &GuardResult) -> String {
         Effect::Aborted { reason } => format!("ABORTED: {}", safe(reason)),
         // The error is the second line (it is the reason too, unless the verdict had one of its own).
         Effect::Failed { .. } => "FAILED".to_string(),
+        Effect::Deferred { .. } => "DEFERRED (platform quota): read first next cycle".to_string(),
     };
     let why = match &report.effect {
         Effect::Failed { error } if *error != report.reason => {

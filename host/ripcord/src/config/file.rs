@@ -43,6 +43,28 @@ pub(super) struct AwsFile {
     pub(super) region: Option<String>,
     pub(super) endpoint_url: Option<String>,
     pub(super) changes_per_second: Option<f64>,
+    pub(super) quota_share: Option<f64>,
+    #[serde(default)]
+    pub(super) quotas: AwsQuotasFile,
+}
+
+/// Raised account limits, calls per second (`[aws.quotas]`); what is not set is the published default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AwsQuotasFile {
+    pub(super) lambda_per_api: Option<f64>,
+    pub(super) get_function: Option<f64>,
+    pub(super) get_metric_data: Option<f64>,
+    pub(super) list_metrics: Option<f64>,
+}
+
+/// Raised project limits, calls per minute (`[gcp.quotas]`); what is not set is the published default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GcpQuotasFile {
+    pub(super) run_reads_per_minute: Option<f64>,
+    pub(super) run_writes_per_minute: Option<f64>,
+    pub(super) monitoring_reads_per_minute: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +73,9 @@ pub(super) struct GcpFile {
     pub(super) endpoint_url: Option<String>,
     pub(super) warmup_path: Option<String>,
     pub(super) changes_per_second: Option<f64>,
+    pub(super) quota_share: Option<f64>,
+    #[serde(default)]
+    pub(super) quotas: GcpQuotasFile,
 }
 
 /// Settings a guard inherits from `[defaults]` unless it sets them.

@@ -7,6 +7,7 @@
 use super::cloud_run_traffic::{is_reconciled, revision_target, serves_only, shares, short};
 use super::gcp::{client, credentials, fail};
 use super::markers::{self, Marker, Markers};
+use super::quota::Budget;
 use super::{
     Capacity, Changer, Deployment, Mark, MetricsAnswer, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader,
     SlowRequest,
@@ -15,8 +16,6 @@ use crate::clock::Clock;
 use crate::config::{GcpSettings, Guard, Target};
 use crate::evaluation::Window;
 use google_cloud_gax::error::rpc::Code;
-use google_cloud_gax::paginator::ItemPaginator;
-use google_cloud_lro::Poller;
 use google_cloud_run_v2::model::{Service, TrafficTarget};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -41,8 +40,32 @@ pub struct CloudRun {
     monitoring: google_cloud_monitoring_v3::client::MetricService,
     http: reqwest::Client,
     warmup_path: String,
-    /// Spaces the UpdateService calls of a fleet's changes.
-    pacer: std::sync::Arc<super::pacing::Pacer>,
+    /// The project's API quotas, shared by every guard of the process (`quota.rs`): Cloud Run Admin's reads and
+    /// writes per region (lanes `run.read@LOCATION`, `run.write@LOCATION`) and Monitoring's queries.
+    budget: std::sync::Arc<Budget>,
+}
+
+/// The budget of a project: Cloud Run Admin reads and writes (writes also at `changes_per_second`), Monitoring's
+/// time-series queries, at the share of their per-minute quotas.
+fn budget(settings: &GcpSettings) -> Budget {
+    let q = settings.quotas;
+    let per_second = |per_minute: f64| per_minute * q.share / 60.0;
+    Budget::new([
+        (RUN_READ.to_string(), per_second(q.run_reads_per_minute)),
+        (RUN_WRITE.to_string(), per_second(q.run_writes_per_minute).min(settings.changes_per_second)),
+        (super::cloud_monitoring::MONITORING_READ.to_string(), per_second(q.monitoring_reads_per_minute)),
+    ])
+}
+
+/// The quota of Cloud Run Admin's read requests (GetService, ListRevisions, GetOperation), per region.
+const RUN_READ: &str = "run.read";
+/// The quota of Cloud Run Admin's write requests (UpdateService), per region.
+const RUN_WRITE: &str = "run.write";
+
+/// The lane of `quota` for the service `name` (`projects/P/locations/L/services/S`): one per region.
+fn lane(quota: &str, name: &str) -> String {
+    let location = name.split('/').nth(3).unwrap_or_default();
+    format!("{quota}@{location}")
 }
 
 fn target(guard: &Guard) -> (String, &str) {
@@ -73,22 +96,36 @@ impl CloudRun {
                 .build()
                 .map_err(|e| fail("connect", "http", e))?,
             warmup_path: settings.warmup_path.clone(),
-            pacer: std::sync::Arc::new(super::pacing::Pacer::new(settings.changes_per_second)),
+            budget: std::sync::Arc::new(budget(settings)),
         })
     }
 
     async fn service(&self, name: &str) -> Result<Service, ProviderError> {
+        self.budget.turn(&lane(RUN_READ, name), "GetService", name).await?;
         self.services.get_service().set_name(name).send().await.map_err(|e| fail("GetService", name, e))
     }
 
-    /// Revisions, newest first.
+    /// Revisions, newest first (pages by hand: each page is a read that takes its turn).
     async fn revision_list(&self, name: &str) -> Result<Vec<(String, i64, i32)>, ProviderError> {
-        let mut items = self.revisions.list_revisions().set_parent(name).by_item();
-        let mut out = Vec::new();
-        while let Some(item) = items.next().await {
-            let revision = item.map_err(|e| fail("ListRevisions", name, e))?;
-            let created = revision.create_time.as_ref().map_or(0, |t| t.seconds());
-            out.push((short(&revision.name).to_string(), created, revision.max_instance_request_concurrency));
+        let (mut out, mut token) = (Vec::new(), String::new());
+        loop {
+            self.budget.turn(&lane(RUN_READ, name), "ListRevisions", name).await?;
+            let page = self
+                .revisions
+                .list_revisions()
+                .set_parent(name)
+                .set_page_token(std::mem::take(&mut token))
+                .send()
+                .await
+                .map_err(|e| fail("ListRevisions", name, e))?;
+            for revision in &page.revisions {
+                let created = revision.create_time.as_ref().map_or(0, |t| t.seconds());
+                out.push((short(&revision.name).to_string(), created, revision.max_instance_request_concurrency));
+            }
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
         }
         out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
         Ok(out)
@@ -98,6 +135,7 @@ impl CloudRun {
     async fn finish(&self, name: &str, operation: String) -> Result<(), ProviderError> {
         let mut delay = Duration::from_millis(5);
         for _ in 0..240 {
+            self.budget.turn(&lane(RUN_READ, name), "GetOperation", name).await?;
             let op = self
                 .services
                 .get_operation()
@@ -147,6 +185,7 @@ impl CloudRun {
     /// 20,000 operations (20 s).
     async fn record(&self, name: &str, service: Service) -> Result<(), ProviderError> {
         let mask = google_cloud_wkt::FieldMask::default().set_paths(["annotations".to_string()]);
+        self.budget.turn(&lane(RUN_WRITE, name), "UpdateService", name).await?;
         let operation = self
             .services
             .update_service()
@@ -165,19 +204,21 @@ impl CloudRun {
         }
     }
 
-    /// Runs a paced update of `fields` (a change: traffic, or markers that steer ripcord) and waits for its
-    /// operation.
+    /// Runs an update of `fields` (a change: traffic, or markers that steer ripcord), waits for its operation and
+    /// reads the service as it became; every call takes its turn.
     async fn update(&self, name: &str, service: Service, fields: &[&str]) -> Result<Service, ProviderError> {
         let mask = google_cloud_wkt::FieldMask::default().set_paths(fields.iter().map(|f| f.to_string()));
-        self.pacer.turn("UpdateService").await;
-        self.services
+        self.budget.turn(&lane(RUN_WRITE, name), "UpdateService", name).await?;
+        let operation = self
+            .services
             .update_service()
             .set_service(service)
             .set_update_mask(mask)
-            .poller()
-            .until_done()
+            .send()
             .await
-            .map_err(|e| fail("UpdateService", name, e))
+            .map_err(|e| fail("UpdateService", name, e))?;
+        self.finish(name, operation.name).await?;
+        self.service(name).await
     }
 }
 
@@ -203,14 +244,14 @@ impl Reader for CloudRun {
     }
 
     async fn metrics(&self, requests: &[(&Guard, &Deployment)], windows: &[Window]) -> Vec<MetricsAnswer> {
-        match super::cloud_monitoring::metrics(&self.monitoring, requests, windows).await {
+        match super::cloud_monitoring::metrics((&self.monitoring, &self.budget), requests, windows).await {
             Ok(answers) => answers.into_iter().map(Ok).collect(),
             Err(error) => super::all_failed(requests, &error),
         }
     }
 
     async fn slow_requests(&self, requests: &[SlowRequest<'_>], windows: &[Window]) -> Vec<MetricsAnswer> {
-        match super::cloud_monitoring::slow_requests(&self.monitoring, requests, windows).await {
+        match super::cloud_monitoring::slow_requests((&self.monitoring, &self.budget), requests, windows).await {
             Ok(answers) => answers.into_iter().map(Ok).collect(),
             Err(error) => super::all_failed(requests, &error),
         }
@@ -317,7 +358,7 @@ impl Changer for CloudRun {
             traffic.push(revision_target(from, 0, ROLLED_BACK_TAG));
         }
         let update = current.clone().set_etag(token).set_traffic(traffic);
-        self.pacer.turn("UpdateService").await;
+        self.budget.turn(&lane(RUN_WRITE, &name), "UpdateService", &name).await?;
         let operation = self
             .services
             .update_service()

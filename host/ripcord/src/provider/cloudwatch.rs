@@ -4,6 +4,7 @@
 //! count above a threshold (`TC(T:)`: the invocations that took longer than T ms), the same batching.
 
 use super::aws::fail;
+use super::quota::Budget;
 use super::{Deployment, GuardMetrics, MetricsAnswer, ProviderError, SlowRequest};
 use crate::config::Guard;
 use crate::evaluation::{MetricKind, MetricSeries, Revision, Window, slow_requests_metric};
@@ -35,27 +36,29 @@ const CANONICAL: [(&str, &str, &str); 8] = [
 /// guards whose queries it carried.
 pub(super) async fn metrics(
     cloudwatch: &aws_sdk_cloudwatch::Client,
+    budget: &Budget,
     requests: &[(&Guard, &Deployment)],
     windows: &[Window],
 ) -> Vec<MetricsAnswer> {
     let planned = requests.iter().enumerate().flat_map(|(index, (guard, deployment))| plan(index, guard, deployment));
-    fetch(cloudwatch, requests.iter().map(|(_, d)| *d), windows, planned).await
+    fetch((cloudwatch, budget), requests.iter().map(|(_, d)| *d), windows, planned).await
 }
 
 /// The slow-request counts of every guard in `requests` over `windows`: one `TC(T:)` query of `Duration` per
 /// threshold and revision, batched and retried as [`metrics`].
 pub(super) async fn slow_requests(
     cloudwatch: &aws_sdk_cloudwatch::Client,
+    budget: &Budget,
     requests: &[SlowRequest<'_>],
     windows: &[Window],
 ) -> Vec<MetricsAnswer> {
     let planned = requests.iter().enumerate().flat_map(|(index, request)| plan_slow(index, request));
-    fetch(cloudwatch, requests.iter().map(|r| r.deployment), windows, planned).await
+    fetch((cloudwatch, budget), requests.iter().map(|r| r.deployment), windows, planned).await
 }
 
 /// Runs the `planned` queries of the guards whose deployments are `deployments` (in order) over `windows`.
 async fn fetch<'a>(
-    cloudwatch: &aws_sdk_cloudwatch::Client,
+    cloudwatch: Client<'_>,
     deployments: impl Iterator<Item = &'a Deployment>,
     windows: &[Window],
     mut planned: impl Iterator<Item = (Slot, QuerySpec)>,
@@ -91,7 +94,8 @@ async fn fetch<'a>(
             let queries: Vec<MetricDataQuery> = call.iter().enumerate().map(|(i, (_, spec))| spec.query(i)).collect();
             match get_metric_data(cloudwatch, queries, span).await {
                 Ok(samples) => assemble(&mut out, &call, samples, windows),
-                Err(_) if call.len() > MIN_RETRY_QUERIES => {
+                // A throttle or a used-up quota: halving the call would only make more calls.
+                Err(error) if call.len() > MIN_RETRY_QUERIES && !error.throttled => {
                     let mut first_half = call;
                     let second_half = first_half.split_off(first_half.len() / 2);
                     calls.extend([second_half, first_half]);
@@ -109,25 +113,33 @@ async fn fetch<'a>(
     out
 }
 
+/// The CloudWatch client and the region's budget its calls take turns from.
+type Client<'a> = (&'a aws_sdk_cloudwatch::Client, &'a Budget);
+
 /// Smallest call that is split again after a failure (the queries of a few guards).
 const MIN_RETRY_QUERIES: usize = 64;
 
 /// One GetMetricData call, with its pages: the points of each query by its index in `queries`.
 async fn get_metric_data(
-    cloudwatch: &aws_sdk_cloudwatch::Client,
+    (cloudwatch, budget): Client<'_>,
     queries: Vec<MetricDataQuery>,
     (start, end): (i64, i64),
 ) -> Result<BTreeMap<usize, Vec<(i64, f64)>>, ProviderError> {
     let mut samples: BTreeMap<usize, Vec<(i64, f64)>> = BTreeMap::new();
-    let mut pages = cloudwatch
-        .get_metric_data()
-        .set_metric_data_queries(Some(queries))
-        .start_time(DateTime::from_millis(start))
-        .end_time(DateTime::from_millis(end))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| fail("GetMetricData", "AWS/Lambda", e))?;
+    let mut next_token = None;
+    loop {
+        // Pages by hand: each page is a call, and each call takes its turn (a paginator asks for none after the
+        // last page, but would not say so before).
+        budget.turn("GetMetricData", "GetMetricData", "AWS/Lambda").await?;
+        let page = cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries.clone()))
+            .start_time(DateTime::from_millis(start))
+            .end_time(DateTime::from_millis(end))
+            .set_next_token(next_token.take())
+            .send()
+            .await
+            .map_err(|e| fail("GetMetricData", "AWS/Lambda", e))?;
         for result in page.metric_data_results() {
             let Some(index) = result.id().and_then(|id| id.strip_prefix('q')).and_then(|n| n.parse().ok()) else {
                 continue;
@@ -135,6 +147,10 @@ async fn get_metric_data(
             let points =
                 result.timestamps().iter().map(|t| t.to_millis().unwrap_or(0)).zip(result.values().iter().copied());
             samples.entry(index).or_default().extend(points);
+        }
+        match page.next_token() {
+            Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+            _ => break,
         }
     }
     Ok(samples)

@@ -6,6 +6,7 @@
 
 use super::aws::{fail, sdk_config};
 use super::markers::{self, Marker, Markers};
+use super::quota::Budget;
 use super::{
     Capacity, Changer, Deployment, Mark, MetricsAnswer, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader,
     SlowRequest,
@@ -30,8 +31,32 @@ pub struct Lambda {
     /// Unqualified function ARNs (where the tags live) by function name, learnt from the alias reads, so a marker
     /// costs one TagResource call and no lookup.
     arns: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>,
-    /// Spaces the changing calls of a fleet's rollbacks under Lambda's per-API rate limits.
-    pacer: std::sync::Arc<super::pacing::Pacer>,
+    /// The region's API quotas, shared by every guard of the process (`quota.rs`).
+    budget: std::sync::Arc<Budget>,
+}
+
+/// Lambda's control-plane calls ripcord reads with, and those it changes with (also capped at
+/// `changes_per_second`).
+const READS: [&str; 5] =
+    ["GetAlias", "ListTags", "GetProvisionedConcurrencyConfig", "ListVersionsByFunction", "ListAliases"];
+const CHANGES: [&str; 5] = [
+    "UpdateAlias",
+    "TagResource",
+    "UntagResource",
+    "PutProvisionedConcurrencyConfig",
+    "DeleteProvisionedConcurrencyConfig",
+];
+
+/// The budget of a region: each Lambda API at its quota (changes also at `changes_per_second`), CloudWatch's.
+fn budget(settings: &AwsSettings) -> Budget {
+    let q = settings.quotas;
+    let control = q.lambda_per_api * q.share;
+    let reads = READS.iter().map(|api| (api.to_string(), control));
+    let changes = CHANGES.iter().map(|api| (api.to_string(), control.min(settings.changes_per_second)));
+    let others =
+        [("GetFunction", q.get_function), ("GetMetricData", q.get_metric_data), ("ListMetrics", q.list_metrics)]
+            .map(|(api, rate)| (api.to_string(), rate * q.share));
+    Budget::new(reads.chain(changes).chain(others))
 }
 
 /// The function and alias a guard watches.
@@ -64,7 +89,7 @@ impl Lambda {
             lambda: aws_sdk_lambda::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             arns: Default::default(),
-            pacer: std::sync::Arc::new(super::pacing::Pacer::new(settings.changes_per_second)),
+            budget: std::sync::Arc::new(budget(settings)),
         }
     }
 
@@ -79,6 +104,7 @@ impl Lambda {
     ) -> Result<(), ProviderError> {
         let ((function, _), version) = (target(guard), request.revision);
         let resource = format!("{function}:{version}");
+        self.budget.turn("GetProvisionedConcurrencyConfig", "GetProvisionedConcurrencyConfig", &resource).await?;
         let existing =
             self.lambda.get_provisioned_concurrency_config().function_name(function).qualifier(version).send().await;
         match existing {
@@ -94,7 +120,9 @@ impl Lambda {
             {
                 let marker = Capacity { revision: version.to_string(), release: request.release };
                 self.mark(guard, &[Mark::Capacity(marker)]).await?;
-                self.pacer.turn("PutProvisionedConcurrencyConfig").await;
+                self.budget
+                    .turn("PutProvisionedConcurrencyConfig", "PutProvisionedConcurrencyConfig", &resource)
+                    .await?;
                 self.lambda
                     .put_provisioned_concurrency_config()
                     .function_name(function)
@@ -123,6 +151,7 @@ impl Lambda {
         let resource = format!("{function}:{version}");
         let started = clock.now_ms().await.map_err(|e| clock_failed(&resource, e))?;
         loop {
+            self.budget.turn("GetProvisionedConcurrencyConfig", "GetProvisionedConcurrencyConfig", &resource).await?;
             let status = self
                 .lambda
                 .get_provisioned_concurrency_config()
@@ -174,6 +203,7 @@ impl Reader for Lambda {
     async fn deployment(&self, guard: &Guard) -> Result<Deployment, ProviderError> {
         let (function, alias) = target(guard);
         let resource = format!("{function}:{alias}");
+        self.budget.turn("GetAlias", "GetAlias", &resource).await?;
         let got = self
             .lambda
             .get_alias()
@@ -194,6 +224,7 @@ impl Reader for Lambda {
         if function_arn.starts_with("arn:") {
             self.arns.lock().unwrap_or_else(|p| p.into_inner()).insert(function.to_string(), function_arn.clone());
         }
+        self.budget.turn("ListTags", "ListTags", &function_arn).await?;
         let tags = self
             .lambda
             .list_tags()
@@ -210,23 +241,34 @@ impl Reader for Lambda {
     }
 
     async fn metrics(&self, requests: &[(&Guard, &Deployment)], windows: &[Window]) -> Vec<MetricsAnswer> {
-        super::cloudwatch::metrics(&self.cloudwatch, requests, windows).await
+        super::cloudwatch::metrics(&self.cloudwatch, &self.budget, requests, windows).await
     }
 
     async fn slow_requests(&self, requests: &[SlowRequest<'_>], windows: &[Window]) -> Vec<MetricsAnswer> {
-        super::cloudwatch::slow_requests(&self.cloudwatch, requests, windows).await
+        super::cloudwatch::slow_requests(&self.cloudwatch, &self.budget, requests, windows).await
     }
 
     /// Published versions of the function (not `$LATEST`), following pagination.
     async fn revisions(&self, guard: &Guard) -> Result<Vec<String>, ProviderError> {
         let (function, _) = target(guard);
-        let mut pages = self.lambda.list_versions_by_function().function_name(function).into_paginator().send();
-        let mut versions = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| fail("ListVersionsByFunction", function, e))?;
+        let (mut versions, mut marker) = (Vec::new(), None);
+        loop {
+            self.budget.turn("ListVersionsByFunction", "ListVersionsByFunction", function).await?;
+            let page = self
+                .lambda
+                .list_versions_by_function()
+                .function_name(function)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| fail("ListVersionsByFunction", function, e))?;
             versions.extend(
                 page.versions().iter().filter_map(|v| v.version()).filter(|v| *v != "$LATEST").map(str::to_string),
             );
+            match page.next_marker() {
+                Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+                _ => break,
+            }
         }
         Ok(versions)
     }
@@ -257,7 +299,7 @@ impl Changer for Lambda {
     async fn pin(&self, guard: &Guard, version: &str, token: &str, _: &str, _: &Clock) -> Result<Pin, ProviderError> {
         let (function, alias) = target(guard);
         let cleared = AliasRoutingConfiguration::builder().set_additional_version_weights(Some(HashMap::new())).build();
-        self.pacer.turn("UpdateAlias").await;
+        self.budget.turn("UpdateAlias", "UpdateAlias", &format!("{function}:{alias}")).await?;
         let updated = self
             .lambda
             .update_alias()
@@ -293,9 +335,7 @@ impl Changer for Lambda {
             }
         }
         if !set.is_empty() {
-            if marks.iter().any(|m| !m.is_bookkeeping()) {
-                self.pacer.turn("TagResource").await;
-            }
+            self.budget.turn("TagResource", "TagResource", &arn).await?;
             self.lambda
                 .tag_resource()
                 .resource(&arn)
@@ -305,9 +345,7 @@ impl Changer for Lambda {
                 .map_err(|e| fail("TagResource", &arn, e))?;
         }
         if !unset.is_empty() {
-            if marks.iter().any(|m| !m.is_bookkeeping()) {
-                self.pacer.turn("UntagResource").await;
-            }
+            self.budget.turn("UntagResource", "UntagResource", &arn).await?;
             self.lambda
                 .untag_resource()
                 .resource(&arn)
@@ -321,7 +359,8 @@ impl Changer for Lambda {
 
     async fn release(&self, guard: &Guard, version: &str) -> Result<(), ProviderError> {
         let (function, _) = target(guard);
-        self.pacer.turn("DeleteProvisionedConcurrencyConfig").await;
+        let resource = format!("{function}:{version}");
+        self.budget.turn("DeleteProvisionedConcurrencyConfig", "DeleteProvisionedConcurrencyConfig", &resource).await?;
         let deleted =
             self.lambda.delete_provisioned_concurrency_config().function_name(function).qualifier(version).send().await;
         match deleted {

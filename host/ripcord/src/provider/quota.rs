@@ -1,0 +1,291 @@
+//! The platforms' API quotas, kept by ripcord itself. Every API ripcord calls has a published rate — Lambda's
+//! control plane about 15 calls a second per API, CloudWatch GetMetricData 50 a second, Cloud Run Admin and Cloud
+//! Monitoring so many calls a minute — shared by everything in the account or project. A fleet cycle that fires its
+//! calls as fast as it can meets `TooManyRequestsException` on most of them; so every call first takes a turn from
+//! its API's budget here, one budget per provider client (an AWS region, a Google Cloud project), shared by every
+//! guard of the process.
+//!
+//! **Changes go first.** A pin and what belongs to it (its prewarm, its re-read, its markers) take the next turn,
+//! always; a read takes a turn only a moment ahead ([`READ_HORIZON`]), so queued reads never hold a change back by
+//! more than that.
+//!
+//! **A read that cannot be served is deferred, never failed.** The cycle gives its reads a deadline
+//! ([`scope`]); a read whose turn would come after it gives up at once with a throttled [`ProviderError`] (as a
+//! throttle the platform answered would be), and the cycle reports the guard as deferred and serves it first the
+//! next time.
+//!
+//! Turns are spaced in real time (the virtual clock of the simulator does not throttle), with a burst of one
+//! second's calls, as the platforms' token buckets admit; ripcord uses [`DEFAULT_SHARE`] of each quota, leaving the
+//! rest to the deploy tools and people that share it.
+
+use super::ProviderError;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The share of each quota ripcord uses unless `quota_share` says otherwise: the rest is for the deploy tools,
+/// consoles and scripts that share the account's or project's quota.
+pub const DEFAULT_SHARE: f64 = 0.8;
+/// How far ahead of now a read may take a turn. Changes take the turns after the reads' (at most this much later).
+pub const READ_HORIZON: Duration = Duration::from_millis(250);
+
+/// Published default quotas, in calls per second (per-minute quotas divided by 60). What each limits is in
+/// [`Api`]. Sources: the Lambda, CloudWatch, Cloud Run and Cloud Monitoring quota pages (2026).
+pub mod published {
+    /// Lambda control-plane API requests, per API (GetAlias, ListTags, UpdateAlias, TagResource, provisioned
+    /// concurrency, ListVersionsByFunction): 15 a second each.
+    pub const LAMBDA_PER_API: f64 = 15.0;
+    /// Lambda GetFunction: 100 a second.
+    pub const GET_FUNCTION: f64 = 100.0;
+    /// CloudWatch GetMetricData: 50 transactions a second.
+    pub const GET_METRIC_DATA: f64 = 50.0;
+    /// CloudWatch ListMetrics: 25 transactions a second.
+    pub const LIST_METRICS: f64 = 25.0;
+    /// CodeDeploy PutLifecycleEventHookExecutionStatus (one per hook): 10 a second.
+    pub const CODEDEPLOY: f64 = 10.0;
+    /// Cloud Run Admin API read requests: 1,000 a minute per region.
+    pub const RUN_READS_PER_MINUTE: f64 = 1_000.0;
+    /// Cloud Run Admin API write requests: 180 a minute per region.
+    pub const RUN_WRITES_PER_MINUTE: f64 = 180.0;
+    /// Cloud Monitoring time-series queries (ListTimeSeries): 6,000 a minute per project.
+    pub const MONITORING_READS_PER_MINUTE: f64 = 6_000.0;
+}
+
+/// What a call is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// A change and its steps (prewarm, re-read, pin, verify, markers): always served, ahead of reads.
+    Change,
+    /// Reading a deployment or its metrics, or recording what ripcord saw: served before the cycle's read deadline,
+    /// else deferred to the next cycle.
+    Read,
+}
+
+/// What the calls of one task are for, and until when its reads may wait: set by the cycle around each guard's
+/// work ([`scope`]). Outside any scope a call is a read that waits as long as its turn takes (a person's `status`).
+#[derive(Debug, Clone, Copy)]
+pub struct CallContext {
+    pub priority: Priority,
+    pub read_deadline: Option<Instant>,
+}
+
+tokio::task_local! {
+    static CONTEXT: CallContext;
+}
+
+/// Runs `future` with its calls made for `context`.
+pub async fn scope<F: std::future::Future>(context: CallContext, future: F) -> F::Output {
+    CONTEXT.scope(context, future).await
+}
+
+/// Runs `future` as a change: its calls go ahead of reads and are never deferred.
+pub async fn as_change<F: std::future::Future>(future: F) -> F::Output {
+    scope(CallContext { priority: Priority::Change, read_deadline: None }, future).await
+}
+
+fn context() -> CallContext {
+    CONTEXT.try_with(|c| *c).unwrap_or(CallContext { priority: Priority::Read, read_deadline: None })
+}
+
+/// One API's lane: its rate and where its turns stand (the generic cell rate algorithm: `next` is the theoretical
+/// time of the next call; a call may go up to `burst` before it).
+#[derive(Debug)]
+struct Lane {
+    interval: Duration,
+    burst: Duration,
+    next: Option<Instant>,
+}
+
+impl Lane {
+    fn new(per_second: f64) -> Self {
+        let per_second = if per_second.is_finite() && per_second > 0.0 { per_second } else { f64::MAX };
+        let interval = Duration::from_secs_f64((1.0 / per_second).max(1e-9));
+        // One second of calls, as the platforms' buckets hold (at least one call).
+        let burst = interval.mul_f64((per_second - 1.0).max(0.0));
+        Self { interval, burst, next: None }
+    }
+
+    /// The earliest time a call may go, asked at `now`.
+    fn slot(&self, now: Instant) -> Instant {
+        match self.next {
+            Some(next) => next.checked_sub(self.burst).map_or(now, |earliest| earliest.max(now)),
+            None => now,
+        }
+    }
+
+    fn take(&mut self, slot: Instant) {
+        self.next = Some(self.next.map_or(slot, |next| next.max(slot)) + self.interval);
+    }
+}
+
+/// The budgets of one provider client: a lane per API, created on first use at the API's rate.
+#[derive(Debug)]
+pub struct Budget {
+    /// Calls per second of each API (after the share), by API name; an API not listed is not limited.
+    rates: HashMap<String, f64>,
+    lanes: Mutex<HashMap<String, Lane>>,
+}
+
+impl Budget {
+    /// A budget for APIs at `rates` (calls per second each, already the share ripcord may use).
+    pub fn new(rates: impl IntoIterator<Item = (String, f64)>) -> Self {
+        Self { rates: rates.into_iter().collect(), lanes: Mutex::default() }
+    }
+
+    /// The rate ripcord keeps `api` to, in calls per second (`None`: not limited).
+    pub fn rate(&self, api: &str) -> Option<f64> {
+        self.rates.get(api).copied()
+    }
+
+    /// Waits for a turn of `api` (named as the quota names it) for the call `operation` on `resource`: at once
+    /// for a change; for a read, only if the turn comes before the task's read deadline, else an error marked
+    /// throttled (the guard is deferred).
+    pub async fn turn(&self, api: &str, operation: &'static str, resource: &str) -> Result<(), ProviderError> {
+        let Some(rate) = self.rate(api) else { return Ok(()) };
+        let CallContext { priority, read_deadline } = context();
+        loop {
+            let decided = {
+                let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+                let lane = lanes.entry(api.to_string()).or_insert_with(|| Lane::new(rate));
+                lane.decide(priority, read_deadline, Instant::now())
+            };
+            match decided {
+                Decision::Go(slot) => {
+                    tokio::time::sleep_until(slot.into()).await;
+                    return Ok(());
+                }
+                Decision::AskAgainAt(at) => tokio::time::sleep_until(at.into()).await,
+                Decision::Defer => {
+                    return Err(ProviderError {
+                        operation,
+                        resource: resource.to_string(),
+                        message: format!(
+                            "not called this cycle: ripcord keeps {api} to {} and its turns until the cycle's read deadline are taken",
+                            per_second_text(rate)
+                        ),
+                        throttled: true,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// What a call asked for at a time gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// Its turn, at this time.
+    Go(Instant),
+    /// A read whose turn is further ahead than the read horizon: ask again then.
+    AskAgainAt(Instant),
+    /// A read whose turn would come after its deadline.
+    Defer,
+}
+
+impl Lane {
+    fn decide(&mut self, priority: Priority, read_deadline: Option<Instant>, now: Instant) -> Decision {
+        let slot = self.slot(now);
+        match priority {
+            Priority::Read if slot > now + READ_HORIZON => {
+                if read_deadline.is_some_and(|deadline| slot > deadline) {
+                    Decision::Defer
+                } else {
+                    Decision::AskAgainAt(slot - READ_HORIZON)
+                }
+            }
+            _ => {
+                self.take(slot);
+                Decision::Go(slot)
+            }
+        }
+    }
+}
+
+/// A rate for people: `12/s`, or `800/min` below one a second.
+pub fn per_second_text(rate: f64) -> String {
+    if rate >= 1.0 { format!("{}/s", trim(rate)) } else { format!("{}/min", trim(rate * 60.0)) }
+}
+
+fn trim(value: f64) -> String {
+    let text = format!("{value:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// `count` calls of `priority` asked at `now`, each taking the turn it gets; their times after `now`.
+    fn turns(lane: &mut Lane, count: usize, now: Instant) -> Vec<u128> {
+        (0..count)
+            .map(|_| match lane.decide(Priority::Change, None, now) {
+                Decision::Go(slot) => (slot - now).as_millis(),
+                other => panic!("a change always gets a turn: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_of_one_second_then_calls_spaced_at_the_rate() {
+        let (mut lane, now) = (Lane::new(10.0), Instant::now());
+        let at = turns(&mut lane, 30, now);
+        // 10 at once (one second's calls), then one every 100 ms.
+        assert!(at[..10].iter().all(|ms| *ms == 0), "{at:?}");
+        assert_eq!((at[10], at[29]), (100, 2000), "{at:?}");
+        // After the burst, exactly the rate: as a token bucket of one second's calls admits.
+        assert!(at[10..].windows(2).all(|w| w[1] - w[0] == 100), "{at:?}");
+        // A lane left alone refills: a second later, the next call goes at once.
+        let later = now + Duration::from_secs(10);
+        assert_eq!(lane.decide(Priority::Read, None, later), Decision::Go(later));
+    }
+
+    #[test]
+    fn a_read_waits_within_its_deadline_and_is_deferred_past_it() {
+        let (mut lane, now) = (Lane::new(1.0), Instant::now());
+        let deadline = Some(now + Duration::from_secs(2));
+        assert_eq!(lane.decide(Priority::Read, deadline, now), Decision::Go(now), "the burst");
+        // The next turn is a second ahead: past the read horizon, so ask again just before it.
+        assert_eq!(lane.decide(Priority::Read, deadline, now), Decision::AskAgainAt(now + ms(1000) - READ_HORIZON));
+        let then = now + ms(800);
+        assert_eq!(lane.decide(Priority::Read, deadline, then), Decision::Go(now + ms(1000)));
+        assert_eq!(lane.decide(Priority::Read, deadline, then), Decision::AskAgainAt(now + ms(2000) - READ_HORIZON));
+        // At 1.8 s the turn at 2 s is within the deadline; the one at 3 s is not.
+        let late = now + ms(1800);
+        assert_eq!(lane.decide(Priority::Read, deadline, late), Decision::Go(now + ms(2000)));
+        assert_eq!(lane.decide(Priority::Read, deadline, late), Decision::Defer);
+        // A change is served whatever is queued or due: the next turn.
+        assert_eq!(lane.decide(Priority::Change, deadline, late), Decision::Go(now + ms(3000)));
+    }
+
+    #[test]
+    fn a_change_is_not_held_back_by_waiting_reads() {
+        let (mut lane, now) = (Lane::new(2.0), Instant::now());
+        // Twenty reads ask at once: two get the burst, the others take turns only within the horizon and wait.
+        let granted = (0..20).filter(|_| matches!(lane.decide(Priority::Read, None, now), Decision::Go(_))).count();
+        assert_eq!(granted, 2);
+        // The change takes the next turn: half a second, not the ten seconds the reads would take.
+        assert_eq!(lane.decide(Priority::Change, None, now), Decision::Go(now + ms(500)));
+    }
+
+    #[tokio::test]
+    async fn an_unlimited_api_and_a_change_are_served_and_a_read_past_its_deadline_is_deferred() {
+        let budget = Budget::new([("GetAlias".to_string(), 1.0)]);
+        budget.turn("ListTags", "ListTags", "f").await.unwrap_or_else(|e| panic!("not limited: {e}"));
+        let read = CallContext { priority: Priority::Read, read_deadline: Some(Instant::now()) };
+        scope(read, budget.turn("GetAlias", "GetAlias", "f:live")).await.unwrap_or_else(|e| panic!("burst: {e}"));
+        let error = scope(read, budget.turn("GetAlias", "GetAlias", "f:live")).await.err();
+        let error = error.unwrap_or_else(|| panic!("not deferred"));
+        assert!(error.throttled && error.message.contains("GetAlias to 1/s"), "{error}");
+    }
+
+    #[test]
+    fn rates_read_as_people_say_them() {
+        assert_eq!(per_second_text(12.0), "12/s");
+        assert_eq!(per_second_text(800.0 / 60.0), "13.33/s");
+        assert_eq!(per_second_text(0.5), "30/min");
+    }
+}
