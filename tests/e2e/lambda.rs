@@ -356,13 +356,14 @@ fn metrics_calls(h: &SimHarness) -> Vec<String> {
 fn metrics_of_all_guards_are_batched_into_as_few_calls_as_the_query_limit_allows() {
     let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
     h.sim.advance(5 * 60_000);
-    // 30 guards on the alias: 30 x (8 baseline + 8 candidate + 1 peak) = 510 queries -> 2 GetMetricData calls.
+    // 30 guards on the alias: 30 x (8 baseline + 8 candidate + the alias's peak and invocations) = 540 queries -> 2
+    // GetMetricData calls.
     dry_run_copies(&h, 29);
     let output = h.ripcord(&["check"]);
     assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
     let calls = metrics_calls(&h);
-    // Then the known good's history before the canary, for all 30 guards in one call (8 metrics + 1 peak each).
-    assert_eq!(calls, ["500 queries", "10 queries", "270 queries"]);
+    // Then the known good's history before the canary, for all 30 guards in one call (8 metrics + 2 of the alias).
+    assert_eq!(calls, ["500 queries", "40 queries", "300 queries"]);
     assert_eq!(h.audit().len(), 30, "one decision per guard");
 }
 
@@ -370,7 +371,8 @@ fn metrics_of_all_guards_are_batched_into_as_few_calls_as_the_query_limit_allows
 fn a_failed_metrics_call_is_retried_in_halves_and_fails_only_the_guards_it_carried() {
     let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, ""));
     h.sim.advance(5 * 60_000);
-    // 31 guards: 527 queries, a call of 500 (guards 0-29, the last one in part) and one of 27 (guards 29-30).
+    // 31 guards: 558 queries, a call of 500 (checkout-api and copy-0 to copy-26, the last one in part) and one of 58
+    // (copy-26's rest and copy-27 to copy-29).
     dry_run_copies(&h, 30);
     // A refusal the SDK does not retry, 15 times: the call of 500 and every half of it down to 62 queries.
     let error = ripcord_sim::ApiError::new(400, "InvalidParameterValue", "too much at once, on purpose");
@@ -383,8 +385,12 @@ fn a_failed_metrics_call_is_retried_in_halves_and_fails_only_the_guards_it_carri
         guards.iter().filter(|g| g["outcome"] == "failed").filter_map(|g| g["guard"].as_str()).collect();
     let judged: Vec<&str> =
         guards.iter().filter(|g| g["outcome"] != "failed").filter_map(|g| g["guard"].as_str()).collect();
-    assert_eq!(judged, ["copy-29"], "only the guard whose queries were all in the call that worked");
-    assert_eq!(failed.len(), 30);
+    assert_eq!(
+        judged,
+        ["copy-27", "copy-28", "copy-29"],
+        "only the guards whose queries were all in the call that worked"
+    );
+    assert_eq!(failed.len(), 28);
     assert!(
         guards
             .iter()
@@ -392,8 +398,8 @@ fn a_failed_metrics_call_is_retried_in_halves_and_fails_only_the_guards_it_carri
             .all(|g| g["error"].as_str().is_some_and(|e| e.contains("too much at once")))
     );
     let calls = metrics_calls(&h);
-    // 15 refused, the call of 27, then the known good's history of the one guard judged (8 metrics + 1 peak).
-    assert_eq!(calls[15..], ["27 queries", "9 queries"], "{calls:?}");
+    // 15 refused, the call of 58, then the known good's history of the three guards judged (10 queries each).
+    assert_eq!(calls[15..], ["58 queries", "30 queries"], "{calls:?}");
     assert!(calls[..15].iter().all(|c| c == "InvalidParameterValue"), "{calls:?}");
     assert_eq!(h.audit().len(), 31, "a decision for every guard, failed or not");
 }

@@ -110,3 +110,120 @@ fn a_throttle_the_platform_still_answers_defers_the_guard() {
     assert!(outcomes.iter().any(|(_, o)| o == "deferred"), "throttled guards are deferred: {summary}");
     assert_ne!(output.status.code(), Some(1), "a deferral is not an error: {}", stderr(&output));
 }
+
+/// Reads grow with what changed. A long-running ripcord (function mode keeps its process between events) judges
+/// a guard on the view of the deployment it read earlier when the quota leaves no turn to read it again — never
+/// deferring or failing it for that — and when the metrics say the deployment changed since (a canary it does
+/// not know took traffic), it does not judge the stale view: it reads it again, and once it can, rolls back.
+#[test]
+fn a_cached_view_is_judged_until_the_metrics_say_it_changed() {
+    use crate::function::{Function, scheduled_event};
+    let mut scenario = fleet(5);
+    // fn-0 gets a version 2 that fails, deployed later as a 10% canary (below).
+    scenario = scenario.replacen(
+        "[[function.alias]]\nname = \"live\"\nversion = 1\n",
+        "[[function.version]]\nnumber = 2\nerror_rate = 0.3\n[[function.alias]]\nname = \"live\"\nversion = 1\n",
+        1,
+    );
+    let scenario = scenario.replace("rps = 1 }", "rps = 20 }");
+    let h = SimHarness::start(&scenario);
+    h.sim.advance(5 * 60_000);
+    guards(&h, 5, "", "1m");
+    let text = std::fs::read_to_string(h.dir.path().join("guards.toml"))
+        .unwrap_or_default()
+        .replace("mode = \"dry-run\"", "prewarm = \"off\"");
+    std::fs::write(h.dir.path().join("guards.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let mut function = Function::start(&h);
+    let outcome = |body: &Value, guard: &str| -> String {
+        let guards = body["guards"].as_array().cloned().unwrap_or_default();
+        let found = guards.iter().find(|g| g["guard"] == guard).cloned().unwrap_or_default();
+        found["outcome"].as_str().unwrap_or_default().to_string()
+    };
+    let first = function.invoke(scheduled_event());
+    assert!(first.ok, "{:?}", first.body);
+    assert!((0..5).all(|i| outcome(&first.body, &format!("g-{i}")) == "no-action"), "{}", first.body);
+    // Lambda refuses every alias and tag read from now on, and fn-0 gets a failing 10% canary.
+    for operation in ["GetAlias", "ListTags"] {
+        let error = ripcord_sim::ApiError::new(429, "TooManyRequestsException", "Rate exceeded");
+        h.sim.limit_rate(ripcord_sim::RateLimit::refusing(operation, error));
+    }
+    let reads_before = h.sim.api_log().iter().filter(|c| c.operation == "GetAlias").count();
+    h.sim.set_alias("fn-0", "live", 1, Some((2, 0.1))).unwrap_or_else(|e| panic!("{e:?}"));
+    h.sim.advance(3 * 60_000);
+    let second = function.invoke(scheduled_event());
+    assert!(second.ok, "{:?}", second.body);
+    for i in 1..5 {
+        assert_eq!(outcome(&second.body, &format!("g-{i}")), "no-action", "g-{i} judged on its view: {}", second.body);
+    }
+    assert_eq!(
+        outcome(&second.body, "g-0"),
+        "deferred",
+        "a view the metrics contradict is not judged: {}",
+        second.body
+    );
+    assert!(function.logs().contains("changed since it was read"), "{}", function.logs());
+    assert!(h.sim.function("fn-0").and_then(|f| f.aliases.get("live").cloned()).is_some_and(|a| a.routing.is_some()));
+    // The reads are let through again: the changed deployment is read afresh and its failing canary rolled back.
+    for operation in ["GetAlias", "ListTags"] {
+        h.sim.limit_rate(ripcord_sim::RateLimit::new(operation, 0.0, ripcord_sim::ApiError::new(429, "x", "x")));
+    }
+    h.sim.advance(60_000);
+    let third = function.invoke(scheduled_event());
+    assert!(third.ok, "{:?}", third.body);
+    assert_eq!(outcome(&third.body, "g-0"), "rolled-back", "{}", third.body);
+    let alias = h.sim.function("fn-0").and_then(|f| f.aliases.get("live").cloned());
+    assert_eq!(alias.map(|a| (a.version, a.routing)), Some((1, None)));
+    let reads_after = h.sim.api_log().iter().filter(|c| c.operation == "GetAlias" && c.status == 200).count();
+    assert!(reads_after > reads_before, "read afresh");
+}
+
+/// Cloud Run: a region's services are read in one ListServices a cycle (a page per 500), not a GetService and a
+/// ListRevisions each; revisions are listed only for a split this process has not ordered yet.
+#[test]
+fn cloud_run_reads_a_regions_services_in_one_list() {
+    const SERVICES: usize = 40;
+    let mut scenario = "seed = 4\nstart = \"2026-11-26T09:00:00Z\"\n[settings]\nquotas = \"published\"\n".to_string();
+    for i in 0..SERVICES {
+        let (split, revisions) = if i == 0 {
+            (
+                "[[service.traffic]]\nrevision = \"svc-0-00001-aaa\"\npercent = 90\n[[service.traffic]]\nrevision = \"svc-0-00002-bbb\"\npercent = 10\n",
+                "[[service.revision]]\nname = \"svc-0-00001-aaa\"\n[[service.revision]]\nname = \"svc-0-00002-bbb\"\n"
+                    .to_string(),
+            )
+        } else {
+            (
+                "[[service.traffic]]\nlatest = true\npercent = 100\n",
+                format!("[[service.revision]]\nname = \"svc-{i}-00001-aaa\"\n"),
+            )
+        };
+        scenario.push_str(&format!(
+            "[[service]]\nname = \"svc-{i}\"\nproject = \"acme\"\nlocation = \"europe-west1\"\nrps = 1\n{revisions}{split}"
+        ));
+    }
+    let h = SimHarness::start(&scenario);
+    h.sim.advance(5 * 60_000);
+    let mut text = format!(
+        "[settings]\naudit_log = \"audit.jsonl\"\nclock = \"simulator\"\n[gcp]\nendpoint_url = \"{}\"\n[defaults]\nwindow = \"1m\"\nwindows = 3\nmode = \"dry-run\"\n",
+        h.server.endpoint()
+    );
+    for i in 0..SERVICES {
+        text.push_str(&format!(
+            "[[guard]]\nname = \"g-{i}\"\nplatform = \"cloud-run\"\nproject = \"acme\"\nlocation = \"europe-west1\"\nservice = \"svc-{i}\"\npolicies = [{{ use = \"builtin:error-rate\" }}]\n"
+        ));
+    }
+    std::fs::write(h.dir.path().join("guards.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let output = h.ripcord(&["check", "--json"]);
+    let summary: Value = serde_json::from_str(stdout(&output).trim())
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&output), stderr(&output)));
+    assert!(outcomes(&summary).iter().all(|(_, o)| o == "no-action"), "{summary}");
+    let calls = |op: &str| h.sim.api_log().iter().filter(|c| c.operation == op).count();
+    assert_eq!(calls("ListServices"), 1, "one page for the region");
+    assert_eq!(calls("GetService"), 0, "no service read one by one");
+    assert_eq!(calls("ListRevisions"), 1, "revisions listed only for the one split");
+    let g0 =
+        summary["guards"].as_array().into_iter().flatten().find(|g| g["guard"] == "g-0").cloned().unwrap_or_default();
+    assert_eq!(
+        g0["deployment"]["candidate"], "svc-0-00002-bbb",
+        "the newest revision in the split is the candidate: {g0}"
+    );
+}

@@ -19,7 +19,14 @@
 //!
 //! Targets (issue #13): 10,000 guards in one cycle ≤ 10 s on 2 cores, peak memory ≤ 128 MiB; the simulator serves
 //! one virtual minute of 10,000 functions at 1 rps in ≤ 2 s; 1,000 rollbacks of one cycle all pinned within
-//! `prewarm_timeout` (2 min) + 10 s of the verdict.
+//! `prewarm_timeout` (2 min) + 10 s of the verdict. These runs tell ripcord the account's quotas are unlimited
+//! (`[aws.quotas]`, `[gcp.quotas]` raised, `quota_share = 1`): they measure ripcord's own cost.
+//!
+//! **At the published quotas** (issue #25; `RIPCORD_FLEET_QUOTAS=1000` sets the Lambda sizes, `RIPCORD_FLEET_RUN`
+//! the Cloud Run ones, `RIPCORD_FLEET_CYCLES` the cycles, 6 by default): the simulator enforces every API's
+//! published quota and ripcord keeps its defaults; `ripcord watch` runs cycles a minute apart (virtual time; the
+//! quotas are real time), with a fleet-wide deploy before the last cycle (every guard's alias or service gets a new
+//! 10% canary). Printed per cycle: real time, guards judged, deferred and failed, and the calls per API.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -94,8 +101,17 @@ fn guards(fleet: Fleet, size: usize, endpoint: &str) -> String {
         Fleet::CloudRun => ("gcp", ""),
         Fleet::BadRelease => ("aws", "prewarm = \"on-rollback\"\nprewarm_timeout = \"2m\"\n"),
     };
+    // The account's quotas as unlimited: these runs measure ripcord's own cost.
+    let unlimited = match table {
+        "aws" => {
+            "[aws.quotas]\nlambda_per_api = 100000\nget_function = 100000\nget_metric_data = 100000\nlist_metrics = 100000"
+        }
+        _ => {
+            "[gcp.quotas]\nrun_reads_per_minute = 10000000\nrun_writes_per_minute = 10000000\nmonitoring_reads_per_minute = 10000000"
+        }
+    };
     let mut text = format!(
-        "[settings]\naudit_log = \"audit.jsonl\"\nclock = \"simulator\"\n[{table}]\nendpoint_url = \"{endpoint}\"\nchanges_per_second = 1000\n[defaults]\nwindow = \"1m\"\nwindows = 3\n{defaults}"
+        "[settings]\naudit_log = \"audit.jsonl\"\nclock = \"simulator\"\n[{table}]\nendpoint_url = \"{endpoint}\"\nchanges_per_second = 1000\nquota_share = 1\n{unlimited}\n[defaults]\nwindow = \"1m\"\nwindows = 3\n{defaults}"
     );
     for i in 0..size {
         let target = match fleet {
@@ -206,6 +222,107 @@ fn cycle(fleet: Fleet, functions: usize, sim: &ripcord_sim::Simulator, config: &
     );
 }
 
+/// A fleet at the published quotas: `size` Lambda functions (or Cloud Run services, 1,000 a region as Cloud Run
+/// allows), steady on version 1 at 1 rps; `watch` over `cycles` cycles a minute apart, a fleet-wide deploy before the
+/// last. Prints a line per cycle.
+fn at_quotas(cloud_run: bool, size: usize, cycles: usize, dir: &Path) {
+    let mut text = String::from("seed = 1\nstart = \"2026-11-26T09:00:00Z\"\n[settings]\nquotas = \"published\"\n");
+    let region = |i: usize| format!("region-{}", i / 1000);
+    for i in 0..size {
+        if cloud_run {
+            let _ = write!(
+                text,
+                "[[service]]\nname = \"svc-{i}\"\nproject = \"fleet\"\nlocation = \"{}\"\nrps = 1\n\
+                 [[service.revision]]\nname = \"svc-{i}-00001\"\n[[service.revision]]\nname = \"svc-{i}-00002\"\n\
+                 [[service.traffic]]\nrevision = \"svc-{i}-00001\"\npercent = 100\n",
+                region(i)
+            );
+        } else {
+            let _ = write!(
+                text,
+                "[[function]]\nname = \"fn-{i}\"\ntags = {{ \"ripcord:known-good:live\" = \"1\" }}\n\
+                 [function.traffic]\nalias = \"live\"\nrps = 1\n\
+                 [[function.version]]\nnumber = 1\n[[function.version]]\nnumber = 2\n\
+                 [[function.alias]]\nname = \"live\"\nversion = 1\n"
+            );
+        }
+    }
+    let sim = ripcord_sim::scenario::parse(&text, Path::new("fleet.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let server = ripcord_sim::Server::start(sim.clone(), ([127, 0, 0, 1], 0).into()).unwrap_or_else(|e| panic!("{e}"));
+    sim.advance(5 * 60_000);
+    let table = if cloud_run { "gcp" } else { "aws" };
+    let mut config = format!(
+        "[settings]\naudit_log = \"audit.jsonl\"\nclock = \"simulator\"\n[{table}]\nendpoint_url = \"{}\"\n[defaults]\nwindow = \"1m\"\nwindows = 3\nmode = \"dry-run\"\n",
+        server.endpoint()
+    );
+    for i in 0..size {
+        let target = if cloud_run {
+            format!(
+                "platform = \"cloud-run\"\nproject = \"fleet\"\nlocation = \"{}\"\nservice = \"svc-{i}\"",
+                region(i)
+            )
+        } else {
+            format!("platform = \"aws-lambda\"\nfunction = \"fn-{i}\"\nalias = \"live\"")
+        };
+        let _ =
+            write!(config, "[[guard]]\nname = \"g-{i}\"\n{target}\npolicies = [{{ use = \"builtin:error-rate\" }}]\n");
+    }
+    let path = dir.join(format!("quotas-{size}.toml"));
+    std::fs::write(&path, config).unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(dir.join("audit.jsonl"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .args(["watch", "--json", "--cycles", &cycles.to_string(), "--config", &path.display().to_string()])
+        .env("RIPCORD_CACHE_DIR", dir.join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let what = if cloud_run { "Cloud Run services" } else { "Lambda guards" };
+    let lines =
+        std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap_or_else(|| panic!("no stdout"))));
+    let (mut started, mut seen) = (Instant::now(), 0);
+    for (n, line) in lines.map_while(Result::ok).enumerate() {
+        let cycle: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        let guards = cycle["guards"].as_array().cloned().unwrap_or_default();
+        let count = |outcome: &str| guards.iter().filter(|g| g["outcome"] == outcome).count();
+        let (deferred, failed) = (count("deferred"), count("failed"));
+        let log = sim.api_log();
+        let mut calls: BTreeMap<String, usize> = BTreeMap::new();
+        for call in &log[seen..] {
+            *calls
+                .entry(if call.status == 429 { format!("{} refused", call.operation) } else { call.operation.clone() })
+                .or_default() += 1;
+        }
+        seen = log.len();
+        println!(
+            "| {size} {what} | cycle {} | {:.1} s real | {} judged | {deferred} deferred | {failed} failed | {calls:?} |",
+            n + 1,
+            started.elapsed().as_secs_f64(),
+            guards.len() - deferred - failed
+        );
+        started = Instant::now();
+        if n + 2 == cycles {
+            // A fleet-wide deploy before the last cycle: every deployment gets a 10% canary of its version 2.
+            for i in 0..size {
+                if cloud_run {
+                    let split = |revision: String, percent| ripcord_sim::cloudrun::TrafficTarget {
+                        latest: false,
+                        revision,
+                        percent,
+                        tag: String::new(),
+                    };
+                    let traffic = vec![split(format!("svc-{i}-00001"), 90), split(format!("svc-{i}-00002"), 10)];
+                    let _ = sim.set_traffic(&format!("svc-{i}"), traffic);
+                } else {
+                    let _ = sim.set_alias(&format!("fn-{i}"), "live", 1, Some((2, 0.1)));
+                }
+            }
+        }
+    }
+    let _ = child.wait();
+    drop(server);
+}
+
 fn main() {
     if std::env::args().skip(1).any(|a| !a.starts_with("--") && !"fleet".contains(a.as_str())) {
         return;
@@ -228,6 +345,22 @@ fn main() {
     let rollbacks: usize = std::env::var("RIPCORD_FLEET_ROLLBACKS").ok().and_then(|r| r.parse().ok()).unwrap_or(1000);
     if rollbacks > 0 {
         run(Fleet::BadRelease, rollbacks, 0.0, dir.path());
+    }
+    let list = |name: &str| -> Vec<usize> {
+        std::env::var(name).unwrap_or_default().split(',').filter_map(|s| s.trim().parse().ok()).collect()
+    };
+    let cycles: usize = std::env::var("RIPCORD_FLEET_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(6);
+    let (lambda, run) = (list("RIPCORD_FLEET_QUOTAS"), list("RIPCORD_FLEET_RUN"));
+    if !lambda.is_empty() || !run.is_empty() {
+        println!(
+            "\n| at the published quotas | cycle | real time | judged | deferred | failed | API calls |\n|---|---|---|---|---|---|---|"
+        );
+    }
+    for size in lambda {
+        at_quotas(false, size, cycles, dir.path());
+    }
+    for size in run {
+        at_quotas(true, size, cycles, dir.path());
     }
     println!("\n| simulator | wall time |\n|---|---|");
     for &size in &sizes {

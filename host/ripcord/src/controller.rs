@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::concurrency::{Task, bounded};
 use crate::config::{BrokenGuard, Config, Guard, Mode};
 use crate::cycle::{Cycle, GuardCycle};
+use crate::deployment_cache::{DeploymentCache, Forgetful};
 use crate::effect::GuardResult;
 use crate::evaluation::{Evaluation, History, Window};
 use crate::inputs;
@@ -15,7 +16,7 @@ use crate::policies::PolicySet;
 use crate::provider::quota::{self, CallContext, Priority};
 use crate::provider::{Deployment, GuardMetrics, Provider, ProviderError, SlowRequest};
 use crate::verdict::{Finding, Verdict};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,6 +51,12 @@ impl Unread {
         Self { error: bounded_error(error), deferred: error.throttled }
     }
 }
+
+/// Longest this process judges a guard on a view of its deployment read earlier (the clock's time).
+const MAX_VIEW_AGE_MS: i64 = crate::deployment_cache::MAX_AGE_MS;
+/// How long into a cycle views read earlier are refreshed, oldest first, before the rest are judged as they were
+/// read (deployments with no view may be read until the read deadline).
+const REFRESH_BUDGET: Duration = Duration::from_secs(10);
 
 /// The share of the shortest interval of a cycle's guards its reads may take before the rest are deferred (the
 /// judging and acting need the remainder), within these bounds.
@@ -99,6 +106,8 @@ pub struct Controller {
     pub(crate) judging: tokio::sync::Semaphore,
     /// Guards deferred by the last cycle (a quota used up): read first in the next.
     deferred: Mutex<std::collections::BTreeSet<String>>,
+    /// The deployments this process last read (`deployment_cache.rs`).
+    cache: Arc<DeploymentCache>,
     /// When each guard was last judged by this process (the clock's ms): how old a deferred guard's data is.
     last_judged: Mutex<BTreeMap<String, i64>>,
 }
@@ -123,6 +132,7 @@ impl Controller {
             open_intents: Mutex::new(open_intents),
             judging: tokio::sync::Semaphore::new(JUDGE_CONCURRENCY),
             deferred: Mutex::default(),
+            cache: Arc::default(),
             last_judged: Mutex::default(),
         }
     }
@@ -175,19 +185,145 @@ impl Controller {
         CallContext { priority: Priority::Read, read_deadline: Some(deadline) }
     }
 
-    /// The order the guards are read in: those the last cycle deferred first; the others from a place that moves
-    /// with the clock's minute, so a process that starts afresh each cycle (a scheduled job) that cannot read them
-    /// all does not always leave the same ones for last.
-    fn read_order<'g>(&self, guards: Vec<&'g Guard>, now: i64) -> Vec<&'g Guard> {
-        let deferred = self.deferred.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let (mut first, mut rest): (Vec<&Guard>, Vec<&Guard>) =
-            guards.into_iter().partition(|g| deferred.contains(&g.name));
-        if !rest.is_empty() {
-            // A large prime step over the minutes: consecutive cycles start far apart in the list.
-            let offset = (now.div_euclid(60_000).unsigned_abs() as usize).wrapping_mul(7919) % rest.len();
-            rest.rotate_left(offset);
+    /// Every guard's deployment (`deployment_cache.rs`): read afresh where this process has no recent view of it
+    /// (within the cycle's read deadline: what does not fit is deferred); refreshed, oldest view first, where it
+    /// has one, within the shorter refresh budget — and judged on that view where the quota leaves no turn. In the
+    /// configuration's order, with the names of the guards judged on an earlier view.
+    async fn read_deployments<'g>(
+        &self,
+        guards: Vec<&'g Guard>,
+        now: i64,
+        reading: CallContext,
+        started: Instant,
+    ) -> (Vec<(&'g Guard, Read)>, HashSet<String>) {
+        // Providers that read a region's deployments in one call read them all, afresh, every cycle.
+        let mut bulk: BTreeMap<String, (Arc<dyn Provider>, Vec<&Guard>)> = BTreeMap::new();
+        let mut single = Vec::new();
+        for guard in guards {
+            match self.provider(guard).await {
+                Ok(provider) if provider.reads_in_bulk() => {
+                    bulk.entry(guard.batch_key()).or_insert_with(|| (provider, Vec::new())).1.push(guard)
+                }
+                _ => single.push(guard),
+            }
         }
-        first.extend(rest);
+        let mut reads: Vec<(&Guard, Read)> = Vec::new();
+        for (provider, members) in bulk.into_values() {
+            let answers = quota::scope(reading, provider.deployments(&members)).await;
+            for (guard, answer) in members.into_iter().zip(answers) {
+                if let Ok(deployment) = &answer {
+                    self.cache.put(&guard.name, deployment.clone(), now);
+                }
+                reads.push((guard, answer.map(|d| (provider.clone(), d)).map_err(|e| Unread::of(&e))));
+            }
+        }
+        let guards = single;
+        let views: HashMap<&str, (Deployment, i64)> = guards
+            .iter()
+            .filter_map(|g| {
+                self.cache.get(&g.name).filter(|(_, at)| now - at < MAX_VIEW_AGE_MS).map(|v| (g.name.as_str(), v))
+            })
+            .collect();
+        let refresh_deadline = reading.read_deadline.map(|d| d.min(started + REFRESH_BUDGET));
+        let refreshing = CallContext { read_deadline: refresh_deadline, ..reading };
+        let order = self.read_order(guards, &views, now);
+        let cached = Mutex::new(HashSet::new());
+        let reading_each = order.iter().map(|guard| {
+            let view = views.get(guard.name.as_str()).map(|(d, _)| d.clone());
+            let cached = &cached;
+            Box::pin(async move {
+                let Some(view) = view else { return quota::scope(reading, self.read(guard)).await };
+                match quota::scope(refreshing, self.read(guard)).await {
+                    Err(unread) if unread.deferred => {
+                        let provider = self.provider(guard).await.map_err(|e| Unread::of(&e))?;
+                        cached.lock().unwrap_or_else(|p| p.into_inner()).insert(guard.name.clone());
+                        Ok((provider, view))
+                    }
+                    read => read,
+                }
+            }) as Task<'_, Read>
+        });
+        let read_one_by_one: Vec<(&Guard, Read)> =
+            order.iter().copied().zip(bounded(reading_each, READ_CONCURRENCY).await).collect();
+        let cached = cached.into_inner().unwrap_or_else(|p| p.into_inner());
+        for (guard, read) in &read_one_by_one {
+            if let Ok((_, deployment)) = read
+                && !cached.contains(&guard.name)
+            {
+                self.cache.put(&guard.name, deployment.clone(), now);
+            }
+        }
+        reads.extend(read_one_by_one);
+        // Back in the configuration's order: the metrics are planned and the guards judged in it.
+        reads.sort_by_key(|(guard, _)| guard.index);
+        (reads, cached)
+    }
+
+    /// The guards judged on an earlier view whose metrics say the deployment changed since (`changed`): read
+    /// afresh and measured again, now; one that cannot be read is deferred (and read afresh first next cycle).
+    async fn reread_changed<'g>(
+        &self,
+        mut reads: Vec<(&'g Guard, Read)>,
+        cached: &HashSet<String>,
+        metrics: &mut MetricsByGuard,
+        now: i64,
+    ) -> Vec<(&'g Guard, Read)> {
+        let mut stale = Vec::new();
+        for (i, (guard, read)) in reads.iter().enumerate() {
+            let (Ok((_, view)), Some(Ok(measured))) = (read, metrics.get(&guard.name)) else { continue };
+            if !cached.contains(&guard.name) {
+                continue;
+            }
+            if let Some(why) = crate::deployment_cache::changed(view, measured) {
+                tracing::info!(guard = %guard.name, %why, "the deployment changed since it was read; reading it again");
+                self.cache.forget(&guard.name);
+                stale.push(i);
+            }
+        }
+        if stale.is_empty() {
+            return reads;
+        }
+        let again = stale.iter().map(|i| Box::pin(self.read(reads[*i].0)) as Task<'_, Read>);
+        let fresh = bounded(again, READ_CONCURRENCY).await;
+        for (i, read) in stale.iter().zip(fresh) {
+            if let Ok((_, deployment)) = &read {
+                self.cache.put(&reads[*i].0.name, deployment.clone(), now);
+            }
+            reads[*i].1 = read;
+        }
+        let subset: Vec<(&Guard, Read)> = stale.iter().map(|i| (reads[*i].0, reads[*i].1.clone())).collect();
+        metrics.extend(self.fetch_metrics(&subset, now).await);
+        for (guard, read) in &subset {
+            if read.is_err() {
+                metrics.remove(&guard.name);
+            }
+        }
+        reads
+    }
+
+    /// The order the guards are read in: those the last cycle deferred first, then those this process has no view
+    /// of — from a place that moves with the clock's minute, so a process that starts afresh each cycle (a scheduled
+    /// job) that cannot read them all does not always leave the same ones for last — then the views to refresh,
+    /// oldest first.
+    fn read_order<'g>(
+        &self,
+        guards: Vec<&'g Guard>,
+        views: &HashMap<&str, (Deployment, i64)>,
+        now: i64,
+    ) -> Vec<&'g Guard> {
+        let deferred = self.deferred.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let (mut first, rest): (Vec<&Guard>, Vec<&Guard>) =
+            guards.into_iter().partition(|g| deferred.contains(&g.name));
+        let (mut viewed, mut unseen): (Vec<&Guard>, Vec<&Guard>) =
+            rest.into_iter().partition(|g| views.contains_key(g.name.as_str()));
+        if !unseen.is_empty() {
+            // A large prime step over the minutes: consecutive cycles start far apart in the list.
+            let offset = (now.div_euclid(60_000).unsigned_abs() as usize).wrapping_mul(7919) % unseen.len();
+            unseen.rotate_left(offset);
+        }
+        viewed.sort_by_key(|g| views.get(g.name.as_str()).map_or(0, |(_, at)| *at));
+        first.extend(unseen);
+        first.extend(viewed);
         first
     }
 
@@ -231,22 +367,14 @@ impl Controller {
         for guard in &selected {
             let _ = self.provider(guard).await;
         }
-        let selected = self.read_order(selected, now);
         let reading = self.read_context(&selected, started);
-        let reads = quota::scope(reading, async {
-            let reading = selected.iter().map(|g| Box::pin(self.read(g)) as Task<'_, Read>);
-            let mut reads: Vec<(&Guard, Read)> =
-                selected.iter().copied().zip(bounded(reading, READ_CONCURRENCY).await).collect();
-            // Back in the configuration's order: the metrics are planned and the guards judged in it.
-            reads.sort_by_key(|(guard, _)| guard.index);
-            reads
-        })
-        .await;
-        let (mut metrics, mut histories, mut failed_thresholds) = quota::scope(reading, async {
+        let (reads, cached) = self.read_deployments(selected, now, reading, started).await;
+        let (reads, mut metrics, mut histories, mut failed_thresholds) = quota::scope(reading, async {
             let mut metrics = self.fetch_metrics(&reads, now).await;
+            let reads = self.reread_changed(reads, &cached, &mut metrics, now).await;
             let histories = self.fetch_histories(&reads, &metrics).await;
             let failed = self.count_slow_requests(&reads, &mut metrics, &histories, now).await;
-            (metrics, histories, failed)
+            (reads, metrics, histories, failed)
         })
         .await;
         let deferred_now = std::sync::Mutex::new(std::collections::BTreeSet::new());
@@ -275,6 +403,8 @@ impl Controller {
                         GuardResult::failed(&guard.name, unread.error)
                     }
                     Ok((provider, deployment)) => {
+                        let provider: Arc<dyn Provider> =
+                            Arc::new(Forgetful { inner: provider, cache: self.cache.clone() });
                         let guard_cycle = GuardCycle { controller: self, guard, provider, deployment, cycle };
                         match metrics {
                             Some(Ok(metrics)) => guard_cycle.run(metrics, history, failed).await,
@@ -449,6 +579,8 @@ impl Controller {
             match self.read(guard).await {
                 Err(unread) => GuardResult::failed(&guard.name, unread.error),
                 Ok((provider, deployment)) => {
+                    let provider: Arc<dyn Provider> =
+                        Arc::new(Forgetful { inner: provider, cache: self.cache.clone() });
                     let cycle = Cycle { now, actor: Actor::Manual, started: Instant::now() };
                     GuardCycle { controller: self, guard, provider, deployment, cycle }.pull(to).await
                 }

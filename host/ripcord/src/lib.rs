@@ -18,6 +18,7 @@ pub mod config;
 pub mod controller;
 mod cycle;
 pub mod decision;
+pub mod deployment_cache;
 pub mod devkit;
 pub mod effect;
 pub mod evaluation;

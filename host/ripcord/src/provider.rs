@@ -154,6 +154,9 @@ pub struct GuardMetrics {
     pub candidate: Revision,
     /// Peak concurrent executions of the whole deployment in the last window (prewarm sizing).
     pub peak_concurrency: Option<f64>,
+    /// Requests per period of the whole deployment, every revision (the alias's, the service's), oldest first:
+    /// what tells a cached view of the deployment from one that changed (`deployment_cache.rs`).
+    pub total_requests: Vec<(i64, f64)>,
 }
 
 /// One guard's metrics, or why they could not be read.
@@ -237,6 +240,22 @@ impl Mark {
 #[async_trait::async_trait]
 pub trait Reader: Send + Sync + std::fmt::Debug {
     async fn deployment(&self, guard: &Guard) -> Result<Deployment, ProviderError>;
+
+    /// Whether [`Reader::deployments`] reads many deployments per call (Cloud Run's ListServices): the cycle then
+    /// reads its guards' deployments together, every cycle, instead of one by one from a cached view.
+    fn reads_in_bulk(&self) -> bool {
+        false
+    }
+
+    /// The deployments of several guards of this client, one answer per guard, in order, in as few calls as the
+    /// API allows. By default one [`Reader::deployment`] after another.
+    async fn deployments(&self, guards: &[&Guard]) -> Vec<Result<Deployment, ProviderError>> {
+        let mut out = Vec::with_capacity(guards.len());
+        for guard in guards {
+            out.push(self.deployment(guard).await);
+        }
+        out
+    }
 
     /// Metrics of several guards, fetched in as few calls as the API allows; one answer per request, in order. A
     /// call that fails fails only the guards it covered.

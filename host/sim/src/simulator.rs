@@ -59,6 +59,11 @@ impl RateLimit {
         Self::shared(operation, &[operation], per_second, error)
     }
 
+    /// A limit that refuses every call of `operation` until it is lifted (`limit_rate` with a rate of 0 on it).
+    pub fn refusing(operation: &str, error: ApiError) -> Self {
+        Self { tokens: 0.0, ..Self::new(operation, 0.002, error) }
+    }
+
     /// A limit named `name` that `operations` draw on together.
     pub fn shared(name: &str, operations: &[&str], per_second: f64, error: ApiError) -> Self {
         let per_second = per_second.max(0.001);

@@ -243,6 +243,7 @@ fn metrics_at(now: i64, revisions: (&str, &str), candidate_errors: f64) -> Guard
         baseline: Some(revision(revisions.0, 0.9, 0.001)),
         candidate: revision(revisions.1, 0.1, candidate_errors),
         peak_concurrency: Some(4.0),
+        total_requests: Vec::new(),
     }
 }
 

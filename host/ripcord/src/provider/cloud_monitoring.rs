@@ -146,6 +146,7 @@ pub(super) async fn slow_requests(
                 baseline: d.baseline.as_ref().map(|b| revision(b, 1.0 - d.candidate_share)),
                 candidate: revision(&d.candidate, d.candidate_share),
                 peak_concurrency: None,
+                total_requests: Vec::new(),
             }
         })
         .collect())
@@ -330,10 +331,19 @@ fn assemble(guard: &Guard, deployment: &Deployment, samples: &Samples, windows: 
         .filter(|((_, _, m), _)| *m == "instances")
         .map(|(_, points)| points.iter().filter(|(at, _)| *at >= recent).map(|(_, v)| *v).fold(0.0, f64::max))
         .sum::<f64>();
+    // Every request of the service, whatever revision served it: tells a cached view of its traffic from one
+    // that changed.
+    let mut total: BTreeMap<i64, f64> = BTreeMap::new();
+    for (_, points) in of_service(samples, service).filter(|((_, _, m), _)| *m == "requests") {
+        for (at, value) in points {
+            *total.entry(*at).or_default() += value;
+        }
+    }
     GuardMetrics {
         baseline: deployment.baseline.as_ref().map(|b| revision(b, 1.0 - deployment.candidate_share)),
         candidate: revision(&deployment.candidate, deployment.candidate_share),
         peak_concurrency: (peak > 0.0).then_some(peak),
+        total_requests: total.into_iter().collect(),
     }
 }
 

@@ -43,7 +43,16 @@ pub struct CloudRun {
     /// The project's API quotas, shared by every guard of the process (`quota.rs`): Cloud Run Admin's reads and
     /// writes per region (lanes `run.read@LOCATION`, `run.write@LOCATION`) and Monitoring's queries.
     budget: std::sync::Arc<Budget>,
+    /// Each service's revisions as ListRevisions last listed them (creation time, request concurrency), by service
+    /// name: revisions never change once created, so a split is ordered without asking again.
+    revisions_seen: std::sync::Arc<std::sync::Mutex<HashMap<String, Revisions>>>,
 }
+
+/// A service's revisions: creation time (seconds) and request concurrency, by short name.
+type Revisions = HashMap<String, (i64, i32)>;
+
+/// Services a ListServices page asks for.
+const LIST_PAGE: i32 = 500;
 
 /// The budget of a project: Cloud Run Admin reads and writes (writes also at `changes_per_second`), Monitoring's
 /// time-series queries, at the share of their per-minute quotas.
@@ -97,7 +106,79 @@ impl CloudRun {
                 .map_err(|e| fail("connect", "http", e))?,
             warmup_path: settings.warmup_path.clone(),
             budget: std::sync::Arc::new(budget(settings)),
+            revisions_seen: Default::default(),
         })
+    }
+
+    /// The deployment a service's object says: the candidate is the newest revision serving traffic (ordered by
+    /// creation, which a split of revisions this process has not seen asks ListRevisions for, once per revision),
+    /// the primary the largest other one.
+    async fn deployment_of(&self, name: &str, service: &Service) -> Result<Deployment, ProviderError> {
+        let latest = short(&service.latest_ready_revision).to_string();
+        let shares = shares(service);
+        let candidate = if shares.len() <= 1 {
+            shares.keys().next().cloned().unwrap_or(latest)
+        } else {
+            let order = self.order(name, shares.keys()).await?;
+            let newest = shares.keys().max_by_key(|r| order.get(*r).copied().unwrap_or(i64::MIN)).cloned();
+            newest.unwrap_or(latest)
+        };
+        let primary = shares
+            .iter()
+            .filter(|(r, _)| **r != candidate)
+            .max_by_key(|(_, p)| **p)
+            .map(|(r, _)| r.clone())
+            .unwrap_or_else(|| candidate.clone());
+        let candidate_share = f64::from(shares.get(&candidate).copied().unwrap_or(100)) / 100.0;
+        let markers = Markers::decode(|marker| service.annotations.get(&annotation(marker)).map(String::as_str));
+        Ok(Deployment::new(primary, candidate, candidate_share, service.etag.clone(), markers))
+    }
+
+    /// When each of `revisions` of service `name` was created (seconds; a tie broken by name), from what this
+    /// process learnt of the service's revisions — which never change once created — asking ListRevisions only
+    /// when one of them is new to it.
+    async fn order<'a>(
+        &self,
+        name: &str,
+        revisions: impl Iterator<Item = &'a String> + Clone,
+    ) -> Result<HashMap<String, i64>, ProviderError> {
+        let known = |order: &Revisions| revisions.clone().all(|r| order.contains_key(r));
+        let cached = self.revisions_seen.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+        let order = match cached {
+            Some(order) if known(&order) => order,
+            _ => {
+                let listed: Revisions =
+                    self.revision_list(name).await?.into_iter().map(|(r, created, c)| (r, (created, c))).collect();
+                self.revisions_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), listed.clone());
+                listed
+            }
+        };
+        // Newest first in `revision_list`; here a rank that sorts the same way (creation, then name).
+        let mut ranked: Vec<(&String, &(i64, i32))> = order.iter().collect();
+        ranked.sort_by(|a, b| a.1.0.cmp(&b.1.0).then_with(|| a.0.cmp(b.0)));
+        Ok(ranked.into_iter().enumerate().map(|(rank, (r, _))| (r.clone(), rank as i64)).collect())
+    }
+
+    /// Every service of a region (`projects/P/locations/L`), page by page: each page a read that takes its turn.
+    async fn service_list(&self, parent: &str) -> Result<Vec<Service>, ProviderError> {
+        let (mut out, mut token) = (Vec::new(), String::new());
+        loop {
+            self.budget.turn(&lane(RUN_READ, &format!("{parent}/services/-")), "ListServices", parent).await?;
+            let page = self
+                .services
+                .list_services()
+                .set_parent(parent)
+                .set_page_size(LIST_PAGE)
+                .set_page_token(std::mem::take(&mut token))
+                .send()
+                .await
+                .map_err(|e| fail("ListServices", parent, e))?;
+            out.extend(page.services);
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
     }
 
     async fn service(&self, name: &str) -> Result<Service, ProviderError> {
@@ -227,20 +308,42 @@ impl Reader for CloudRun {
     async fn deployment(&self, guard: &Guard) -> Result<Deployment, ProviderError> {
         let (name, _) = target(guard);
         let service = self.service(&name).await?;
-        let latest = short(&service.latest_ready_revision).to_string();
-        let shares = shares(&service);
-        let order = self.revision_list(&name).await?;
-        let newest = order.iter().map(|(r, _, _)| r).find(|r| shares.contains_key(*r)).cloned();
-        let candidate = newest.or_else(|| shares.keys().next().cloned()).unwrap_or(latest);
-        let primary = shares
-            .iter()
-            .filter(|(r, _)| **r != candidate)
-            .max_by_key(|(_, p)| **p)
-            .map(|(r, _)| r.clone())
-            .unwrap_or_else(|| candidate.clone());
-        let candidate_share = f64::from(shares.get(&candidate).copied().unwrap_or(100)) / 100.0;
-        let markers = Markers::decode(|marker| service.annotations.get(&annotation(marker)).map(String::as_str));
-        Ok(Deployment::new(primary, candidate, candidate_share, service.etag.clone(), markers))
+        self.deployment_of(&name, &service).await
+    }
+
+    fn reads_in_bulk(&self) -> bool {
+        true
+    }
+
+    /// Every guarded service of a region in one ListServices (a page per [`LIST_PAGE`] services), which carries
+    /// their traffic, statuses and annotations; ListRevisions only for a split that holds a revision this process
+    /// has not yet ordered.
+    async fn deployments(&self, guards: &[&Guard]) -> Vec<Result<Deployment, ProviderError>> {
+        let names: Vec<String> = guards.iter().map(|g| target(g).0).collect();
+        let mut parents: Vec<String> =
+            names.iter().filter_map(|n| n.rsplit_once("/services/").map(|(p, _)| p.to_string())).collect();
+        parents.sort();
+        parents.dedup();
+        let mut listed: HashMap<String, Result<Service, ProviderError>> = HashMap::new();
+        for parent in &parents {
+            match self.service_list(parent).await {
+                Ok(services) => listed.extend(services.into_iter().map(|s| (s.name.clone(), Ok(s)))),
+                Err(error) => {
+                    for name in names.iter().filter(|n| n.starts_with(&format!("{parent}/"))) {
+                        listed.insert(name.clone(), Err(error.clone()));
+                    }
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(names.len());
+        for name in &names {
+            out.push(match listed.get(name) {
+                Some(Ok(service)) => self.deployment_of(name, service).await,
+                Some(Err(error)) => Err(error.clone()),
+                None => Err(fail("ListServices", name, "no such service in its region (NOT_FOUND)")),
+            });
+        }
+        out
     }
 
     async fn metrics(&self, requests: &[(&Guard, &Deployment)], windows: &[Window]) -> Vec<MetricsAnswer> {

@@ -81,6 +81,7 @@ async fn fetch<'a>(
                 baseline: d.baseline.as_ref().map(|b| revision(b, 1.0 - d.candidate_share)),
                 candidate: revision(&d.candidate, d.candidate_share),
                 peak_concurrency: None,
+                total_requests: Vec::new(),
             })
         })
         .collect();
@@ -219,8 +220,12 @@ fn plan(index: usize, guard: &Guard, deployment: &Deployment) -> Vec<(Slot, Quer
         }
     }
     let whole = [("FunctionName", function), ("Resource", resource.as_str())];
-    let slot = Slot { guard: index, role: Role::Deployment, metric: "peak".into() };
+    let slot = Slot { guard: index, role: Role::Deployment, metric: PEAK.into() };
     queries.push((slot, QuerySpec::new("AWS/Lambda", "ConcurrentExecutions", "Maximum", &whole)));
+    // Every invocation through the alias, whatever version ran it: tells a cached view of the alias from one that
+    // changed (a version ripcord does not know took traffic).
+    let slot = Slot { guard: index, role: Role::Deployment, metric: TOTAL.into() };
+    queries.push((slot, QuerySpec::new("AWS/Lambda", "Invocations", "Sum", &whole)));
     queries
 }
 
@@ -260,6 +265,11 @@ fn assemble(
             MetricSeries::split(&slot.metric, MetricKind::for_metric(&slot.metric), points, windows)
         };
         match slot.role {
+            Role::Deployment if slot.metric == TOTAL => {
+                let mut points = points;
+                points.sort_by_key(|(at, _)| *at);
+                target.total_requests = points;
+            }
             Role::Deployment => {
                 target.peak_concurrency =
                     points.iter().filter(|(at, _)| *at >= recent).map(|(_, v)| *v).reduce(f64::max);
@@ -273,6 +283,10 @@ fn assemble(
         }
     }
 }
+
+/// The whole alias's metrics: its peak concurrency, and its invocations by any version.
+const PEAK: &str = "peak";
+const TOTAL: &str = "total_requests";
 
 /// Whose metric a query asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -132,6 +132,7 @@ impl Reader for InMemory {
                     baseline: d.baseline.as_deref().map(empty),
                     candidate: empty(&d.candidate),
                     peak_concurrency: None,
+                    total_requests: Vec::new(),
                 })
             })
             .collect()
