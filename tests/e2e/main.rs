@@ -4,6 +4,7 @@
 mod audit_log;
 mod builtins;
 mod cache;
+mod change_events;
 mod cli;
 mod cloudrun;
 mod config;

@@ -143,6 +143,32 @@ fn the_lambda_package_refuses_a_configuration_that_cannot_run_in_lambda() {
     assert!(stderr(&output).contains("is outside"), "{}", stderr(&output));
 }
 
+/// The deploy files wire the change events to what the tests run: the SAM rules deliver CloudTrail's alias changes
+/// and CodeDeploy's state changes to the function (`change_events.rs` invokes it with both), and the Eventarc
+/// workflow runs the job with `check --changed` and the audit entry's resource name.
+#[test]
+fn the_deploy_files_wire_the_change_events() {
+    let sam = std::fs::read_to_string(repo_root().join("deploy/aws/template.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    for line in [
+        "Type: EventBridgeRule",
+        "detail-type: [AWS API Call via CloudTrail]",
+        "eventName: [{prefix: UpdateAlias}, {prefix: CreateAlias}]",
+        "detail-type: [CodeDeploy Deployment State-change Notification]",
+    ] {
+        assert!(sam.contains(line), "the SAM template lacks {line:?}");
+    }
+    let workflow = std::fs::read_to_string(repo_root().join("deploy/gcp/eventarc-workflow.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for needed in [
+        "resource: ${event.data.protoPayload.resourceName}",
+        "call: googleapis.run.v2.projects.locations.jobs.run",
+        r#""--changed", "${resource}""#,
+        "methodName=google.cloud.run.v2.Services.UpdateService",
+    ] {
+        assert!(workflow.contains(needed), "the workflow lacks {needed:?}");
+    }
+}
+
 #[test]
 fn the_sam_templates_run_the_package_as_the_tests_do() {
     for template in ["deploy/aws/template.yaml", "deploy/aws/codedeploy-hook.yaml"] {

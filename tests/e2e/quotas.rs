@@ -178,7 +178,7 @@ fn a_cached_view_is_judged_until_the_metrics_say_it_changed() {
 }
 
 /// Cloud Run: a region's services are read in one ListServices a cycle (a page per 500), not a GetService and a
-/// ListRevisions each; revisions are listed only for a split this process has not ordered yet.
+/// ListRevisions each; a split's candidate is its newest created revision, without listing revisions.
 #[test]
 fn cloud_run_reads_a_regions_services_in_one_list() {
     const SERVICES: usize = 40;
@@ -219,7 +219,7 @@ fn cloud_run_reads_a_regions_services_in_one_list() {
     let calls = |op: &str| h.sim.api_log().iter().filter(|c| c.operation == op).count();
     assert_eq!(calls("ListServices"), 1, "one page for the region");
     assert_eq!(calls("GetService"), 0, "no service read one by one");
-    assert_eq!(calls("ListRevisions"), 1, "revisions listed only for the one split");
+    assert_eq!(calls("ListRevisions"), 0, "the split's newest revision is the service's newest created");
     let g0 =
         summary["guards"].as_array().into_iter().flatten().find(|g| g["guard"] == "g-0").cloned().unwrap_or_default();
     assert_eq!(

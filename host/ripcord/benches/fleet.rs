@@ -23,10 +23,10 @@
 //! (`[aws.quotas]`, `[gcp.quotas]` raised, `quota_share = 1`): they measure ripcord's own cost.
 //!
 //! **At the published quotas** (issue #25; `RIPCORD_FLEET_QUOTAS=1000` sets the Lambda sizes, `RIPCORD_FLEET_RUN`
-//! the Cloud Run ones, `RIPCORD_FLEET_CYCLES` the cycles, 6 by default): the simulator enforces every API's
+//! the Cloud Run ones, `RIPCORD_FLEET_CYCLES` the cycles, 7 by default): the simulator enforces every API's
 //! published quota and ripcord keeps its defaults; `ripcord watch` runs cycles a minute apart (virtual time; the
-//! quotas are real time), with a fleet-wide deploy before the last cycle (every guard's alias or service gets a new
-//! 10% canary). Printed per cycle: real time, guards judged, deferred and failed, and the calls per API.
+//! quotas are real time), with a fleet-wide deploy three cycles before the end (every guard's alias or service gets
+//! a new 10% canary). Printed per cycle: real time, guards judged, deferred and failed, and the calls per API.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -224,7 +224,7 @@ fn cycle(fleet: Fleet, functions: usize, sim: &ripcord_sim::Simulator, config: &
 
 /// A fleet at the published quotas: `size` Lambda functions (or Cloud Run services, 1,000 a region as Cloud Run
 /// allows), steady on version 1 at 1 rps; `watch` over `cycles` cycles a minute apart, a fleet-wide deploy before the
-/// last. Prints a line per cycle.
+/// last three. Prints a line per cycle.
 fn at_quotas(cloud_run: bool, size: usize, cycles: usize, dir: &Path) {
     let mut text = String::from("seed = 1\nstart = \"2026-11-26T09:00:00Z\"\n[settings]\nquotas = \"published\"\n");
     let region = |i: usize| format!("region-{}", i / 1000);
@@ -301,8 +301,10 @@ fn at_quotas(cloud_run: bool, size: usize, cycles: usize, dir: &Path) {
             guards.len() - deferred - failed
         );
         started = Instant::now();
-        if n + 2 == cycles {
-            // A fleet-wide deploy before the last cycle: every deployment gets a 10% canary of its version 2.
+        if n + 4 == cycles {
+            // A fleet-wide deploy three cycles before the end (`watch` may already be in the next cycle when this
+            // line is read, and a minute's metrics are judged once the next minute is over): every deployment gets
+            // a 10% canary of its version 2.
             for i in 0..size {
                 if cloud_run {
                     let split = |revision: String, percent| ripcord_sim::cloudrun::TrafficTarget {
@@ -349,7 +351,7 @@ fn main() {
     let list = |name: &str| -> Vec<usize> {
         std::env::var(name).unwrap_or_default().split(',').filter_map(|s| s.trim().parse().ok()).collect()
     };
-    let cycles: usize = std::env::var("RIPCORD_FLEET_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(6);
+    let cycles: usize = std::env::var("RIPCORD_FLEET_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(7);
     let (lambda, run) = (list("RIPCORD_FLEET_QUOTAS"), list("RIPCORD_FLEET_RUN"));
     if !lambda.is_empty() || !run.is_empty() {
         println!(

@@ -209,6 +209,11 @@ pub(crate) struct CheckArgs {
     /// Only these guards (repeatable; default all).
     #[arg(long = "guard", value_name = "NAME")]
     pub(crate) only: Vec<String>,
+    /// Only the guards watching this resource, as a change event names it (repeatable): a Lambda `FUNCTION:ALIAS`
+    /// or ARN, a Cloud Run service (`projects/P/locations/L/services/S`, or its name) — what an Eventarc trigger
+    /// passes a Cloud Run Job's execution. None watching it: exit 0, nothing checked.
+    #[arg(long, value_name = "RESOURCE")]
+    pub(crate) changed: Vec<String>,
     /// Append every evaluation to this JSONL file (for `ripcord replay`).
     #[arg(long, value_name = "FILE")]
     pub(crate) record: Option<PathBuf>,

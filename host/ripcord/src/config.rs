@@ -541,6 +541,29 @@ impl Guard {
         }
     }
 
+    /// Whether the guard watches `resource`, as a change event names it: a Lambda function and alias
+    /// (`NAME:ALIAS`, or its ARN), a function (any alias of it), a Cloud Run service's full name
+    /// (`projects/P/locations/L/services/S`) or its name.
+    pub fn watches(&self, resource: &str) -> bool {
+        // The function's name from a name or an ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`).
+        let function_of = |text: &str| -> (String, Option<String>) {
+            let rest = text.split_once(":function:").map_or(text, |(_, rest)| rest);
+            match rest.split_once(':') {
+                Some((name, qualifier)) => (name.to_string(), Some(qualifier.to_string())),
+                None => (rest.to_string(), None),
+            }
+        };
+        match &self.target {
+            Target::Lambda { function, alias, .. } => {
+                let (named, qualifier) = function_of(resource);
+                named == function_of(function).0 && qualifier.is_none_or(|q| q == *alias)
+            }
+            Target::CloudRun { project, location, service } => {
+                resource == service || resource == format!("projects/{project}/locations/{location}/services/{service}")
+            }
+        }
+    }
+
     /// Guards sharing a region (Lambda) or a project (Cloud Run) share a platform client and a metrics batch.
     pub fn batch_key(&self) -> String {
         match &self.target {
@@ -563,6 +586,30 @@ pub(crate) fn test_guard(settings: &str) -> Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guard_watches_its_function_and_alias_or_its_service_however_named() {
+        let lambda = test_guard("");
+        for resource in [
+            "f:live",
+            "f",
+            "arn:aws:lambda:us-east-1:123456789012:function:f:live",
+            "arn:aws:lambda:us-east-1:1:function:f",
+        ] {
+            assert!(lambda.watches(resource), "{resource}");
+        }
+        for resource in
+            ["f:canary", "g:live", "arn:aws:lambda:us-east-1:1:function:ff:live", "projects/p/locations/l/services/f"]
+        {
+            assert!(!lambda.watches(resource), "{resource}");
+        }
+        let text = "[[guard]]\nname = \"s\"\nplatform = \"cloud-run\"\nproject = \"acme-prod\"\nlocation = \"europe-west1\"\nservice = \"search\"\npolicies = [{ use = \"builtin:error-rate\" }]\n";
+        let run = Config::parse(text, Path::new("guards.toml")).unwrap_or_else(|e| panic!("{e}")).guards.remove(0);
+        assert!(run.watches("projects/acme-prod/locations/europe-west1/services/search") && run.watches("search"));
+        assert!(
+            !run.watches("projects/acme-prod/locations/us-central1/services/search") && !run.watches("search:live")
+        );
+    }
 
     #[test]
     fn shards_cover_every_guard_once_and_keep_batches_together() {

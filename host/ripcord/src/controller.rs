@@ -559,6 +559,22 @@ impl Controller {
         failed
     }
 
+    /// The guards watching any of `resources` (every guard when there are none), with their views of the deployment
+    /// forgotten, so the next cycle over them reads the deployments afresh: what a change event asks for.
+    pub fn changed(&self, resources: &[String]) -> Vec<String> {
+        let guards: Vec<String> = self
+            .config
+            .guards
+            .iter()
+            .filter(|g| resources.is_empty() || resources.iter().any(|r| g.watches(r)))
+            .map(|g| g.name.clone())
+            .collect();
+        for guard in &guards {
+            self.cache.forget(guard);
+        }
+        guards
+    }
+
     /// Manual rollback of `guard_name` to `to` (default: its rollback target, else its last known good), with
     /// prewarm, ignoring cooldown (`pull.rs`).
     pub async fn pull(&self, guard_name: &str, to: Option<&str>) -> GuardResult {

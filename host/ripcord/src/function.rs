@@ -22,6 +22,11 @@ pub enum Event {
     Check { guards: Vec<String>, dry_run: bool },
     /// `{"action": "pull", "guard": "NAME", "to": "VERSION"}`: a manual rollback, like `ripcord pull`.
     Pull { guard: String, to: Option<String> },
+    /// The platform says a deployment changed: an alias updated (CloudTrail through EventBridge), a CodeDeploy
+    /// deployment's state (every guard: the event names no function), a Cloud Run service updated (Cloud Audit
+    /// Logs through Eventarc). The guards watching `resources` are checked at once, their views read afresh;
+    /// none listed means every guard.
+    Changed { resources: Vec<String>, what: String },
 }
 
 /// An event ripcord does not understand, or a Runtime API call that failed.
@@ -49,6 +54,9 @@ impl Event {
         }
         if text("detail-type").as_deref() == Some("Scheduled Event") {
             return Ok(Self::Scheduled);
+        }
+        if let Some(changed) = changed(&value) {
+            return changed;
         }
         match text("action").as_deref() {
             Some("check") => {
@@ -78,6 +86,43 @@ impl Event {
                     "expected an EventBridge scheduled event, a CodeDeploy lifecycle hook or {{\"action\": \"check\" | \"pull\"}}; got keys {keys:?}"
                 )))
             }
+        }
+    }
+}
+
+/// A platform's change event, if `value` is one: CloudTrail's record of an alias call (through EventBridge), a
+/// CodeDeploy state change, or a Cloud Audit Log entry of a Cloud Run service update (as Eventarc delivers it, a
+/// CloudEvent with the entry as `data`, or the entry alone).
+fn changed(value: &Value) -> Option<Result<Event, FunctionError>> {
+    let at = |path: &[&str]| path.iter().try_fold(value, |v, key| v.get(key)).and_then(Value::as_str);
+    match at(&["detail-type"]) {
+        Some("AWS API Call via CloudTrail") => {
+            let name = at(&["detail", "eventName"]).unwrap_or_default();
+            let function = at(&["detail", "requestParameters", "functionName"]);
+            let alias = at(&["detail", "requestParameters", "name"]);
+            let resource = match (function, alias) {
+                (Some(function), Some(alias)) => format!("{function}:{alias}"),
+                (Some(function), None) => function.to_string(),
+                _ => {
+                    let message = format!("a CloudTrail event of {name:?} without requestParameters.functionName");
+                    return Some(Err(FunctionError::Event(message)));
+                }
+            };
+            Some(Ok(Event::Changed { resources: vec![resource.clone()], what: format!("{name} on {resource}") }))
+        }
+        Some("CodeDeploy Deployment State-change Notification") => {
+            let id = at(&["detail", "deploymentId"]).unwrap_or("?");
+            let state = at(&["detail", "state"]).unwrap_or("?");
+            Some(Ok(Event::Changed { resources: Vec::new(), what: format!("CodeDeploy deployment {id} {state}") }))
+        }
+        _ => {
+            // A Cloud Audit Log entry, alone or as a CloudEvent's data.
+            let entry = value.get("data").filter(|d| d.get("protoPayload").is_some()).unwrap_or(value);
+            let payload = entry.get("protoPayload")?;
+            let method = payload.get("methodName").and_then(Value::as_str).unwrap_or_default();
+            let resource = payload.get("resourceName").and_then(Value::as_str)?;
+            let resource = resource.trim_start_matches("namespaces/").to_string();
+            Some(Ok(Event::Changed { resources: vec![resource.clone()], what: format!("{method} on {resource}") }))
         }
     }
 }

@@ -28,8 +28,9 @@ pub(crate) fn handle(sim: &Simulator, request: &Request) -> Option<Response> {
         ("GET", ["v2", "projects", _, "locations", _, "operations", _]) => Some("GetOperation"),
         _ => None,
     };
+    let region = path.get(4).copied().unwrap_or_default();
     if let Some(operation) = read
-        && let Some(error) = state.take_api_fault(operation)
+        && let Some(error) = state.take_api_fault_in(operation, region)
     {
         let service = path.get(6).copied().unwrap_or_default().to_string();
         return state.answer(operation, &service, String::new(), error_response(&error));
@@ -279,7 +280,7 @@ fn apply_changes(service: &mut RunService, body: &Value, mask: &[String]) -> Res
 /// changes nothing (no generation, no etag, no traffic).
 fn update(state: &mut State, p: &str, l: &str, s: &str, request: &Request) -> Result<Response, ApiError> {
     state.apply_service_interference("UpdateService");
-    if let Some(error) = state.take_api_fault("UpdateService") {
+    if let Some(error) = state.take_api_fault_in("UpdateService", l) {
         return Err(error);
     }
     let numbers = request.enums_as_numbers();

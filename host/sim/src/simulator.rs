@@ -50,8 +50,12 @@ pub struct RateLimit {
     pub operations: Vec<String>,
     pub per_second: f64,
     pub error: ApiError,
-    tokens: f64,
-    refilled: std::time::Instant,
+    /// Whether each region has its own bucket (Cloud Run Admin's quotas are per region).
+    pub per_region: bool,
+    /// The buckets, by region ("" when not per region): tokens and when they were last refilled.
+    buckets: std::collections::HashMap<String, (f64, std::time::Instant)>,
+    /// Tokens a new bucket starts with.
+    initial: f64,
 }
 
 impl RateLimit {
@@ -61,7 +65,12 @@ impl RateLimit {
 
     /// A limit that refuses every call of `operation` until it is lifted (`limit_rate` with a rate of 0 on it).
     pub fn refusing(operation: &str, error: ApiError) -> Self {
-        Self { tokens: 0.0, ..Self::new(operation, 0.002, error) }
+        Self { initial: 0.0, ..Self::new(operation, 0.002, error) }
+    }
+
+    /// The same limit, kept per region.
+    pub fn per_region(self) -> Self {
+        Self { per_region: true, ..self }
     }
 
     /// A limit named `name` that `operations` draw on together.
@@ -72,8 +81,9 @@ impl RateLimit {
             operations: operations.iter().map(|o| o.to_string()).collect(),
             per_second,
             error,
-            tokens: per_second.max(1.0),
-            refilled: std::time::Instant::now(),
+            per_region: false,
+            buckets: std::collections::HashMap::new(),
+            initial: per_second.max(1.0),
         }
     }
 
@@ -107,9 +117,22 @@ impl RateLimit {
         limits.push(Self::new("GetMetricData", 50.0, cloudwatch.clone()));
         limits.push(Self::new("ListMetrics", 25.0, cloudwatch));
         let reads = ["ListServices", "GetService", "ListRevisions", "GetRevision", "GetOperation"];
-        limits.push(Self::shared("run.googleapis.com/read_requests", &reads, 1_000.0 / 60.0, google("Read requests")));
+        let per_minute = |name, operations: &[&str], quota: f64, what| {
+            Self::shared(name, operations, quota / 60.0, google(what)).per_region()
+        };
+        limits.push(per_minute(
+            "run.googleapis.com/read_requests",
+            &reads,
+            1_000.0,
+            "Read requests per minute per region",
+        ));
         let writes = ["UpdateService"];
-        limits.push(Self::shared("run.googleapis.com/write_requests", &writes, 180.0 / 60.0, google("Write requests")));
+        limits.push(per_minute(
+            "run.googleapis.com/write_requests",
+            &writes,
+            180.0,
+            "Write requests per minute per region",
+        ));
         let queries = ["ListTimeSeries"];
         limits.push(Self::shared(
             "monitoring.googleapis.com/read_requests",
@@ -120,14 +143,18 @@ impl RateLimit {
         limits
     }
 
-    /// Takes a token, or says the call is refused.
-    fn admit(&mut self) -> bool {
+    /// Takes a token of `region`'s bucket (the one bucket when the limit is not per region), or says the call is
+    /// refused.
+    fn admit(&mut self, region: &str) -> bool {
         let now = std::time::Instant::now();
-        let refill = now.duration_since(self.refilled).as_secs_f64() * self.per_second;
-        self.tokens = (self.tokens + refill).min(self.per_second.max(1.0));
-        self.refilled = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let key = if self.per_region { region.to_string() } else { String::new() };
+        let (per_second, initial) = (self.per_second, self.initial);
+        let (tokens, refilled) = self.buckets.entry(key).or_insert((initial, now));
+        let refill = now.duration_since(*refilled).as_secs_f64() * per_second;
+        *tokens = (*tokens + refill).min(per_second.max(1.0));
+        *refilled = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
             true
         } else {
             false
@@ -722,12 +749,17 @@ impl State {
     /// Consumes an injected API fault for `operation`, if any; else refuses a call over the operation's rate
     /// limit.
     pub(crate) fn take_api_fault(&mut self, operation: &str) -> Option<ApiError> {
+        self.take_api_fault_in(operation, "")
+    }
+
+    /// [`State::take_api_fault`] for a call in `region` (limits kept per region draw on that region's bucket).
+    pub(crate) fn take_api_fault_in(&mut self, operation: &str, region: &str) -> Option<ApiError> {
         if let Some(fault) = self.api_faults.iter_mut().find(|f| f.operation == operation && f.remaining > 0) {
             fault.remaining -= 1;
             return Some(fault.error.clone());
         }
         let limit = self.rate_limits.iter_mut().find(|l| l.operations.iter().any(|o| o == operation))?;
-        (!limit.admit()).then(|| limit.error.clone())
+        (!limit.admit(region)).then(|| limit.error.clone())
     }
 
     /// Consumes an injected stall for `operation`: how long to hold its answer back (0: not at all).

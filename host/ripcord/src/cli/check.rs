@@ -7,10 +7,20 @@ use ripcord::audit::Actor;
 use std::process::ExitCode;
 
 pub(crate) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let CheckArgs { guards: g, only: guards, record, gate, shard } = args;
+    let CheckArgs { guards: g, only: mut guards, changed, record, gate, shard } = args;
     let json = g.json;
     let mut controller = controller(&g.config, &g.runtime, g.dry_run)?;
     controller.record = record;
+    if !changed.is_empty() {
+        let watching = controller.changed(&changed);
+        tracing::info!(resources = ?changed, guards = ?watching, "checking the guards of the resources that changed");
+        if watching.is_empty() {
+            eprintln!("no guard watches {}: nothing to check", changed.join(", "));
+            print(&[], json, exit::HEALTHY)?;
+            return Ok(ExitCode::from(exit::HEALTHY));
+        }
+        guards.extend(watching);
+    }
     let guards = match shard.shard_count {
         0 => anyhow::bail!("--shard-count (CLOUD_RUN_TASK_COUNT) must be at least 1"),
         1 => guards,

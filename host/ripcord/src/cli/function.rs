@@ -89,6 +89,17 @@ async fn answer(
             emit_metrics(&reports, started);
             Ok(summary(&reports, exit_code(&reports)))
         }
+        Event::Changed { resources, what } => {
+            let guards = controller.changed(&resources);
+            tracing::info!(%what, guards = ?guards, "the platform says a deployment changed: checking its guards now");
+            if guards.is_empty() {
+                // No guard watches it: nothing to check (an empty list would mean every guard).
+                return Ok(summary(&[], exit_code(&[])));
+            }
+            let reports = controller.check(&guards, Actor::Schedule).await;
+            emit_metrics(&reports, started);
+            Ok(summary(&reports, exit_code(&reports)))
+        }
         Event::Pull { guard, to } => {
             let report = controller.pull(&guard, to.as_deref()).await;
             let reports = [report];

@@ -110,14 +110,17 @@ impl CloudRun {
         })
     }
 
-    /// The deployment a service's object says: the candidate is the newest revision serving traffic (ordered by
-    /// creation, which a split of revisions this process has not seen asks ListRevisions for, once per revision),
-    /// the primary the largest other one.
+    /// The deployment a service's object says: the candidate is the newest revision serving traffic — the newest
+    /// created one when it serves (a canary usually is), else ordered by creation, which a split of revisions this
+    /// process has not seen asks ListRevisions for, once per revision — the primary the largest other one.
     async fn deployment_of(&self, name: &str, service: &Service) -> Result<Deployment, ProviderError> {
         let latest = short(&service.latest_ready_revision).to_string();
         let shares = shares(service);
+        let newest_created = short(&service.latest_created_revision);
         let candidate = if shares.len() <= 1 {
             shares.keys().next().cloned().unwrap_or(latest)
+        } else if shares.contains_key(newest_created) {
+            newest_created.to_string()
         } else {
             let order = self.order(name, shares.keys()).await?;
             let newest = shares.keys().max_by_key(|r| order.get(*r).copied().unwrap_or(i64::MIN)).cloned();

@@ -132,9 +132,11 @@ impl Budget {
         Self { rates: rates.into_iter().collect(), lanes: Mutex::default() }
     }
 
-    /// The rate ripcord keeps `api` to, in calls per second (`None`: not limited).
+    /// The rate ripcord keeps `api` to, in calls per second (`None`: not limited). A lane of a quota kept per
+    /// region is named `QUOTA@REGION` (`run.read@europe-west1`): its rate is the quota's.
     pub fn rate(&self, api: &str) -> Option<f64> {
-        self.rates.get(api).copied()
+        let quota = api.split_once('@').map_or(api, |(quota, _)| quota);
+        self.rates.get(quota).copied()
     }
 
     /// Waits for a turn of `api` (named as the quota names it) for the call `operation` on `resource`: at once
@@ -280,6 +282,14 @@ mod tests {
         let error = scope(read, budget.turn("GetAlias", "GetAlias", "f:live")).await.err();
         let error = error.unwrap_or_else(|| panic!("not deferred"));
         assert!(error.throttled && error.message.contains("GetAlias to 1/s"), "{error}");
+    }
+
+    #[test]
+    fn a_quota_kept_per_region_has_a_lane_per_region_at_its_rate() {
+        let budget = Budget::new([("run.read".to_string(), 10.0)]);
+        assert_eq!(budget.rate("run.read@europe-west1"), Some(10.0));
+        assert_eq!(budget.rate("run.read@us-central1"), Some(10.0));
+        assert_eq!(budget.rate("run.write@us-central1"), None, "not limited");
     }
 
     #[test]
