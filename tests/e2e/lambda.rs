@@ -611,11 +611,12 @@ fn report_renders_the_audit_log_as_a_page() {
     assert!(html.contains("changes: 1 pinned, 0 failed"), "{html}");
     assert!(html.contains("provisioned-concurrency v1 ×"), "the prewarm is shown: {html}");
     assert!(html.contains("error_rate ") && html.contains("% &gt; 2.00%"), "the failed checks, in percent: {html}");
-    // One chart per metric the decisions carry, each with the baseline and the candidate drawn.
+    // One chart per metric the decisions carry, each with a line per revision: the baseline v1 and the candidate v2.
     for metric in ["Error rate", "Latency p99", "Requests per window"] {
         assert!(html.contains(&format!("data-metric=\"{metric}\"")), "no {metric} chart: {html}");
     }
-    assert_eq!(html.matches("<polyline class=\"candidate\"").count(), 3, "{html}");
+    assert_eq!(html.matches("data-revision=\"v1\"").count(), 3, "{html}");
+    assert_eq!(html.matches("data-revision=\"v2\"").count(), 3, "{html}");
     assert!(!html.contains("<script"), "no script");
     assert!(!html.contains("http://") && !html.contains("https://"), "the page loads nothing");
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: real plugins compiled from `plugins/`, the runtime, and the `ripcord` binary.
 //! One test binary, a module per area.
 
+mod approvals;
 mod audit_log;
 mod builtins;
 mod cache;
@@ -11,6 +12,7 @@ mod config;
 mod conformance;
 mod containment;
 mod contract;
+mod dashboard;
 mod demo;
 mod examples;
 mod fleet;
@@ -21,12 +23,14 @@ mod lambda;
 mod late_onset;
 mod lifecycle;
 mod moto;
+mod oidc;
 mod oncall;
 mod packaging;
 mod platform_realism;
 mod polyglot;
 mod quotas;
 mod report;
+mod server;
 mod statistics;
 mod support;
 mod telemetry;

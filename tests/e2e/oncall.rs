@@ -89,6 +89,28 @@ fn pull_right_after_a_rollback_finds_the_known_good_already_serving() {
 }
 
 #[test]
+fn a_pull_from_the_command_line_names_the_user_and_the_reason() {
+    let h = failing_canary();
+    let config = h.guards("prewarm = \"off\"");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
+        .args(["pull", "checkout-api", "--reason", "paged: checkout 5xx", "--config"])
+        .arg(&config)
+        .env("RIPCORD_CACHE_DIR", h.dir.path().join("cache"))
+        .env("USER", "alice")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let records = h.audit();
+    assert!(records.len() >= 3, "decision, intent, result: {records:?}");
+    assert!(records.iter().all(|r| r.by.as_deref() == Some("local:alice")), "{records:?}");
+    assert!(
+        records[0].reason.contains("manual pull to 1 by local:alice (paged: checkout 5xx)"),
+        "{}",
+        records[0].reason
+    );
+}
+
+#[test]
 fn pull_to_the_version_that_already_serves_changes_nothing() {
     let h = SimHarness::start(&lambda_scenario("version = 3", KNOWN_GOOD_1, ""));
     h.sim.advance(60_000);
@@ -275,4 +297,41 @@ fn a_decision_record_carries_per_window_summaries_of_baseline_and_candidate() {
     assert!(compared >= 2, "baseline and candidate compared: {windows:?}");
     let last = windows.last().and_then(|w| w.candidate.as_ref()).and_then(|c| c.error_rate).unwrap_or(0.0);
     assert!(last > 0.1, "the failing canary's last window shows its error rate: {windows:?}");
+}
+
+/// `ripcord watch --cycles 30 | head -1`: the reader goes away after one line; ripcord ends quietly between
+/// cycles (no panic, no "Broken pipe" error, the exit code of what it did), as Unix tools do — and never mid-change:
+/// the failing canary's rollback of the first cycle is recorded whole.
+#[test]
+fn a_closed_pipe_ends_watch_quietly_between_cycles() {
+    let h = failing_canary();
+    h.guards("prewarm = \"off\"");
+    let config = h.dir.path().join("guards.toml").display().to_string();
+    for json in [false, true] {
+        let mut args = vec!["watch", "--cycles", "30", "--config", config.as_str()];
+        if json {
+            args.push("--json");
+        }
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ripcord"))
+            .args(&args)
+            .env("RIPCORD_CACHE_DIR", h.dir.path().join("cache"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first).unwrap_or_else(|e| panic!("{e}"));
+        // The reader is dropped here: the pipe is closed, as `head -1` closes it.
+        let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(!first.is_empty());
+        assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "json={json}: {err}");
+        assert!(matches!(output.status.code(), Some(0..=4)), "json={json}: {:?} {err}", output.status);
+    }
+    let audit = h.audit();
+    let intents = audit.iter().filter(|r| r.record == Kind::Intent).count();
+    let results = audit.iter().filter(|r| r.record == Kind::Result).count();
+    assert_eq!(intents, results, "every change recorded whole: {audit:?}");
+    assert_eq!(h.alias(), (1, None));
 }

@@ -14,7 +14,7 @@ const CANARY: &str = "version = 1\nrouting = { version = 2, weight = 0.1 }";
 const KNOWN_GOOD_1: &str = r#""ripcord:known-good:live" = "1""#;
 
 /// Chromium, or None when it is missing and the run does not require it.
-fn chromium() -> Option<PathBuf> {
+pub fn chromium() -> Option<PathBuf> {
     let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
         let ok = Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success());
         ok.then(|| PathBuf::from(name))
@@ -132,7 +132,7 @@ fn assert_rollback_page(dom: &str) {
         charts.iter().filter_map(|c| c.split("data-metric=\"").nth(1)?.split('"').next()).collect();
     assert_eq!(metrics, ["Error rate", "Latency p99", "Requests per window"]);
     for chart in &charts {
-        assert!(chart.contains("<polyline class=\"baseline\"") && chart.contains("<polyline class=\"candidate\""));
+        assert!(chart.contains("data-revision=\"v1\"") && chart.contains("data-revision=\"v2\""), "{chart}");
     }
     assert!(charts[0].contains("class=\"threshold\"") && charts[0].contains("threshold 2.00%"), "{}", charts[0]);
     assert!(charts[0].contains("class=\"mark rollback\"") && charts[0].contains("class=\"mark pin\""), "{}", charts[0]);
@@ -206,4 +206,26 @@ fn hostile_strings_in_the_log_stay_text_in_a_browser() {
     // The text is there, as text.
     assert!(dom.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;"), "{dom}");
     assert!(dom.contains("&lt;/style&gt;&lt;style&gt;body{background:url(http://evil.example/x)}"), "{dom}");
+}
+
+/// The charts follow revisions, not roles: after the rollback the known good is the "candidate" of every later
+/// decision, and the rolled-back revision keeps its own line with the windows that rolled it back — the error
+/// rate chart still reaches the failing canary's rate (30% errors), not only the known good's 0.1%.
+#[test]
+fn after_a_rollback_the_rolled_back_revision_keeps_its_line_and_its_evidence() {
+    let h = SimHarness::start(&lambda_scenario(CANARY, KNOWN_GOOD_1, V2_FAILS));
+    h.sim.advance(5 * 60_000);
+    h.guards("prewarm = \"off\"");
+    let watched = h.ripcord(&["watch", "--cycles", "6"]);
+    assert_eq!(watched.status.code(), Some(2), "{}", stderr(&watched));
+    let page = h.dir.path().join("report.html");
+    let output = h.ripcord(&["report", "--out", &page.display().to_string()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let html = std::fs::read_to_string(&page).unwrap_or_default();
+    let error_rate = charts(&html).into_iter().find(|c| c.contains("data-metric=\"Error rate\"")).unwrap_or_default();
+    assert!(error_rate.contains("data-revision=\"v2\""), "the rolled-back revision keeps its line: {error_rate}");
+    // The axis's top label is 10% above the highest value drawn.
+    let top = error_rate.split("text-anchor=\"end\">").nth(1).and_then(|t| t.split('%').next()).unwrap_or_default();
+    let top: f64 = top.parse().unwrap_or_else(|e| panic!("{e}: {top:?}"));
+    assert!(top >= 20.0, "the failing windows stay on the chart: the axis reaches {top}%");
 }

@@ -75,7 +75,9 @@ impl Audit {
             }
         }
         tracing::info!(target: "ripcord::audit", record = %line, "{:?} {} {}", record.record, record.guard, record.verdict);
-        if (record.record != Kind::Decision || !record.findings.is_empty())
+        // Changes, findings, and what a person must answer or should know was answered.
+        let approval = matches!(record.action, Action::AwaitApproval | Action::RejectRollback);
+        if (record.record != Kind::Decision || !record.findings.is_empty() || approval)
             && let Some(webhook) = &self.webhook
         {
             webhook.send(record, line);

@@ -10,6 +10,7 @@ mod precompile;
 mod pull;
 mod replay;
 mod report;
+mod serve;
 mod setup;
 mod sim;
 mod status;
@@ -74,8 +75,26 @@ enum Command {
         /// Pin this revision instead of the guard's baseline / last known good.
         #[arg(long, value_name = "VERSION")]
         to: Option<String>,
+        /// Why, for the audit record (which also names you: `local:$USER`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
         #[command(flatten)]
         guards: GuardArgs,
+    },
+    /// Run the guards' cycles as `watch` does and serve the on-call API: GET /healthz, /metrics, /api/v1/guards,
+    /// /api/v1/guards/NAME; POST /api/v1/guards/NAME/check and /pull. Every request but /healthz needs a bearer
+    /// token of `[server] tokens_file`.
+    Serve {
+        #[command(flatten)]
+        guards: GuardArgs,
+        /// Address to listen on (default: `[server] listen`, else 0.0.0.0:$PORT when PORT is set, else
+        /// 127.0.0.1:8080; port 0 picks one, printed on stderr).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Serve only: the cycles run elsewhere (the scheduled function, a Cloud Run Job) on the same platform and
+        /// audit log.
+        #[arg(long)]
+        no_watch: bool,
     },
     /// Show each guard's traffic split, last known good and last verdict.
     Status {
@@ -278,9 +297,17 @@ pub(crate) fn main() -> ExitCode {
         Command::Watch { guards: g, cycles, metrics_addr } => {
             watch::run(&g.config, g.dry_run, cycles, g.json, metrics_addr, &g.runtime)
         }
-        Command::Pull { guard, to, guards: g } => {
-            pull::run(&g.config, &guard, to.as_deref(), g.dry_run, g.json, &g.runtime)
+        Command::Pull { guard, to, reason, guards: g } => {
+            pull::run(&g.config, &guard, to.as_deref(), reason, g.dry_run, g.json, &g.runtime)
         }
+        Command::Serve { guards: g, listen, no_watch } => serve::run(serve::ServeArgs {
+            config: &g.config,
+            dry_run: g.dry_run,
+            json: g.json,
+            listen,
+            watch: !no_watch,
+            runtime: &g.runtime,
+        }),
         Command::Status { config, json } => status::run(&config, json),
         Command::Report { config, audit, out, last } => report::run(&config, audit, out, last),
         Command::Replay { config, input, guard, json, runtime } => {

@@ -103,12 +103,24 @@ impl BrokenGuard {
     }
 }
 
-/// Whether ripcord acts or only reports what it would do.
+/// Whether ripcord acts, asks a person first, or only reports what it would do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     Enforce,
     DryRun,
+    /// A rollback verdict becomes a pending rollback an approver approves or rejects (`approval.rs`).
+    Approve,
+}
+
+/// What becomes of a pending rollback nobody approved or rejected within `approval_timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnApprovalTimeout {
+    /// Roll back: a failing candidate keeps hurting users while nobody answers.
+    Rollback,
+    /// Drop it: the candidate's rollbacks are then not acted on, as if rejected.
+    Drop,
 }
 
 /// When to warm the rollback target.
@@ -156,6 +168,8 @@ pub struct Config {
     pub clock: ClockKind,
     pub aws: AwsSettings,
     pub gcp: GcpSettings,
+    /// `ripcord serve`'s settings.
+    pub server: ServerSettings,
     pub guards: Vec<Guard>,
     /// Guards whose own fields are invalid: each an error every cycle; the other guards are served.
     pub broken: Vec<BrokenGuard>,
@@ -232,6 +246,14 @@ pub enum WebhookFormat {
     Slack,
 }
 
+/// `[server]`: where `ripcord serve` listens and whom it lets in.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServerSettings {
+    pub listen: Option<std::net::SocketAddr>,
+    /// The tokens file (`[[token]]` name, role, sha256), relative paths from the configuration's folder.
+    pub tokens_file: Option<PathBuf>,
+}
+
 /// How to reach AWS.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AwsSettings {
@@ -293,6 +315,9 @@ pub struct Guard {
     /// ended at least this long ago, so a minute still arriving (late and partial) is never judged.
     pub metrics_delay: Duration,
     pub mode: Mode,
+    /// How long a pending rollback (`mode = "approve"`) waits for a person.
+    pub approval_timeout: Duration,
+    pub on_approval_timeout: OnApprovalTimeout,
     pub cooldown: Duration,
     pub on_policy_error: Fallback,
     pub no_data: Fallback,
@@ -462,6 +487,15 @@ impl Config {
             ),
             share: quota("gcp.quota_share", file.gcp.quota_share, gcp_defaults.share, 1.0),
         };
+        let listen = file.server.listen.as_deref().and_then(|text| match text.parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                let message = format!("must be an address with a port, like \"0.0.0.0:8080\", got {}", echo(text));
+                global.push(invalid("server.listen", message));
+                None
+            }
+        });
+        let server = ServerSettings { listen, tokens_file: file.server.tokens_file.map(|p| base.join(p)) };
         let clock = file.settings.clock.unwrap_or(ClockKind::System);
         if clock == ClockKind::Simulator && file.aws.endpoint_url.is_none() && file.gcp.endpoint_url.is_none() {
             let message = "\"simulator\" needs an endpoint_url in [aws] or [gcp] (the simulator)".into();
@@ -486,6 +520,7 @@ impl Config {
                 changes_per_second: rates[1].1,
                 quotas: gcp_quotas,
             },
+            server,
             guards,
             broken,
         };

@@ -25,6 +25,29 @@ use std::time::{Duration, Instant};
 const NOTIFY_BOUND: Duration = Duration::from_secs(10);
 /// Deployments read at once (each read is one or two API calls).
 const READ_CONCURRENCY: usize = 32;
+/// What a person asked [`Controller::manual`] for.
+#[derive(Debug, Clone, Copy)]
+enum Manual<'a> {
+    Pull(Option<&'a str>),
+    Answer { approve: bool },
+}
+
+/// Who asked for a manual change and why: the records of the change name them (`Record::by`) and give the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester {
+    /// `token:NAME`, `oidc:SUBJECT`, `local:USER`, `invoke`.
+    pub by: String,
+    pub reason: Option<String>,
+}
+
+impl Requester {
+    /// The person running the CLI, by the login name the environment gives (`local:USER`).
+    pub fn local(reason: Option<String>) -> Self {
+        let user = ["USER", "LOGNAME", "USERNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()));
+        Self { by: format!("local:{}", user.as_deref().unwrap_or("unknown")), reason }
+    }
+}
+
 /// Guards judged at once (their policies run on blocking threads, their records are written).
 const JUDGE_CONCURRENCY: usize = 16;
 /// Guard cycles in flight at once, judging or acting: a rollback waiting for its prewarm holds no judging slot, so
@@ -330,6 +353,11 @@ impl Controller {
     /// One cycle over `guards` (all when empty): read every deployment, fetch the metrics of each batch in one
     /// request, then run each guard's cycle. Every guard gets a decision record, failures included.
     pub async fn check(&self, guards: &[String], actor: Actor) -> Vec<GuardResult> {
+        self.check_requested(guards, actor, None).await
+    }
+
+    /// [`Controller::check`] asked for by someone: `by` names them in every record of the cycle.
+    pub async fn check_requested(&self, guards: &[String], actor: Actor, by: Option<String>) -> Vec<GuardResult> {
         let started = Instant::now();
         let wanted = |name: &str| guards.is_empty() || guards.iter().any(|g| g == name);
         let selected: Vec<&Guard> = self.config.guards.iter().filter(|g| wanted(&g.name)).collect();
@@ -343,7 +371,7 @@ impl Controller {
             Ok(now) => now,
             Err(error) => return selected.iter().map(|g| GuardResult::failed(&g.name, error.to_string())).collect(),
         };
-        let cycle = Cycle { now, actor, started };
+        let cycle = Cycle { now, actor, by, started };
         // A guard that cannot be served is an error every cycle, and the others are served; its policies are
         // checked again first, so a fixed upload heals it without a restart.
         self.retry_broken_policies(&selected).await;
@@ -385,6 +413,7 @@ impl Controller {
             let failed = failed_thresholds.remove(&guard.name).unwrap_or_default();
             // A participant from the moment its cycle is built: a virtual clock waits for it (`clock.rs`).
             let participation = self.clock.participate();
+            let cycle = cycle.clone();
             Box::pin(quota::scope(reading, async move {
                 let _participation = participation;
                 let unread = match (&read, &metrics) {
@@ -576,8 +605,19 @@ impl Controller {
     }
 
     /// Manual rollback of `guard_name` to `to` (default: its rollback target, else its last known good), with
-    /// prewarm, ignoring cooldown (`pull.rs`).
-    pub async fn pull(&self, guard_name: &str, to: Option<&str>) -> GuardResult {
+    /// prewarm, ignoring cooldown (`pull.rs`), as `requester` asked.
+    pub async fn pull(&self, guard_name: &str, to: Option<&str>, requester: &Requester) -> GuardResult {
+        self.manual(guard_name, Manual::Pull(to), requester).await
+    }
+
+    /// An approver's answer to the guard's pending rollback (`mode = "approve"`, `approval.rs`): approved, the
+    /// rollback is made now; rejected, the candidate's rollbacks are not acted on. An error when none is pending.
+    pub async fn answer_approval(&self, guard_name: &str, approve: bool, requester: &Requester) -> GuardResult {
+        self.manual(guard_name, Manual::Answer { approve }, requester).await
+    }
+
+    /// A change a person asked for, on the deployment read afresh, ahead of every cycle's reads.
+    async fn manual(&self, guard_name: &str, manual: Manual<'_>, requester: &Requester) -> GuardResult {
         // A guard whose policies are broken can still be pulled by hand (pulling needs no policy); one whose own
         // fields are invalid cannot be reached.
         if let Some(broken) = self.config.broken_guard(guard_name) {
@@ -597,8 +637,13 @@ impl Controller {
                 Ok((provider, deployment)) => {
                     let provider: Arc<dyn Provider> =
                         Arc::new(Forgetful { inner: provider, cache: self.cache.clone() });
-                    let cycle = Cycle { now, actor: Actor::Manual, started: Instant::now() };
-                    GuardCycle { controller: self, guard, provider, deployment, cycle }.pull(to).await
+                    let by = Some(requester.by.clone());
+                    let cycle = Cycle { now, actor: Actor::Manual, by, started: Instant::now() };
+                    let guard_cycle = GuardCycle { controller: self, guard, provider, deployment, cycle };
+                    match manual {
+                        Manual::Pull(to) => guard_cycle.pull(to, requester).await,
+                        Manual::Answer { approve } => guard_cycle.answer(approve, requester).await,
+                    }
                 }
             }
         })
@@ -674,6 +719,7 @@ impl Controller {
             verdict: Verdict::Inconclusive,
             reason: format!("not judged: {error}"),
             error: Some(error),
+            by: cycle.by.clone(),
             ..Record::new(Kind::Decision, id, cycle.now, guard, cycle.actor, mode)
         };
         record.timings.cycle_real_ms = Some(cycle.started.elapsed().as_millis() as u64);

@@ -23,10 +23,12 @@ use std::time::Instant;
 mod tests;
 
 /// What every guard of one cycle shares: its time (the clock's), who runs it, and when it started (real time).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Cycle {
     pub(crate) now: i64,
     pub(crate) actor: Actor,
+    /// The person or pipeline that asked for it, as every record of the cycle names them (`Record::by`).
+    pub(crate) by: Option<String>,
     pub(crate) started: Instant,
 }
 
@@ -61,7 +63,8 @@ impl GuardCycle<'_> {
         let evaluation = inputs::evaluation(self.guard, &self.deployment, &metrics, &windows, self.cycle.now, context);
         self.controller.record_evaluation(&evaluation);
         let outcomes = self.ask_policies(&evaluation, failed_thresholds).await;
-        let decision = decision::decide(&self.decision_input(&outcomes, &evaluation));
+        let mut decision = decision::decide(&self.decision_input(&outcomes, &evaluation));
+        let approval = self.approval(&mut decision);
         let decided = Instant::now();
         let mut record = self.record("", audit_action(&decision.action));
         record.verdict = decision.verdict;
@@ -81,9 +84,10 @@ impl GuardCycle<'_> {
         let effect = match &decision.action {
             Action::None => {
                 self.keep_standby(capacity).await;
-                Effect::NoAction
+                approval.map_or(Effect::NoAction, |waiting| waiting.effect())
             }
             Action::RecordGood { revision } => self.record_known_good(revision, &mut record).await,
+            Action::AwaitApproval { .. } | Action::DropApproval => self.mark_approval(approval).await,
             Action::Rollback { to } => {
                 drop(judging);
                 crate::rollback::Rollback::new(&self, to, capacity, record, decided).run().await
@@ -203,6 +207,7 @@ impl GuardCycle<'_> {
             deployment: Some(DeploymentRecord::from(&self.deployment)),
             writer: Some(self.controller.writer.clone()),
             action,
+            by: self.cycle.by.clone(),
             ..Record::new(Kind::Decision, id, now, name, self.cycle.actor, self.mode())
         }
     }
@@ -284,6 +289,8 @@ fn audit_action(action: &Action) -> AuditAction {
         Action::None => AuditAction::None,
         Action::Rollback { .. } => AuditAction::Rollback,
         Action::RecordGood { .. } => AuditAction::RecordKnownGood,
+        Action::AwaitApproval { .. } => AuditAction::AwaitApproval,
+        Action::DropApproval => AuditAction::RejectRollback,
     }
 }
 
@@ -292,6 +299,8 @@ fn action_target(action: &Action) -> Option<String> {
         Action::None => None,
         Action::Rollback { to } => Some(to.clone()),
         Action::RecordGood { revision } => Some(revision.clone()),
+        Action::AwaitApproval { to } => Some(to.clone()),
+        Action::DropApproval => None,
     }
 }
 

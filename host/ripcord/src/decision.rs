@@ -74,6 +74,12 @@ pub enum Action {
     RecordGood {
         revision: String,
     },
+    /// Ask a person: the rollback to `to` becomes pending (`mode = "approve"`, `approval.rs`).
+    AwaitApproval {
+        to: String,
+    },
+    /// Drop a pending rollback nobody answered (`on_approval_timeout = "drop"`).
+    DropApproval,
 }
 
 /// The engine's answer.

@@ -201,6 +201,7 @@ mod tests {
             last_rollback_ms: None,
             capacity: None,
             rollout: None,
+            approval: None,
         }
     }
 

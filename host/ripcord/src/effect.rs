@@ -33,6 +33,12 @@ pub enum Effect {
     Failed {
         error: String,
     },
+    /// A rollback verdict of a guard in `mode = "approve"`: the rollback to `to` waits for an approver until
+    /// `until` (then `on_approval_timeout` decides).
+    AwaitingApproval {
+        to: String,
+        until: String,
+    },
     /// Not read this cycle: the platforms' quotas were used up (or the platform throttled), so the guard is read
     /// first next cycle. Not a failure: nothing is wrong with the guard or its deployment.
     Deferred {
@@ -48,7 +54,7 @@ impl Effect {
     /// The `outcome` of the change's `result` record (`None`: no change was made).
     pub fn audit_outcome(&self) -> Option<audit::Outcome> {
         match self {
-            Self::NoAction | Self::Deferred { .. } => None,
+            Self::NoAction | Self::Deferred { .. } | Self::AwaitingApproval { .. } => None,
             Self::RolledBack { .. } => Some(audit::Outcome::Pinned),
             Self::AlreadyPinned { .. } => Some(audit::Outcome::AlreadyPinned),
             Self::RecordedKnownGood { .. } => Some(audit::Outcome::Recorded),

@@ -20,8 +20,9 @@ pub enum Event {
     DeployHook { deployment_id: String, execution_id: String },
     /// `{"action": "check", "guards": [...], "dry_run": false}`: one cycle, like `ripcord check`.
     Check { guards: Vec<String>, dry_run: bool },
-    /// `{"action": "pull", "guard": "NAME", "to": "VERSION"}`: a manual rollback, like `ripcord pull`.
-    Pull { guard: String, to: Option<String> },
+    /// `{"action": "pull", "guard": "NAME", "to": "VERSION", "reason": "TEXT"}`: a manual rollback, like `ripcord
+    /// pull` (the records name the actor `invoke`: the invoker's IAM identity is in CloudTrail).
+    Pull { guard: String, to: Option<String>, reason: Option<String> },
     /// The platform says a deployment changed: an alias updated (CloudTrail through EventBridge), a CodeDeploy
     /// deployment's state (every guard: the event names no function), a Cloud Run service updated (Cloud Audit
     /// Logs through Eventarc). The guards watching `resources` are checked at once, their views read afresh;
@@ -76,7 +77,7 @@ impl Event {
                 let guard = text("guard").ok_or_else(|| {
                     FunctionError::Event("`pull` needs `guard`, the name of the guard to roll back".into())
                 })?;
-                Ok(Self::Pull { guard, to: text("to") })
+                Ok(Self::Pull { guard, to: text("to"), reason: text("reason") })
             }
             Some(other) => Err(FunctionError::Event(format!("`action` must be \"check\" or \"pull\", got {other:?}"))),
             None => {
@@ -256,7 +257,7 @@ mod tests {
         );
         assert_eq!(
             parse(r#"{"action":"pull","guard":"a","to":"3"}"#),
-            Ok(Event::Pull { guard: "a".into(), to: Some("3".into()) })
+            Ok(Event::Pull { guard: "a".into(), to: Some("3".into()), reason: None })
         );
     }
 

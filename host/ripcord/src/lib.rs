@@ -9,6 +9,7 @@
 //! - [`stats`]: the native statistics policies import;
 //! - [`builtins`]: the embedded built-in policies.
 
+mod approval;
 pub mod audit;
 pub mod builtins;
 pub mod capacity;

@@ -59,6 +59,8 @@ pub struct Deployment {
     pub capacity: Option<Capacity>,
     /// The candidate's rollout as recorded on the resource (only when it is this candidate's).
     pub rollout: Option<Rollout>,
+    /// A pending or rejected rollback of the candidate (only when it is this candidate's).
+    pub approval: Option<Approval>,
 }
 
 impl Deployment {
@@ -82,6 +84,7 @@ impl Deployment {
             last_rollback_ms: markers.last_rollback_ms,
             capacity: markers.capacity,
             rollout: markers.rollout.filter(|r| r.revision == candidate),
+            approval: markers.approval.filter(|a| a.candidate == candidate),
             candidate,
         }
     }
@@ -96,6 +99,7 @@ impl Deployment {
             baseline: None,
             rollout: None,
             capacity: None,
+            approval: None,
             ..self.clone()
         }
     }
@@ -129,6 +133,24 @@ pub struct Rollout {
     pub revision: String,
     pub first_traffic_ms: i64,
     pub all_traffic_ms: Option<i64>,
+}
+
+/// A person's say over a candidate's rollback (`mode = "approve"`), as recorded on the resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// The candidate whose rollback it is about.
+    pub candidate: String,
+    pub state: ApprovalState,
+    /// When the rollback became pending, or was rejected (ms since the epoch).
+    pub since_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalState {
+    /// A rollback to `target` waits for an approver.
+    Pending { target: String },
+    /// Rejected (by a person, or dropped at its timeout): the candidate's rollbacks are not acted on.
+    Rejected,
 }
 
 /// Warm capacity ripcord added to a revision (provisioned concurrency, min instances).
@@ -224,6 +246,9 @@ pub enum Mark {
     Rollout(Rollout),
     /// Forgets the rollout: after a rollback, the revision's next rollout starts afresh.
     ClearRollout,
+    /// A pending or rejected rollback of the candidate.
+    Approval(Approval),
+    ClearApproval,
 }
 
 impl Mark {

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 impl GuardCycle<'_> {
     /// Pulls the guard to `to` (see the module's documentation).
-    pub(crate) async fn pull(self, to: Option<&str>) -> GuardResult {
+    pub(crate) async fn pull(self, to: Option<&str>, requester: &crate::controller::Requester) -> GuardResult {
         self.close_interrupted().await;
         let deployment = &self.deployment;
         let target = to
@@ -38,7 +38,10 @@ impl GuardCycle<'_> {
             Err(error) => return GuardResult::failed(&self.guard.name, error.to_string()),
         }
         let serving = deployment.serves_only(&target);
-        let mut reason = format!("manual pull to {target}");
+        let mut reason = format!("manual pull to {target} by {}", requester.by);
+        if let Some(given) = requester.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+            reason.push_str(&format!(" ({})", given.trim()));
+        }
         if serving {
             reason.push_str(&format!(": {target} already serves all traffic; nothing changed"));
         } else if self.mode() == Mode::DryRun {

@@ -140,22 +140,44 @@ const CHART_METRICS: &[ChartMetric] = &[
     ChartMetric { title: "Requests per window", value: |s| s.requests, show: |v| format!("{v:.0}"), check: |_| false },
 ];
 
-/// One window as charted: its end, the baseline's and the candidate's summaries.
-type WindowPoint = (i64, Option<RevisionSummary>, Option<RevisionSummary>);
-/// Each window's summaries over the guard's decisions (a later decision's reading of a window wins), by start.
-type Series = BTreeMap<i64, WindowPoint>;
+/// One revision's windows as charted: by start, the window's end and the revision's summary.
+type RevisionSeries = BTreeMap<i64, (i64, RevisionSummary)>;
+/// Every revision's windows over the guard's decisions, in the order the revisions first appear: a line per
+/// revision, whatever role it had in each decision (the candidate rolled back keeps its own line, with the windows
+/// that rolled it back; the known good pinned after it keeps its own). A later decision's reading of the same
+/// revision's window wins.
+type Series = Vec<(String, RevisionSeries)>;
 
-/// One chart per metric with data: baseline against candidate over time.
-fn charts(records: &[&Record], decisions: &[&Record]) -> Markup {
-    let mut series = Series::new();
+/// Each revision's series from the decisions' evidence, keyed by the revision each window summary was about.
+fn series_by_revision(decisions: &[&Record]) -> Series {
+    let mut series: Series = Vec::new();
     for d in decisions {
+        let Some(deployment) = &d.deployment else { continue };
         for w in d.evidence.iter().flat_map(|e| &e.windows) {
             let (Ok(start), Ok(end)) = (crate::time::timestamp(&w.start), crate::time::timestamp(&w.end)) else {
                 continue;
             };
-            series.insert(start, (end, w.baseline.clone(), w.candidate.clone()));
+            let read =
+                [(deployment.baseline.as_deref(), &w.baseline), (Some(deployment.candidate.as_str()), &w.candidate)];
+            for (revision, summary) in read {
+                let (Some(revision), Some(summary)) = (revision, summary) else { continue };
+                let index = match series.iter().position(|(r, _)| r == revision) {
+                    Some(index) => index,
+                    None => {
+                        series.push((revision.to_string(), RevisionSeries::new()));
+                        series.len() - 1
+                    }
+                };
+                series[index].1.insert(start, (end, summary.clone()));
+            }
         }
     }
+    series
+}
+
+/// One chart per metric with data: a line per revision over time.
+fn charts(records: &[&Record], decisions: &[&Record]) -> Markup {
+    let series = series_by_revision(decisions);
     let newest = decisions.last();
     let threshold = |metric: &ChartMetric| {
         newest
@@ -179,12 +201,16 @@ fn charts(records: &[&Record], decisions: &[&Record]) -> Markup {
     }
     html! {
         @for metric in CHART_METRICS {
-            @if series.values().any(|(_, b, c)| b.as_ref().and_then(metric.value).or_else(|| c.as_ref().and_then(metric.value)).is_some()) {
+            @if series.iter().flat_map(|(_, s)| s.values()).any(|(_, summary)| (metric.value)(summary).is_some()) {
                 (chart(metric, &series, threshold(metric), &marks))
             }
         }
     }
 }
+
+/// The colours of the revisions' lines, in the order they first appear (then again): classes `rev0`… of the
+/// stylesheet (the page stays inert: no style attribute).
+const LINE_COLOURS: [&str; 6] = ["#48c", "#e70", "#3a3", "#a4c", "#c84", "#777"];
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 180.0;
@@ -193,38 +219,43 @@ const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
 
-/// One SVG chart: the baseline's and the candidate's line, the threshold, the marks; a title and a legend.
+/// One SVG chart: a line per revision, the threshold, the marks; a title and a legend naming the revisions.
 fn chart(metric: &ChartMetric, series: &Series, threshold: Option<f64>, marks: &[(i64, &str, String)]) -> Markup {
-    let (Some(first), Some(last)) = (series.keys().next(), series.values().next_back().map(|v| v.0)) else {
+    let windows = || series.iter().flat_map(|(_, s)| s.iter());
+    let (Some(first), Some(last)) = (windows().map(|(start, _)| *start).min(), windows().map(|(_, w)| w.0).max())
+    else {
         return html! {};
     };
     // The marks (a pin lands after the last window) widen the span.
     let latest_mark = marks.iter().map(|m| m.0).max().unwrap_or(last);
-    let (t0, t1) = (*first, last.max(latest_mark).max(*first + 1));
-    let values =
-        series.values().flat_map(|(_, b, c)| [b.as_ref().and_then(metric.value), c.as_ref().and_then(metric.value)]);
-    let top = values.flatten().chain(threshold).fold(0.0_f64, f64::max).max(f64::MIN_POSITIVE) * 1.1;
+    let (t0, t1) = (first, last.max(latest_mark).max(first + 1));
+    let values = windows().filter_map(|(_, (_, summary))| (metric.value)(summary));
+    let top = values.chain(threshold).fold(0.0_f64, f64::max).max(f64::MIN_POSITIVE) * 1.1;
     let x = |t: i64| LEFT + (t - t0) as f64 / (t1 - t0) as f64 * (WIDTH - LEFT - RIGHT);
     let y = |v: f64| TOP + (1.0 - v / top) * (HEIGHT - TOP - BOTTOM);
     // A window's point sits at its middle.
-    let line = |pick: fn(&WindowPoint) -> Option<&RevisionSummary>| {
-        series
-            .iter()
-            .filter_map(|(start, w)| {
-                pick(w).and_then(metric.value).map(|v| format!("{:.1},{:.1}", x((start + w.0) / 2), y(v)))
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let baseline = line(|w| w.1.as_ref());
-    let candidate = line(|w| w.2.as_ref());
+    let lines: Vec<(String, String, String)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (revision, windows))| {
+            let points: Vec<String> = windows
+                .iter()
+                .filter_map(|(start, (end, summary))| {
+                    (metric.value)(summary).map(|v| format!("{:.1},{:.1}", x((start + end) / 2), y(v)))
+                })
+                .collect();
+            (crate::text::revision_label(revision), format!("rev{}", i % LINE_COLOURS.len()), points.join(" "))
+        })
+        .filter(|(_, _, points)| !points.is_empty())
+        .collect();
     let axis_time = |t: i64| crate::time::format_timestamp(t).get(11..16).unwrap_or_default().to_string();
     html! {
         figure.chart data-metric=(metric.title) {
             figcaption {
                 b { (metric.title) }
-                span.key.baseline { "baseline" }
-                span.key.candidate { "candidate" }
+                @for (label, class, _) in &lines {
+                    span class={ "key " (class) } { (label) }
+                }
                 @if let Some(t) = threshold { span.key.threshold { "threshold " ((metric.show)(t)) } }
             }
             svg viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img" aria-label=(metric.title) {
@@ -245,8 +276,9 @@ fn chart(metric: &ChartMetric, series: &Series, threshold: Option<f64>, marks: &
                 @if let Some(t) = threshold {
                     line.threshold x1=(LEFT) y1=(y(t)) x2=(WIDTH - RIGHT) y2=(y(t)) {}
                 }
-                @if !baseline.is_empty() { polyline.baseline points=(baseline) {} }
-                @if !candidate.is_empty() { polyline.candidate points=(candidate) {} }
+                @for (label, class, points) in &lines {
+                    polyline class={ "revision " (class) } data-revision=(label) points=(points) {}
+                }
             }
         }
     }
@@ -336,9 +368,11 @@ td.v-promote,td.v-hold,td.v-inconclusive{background:none}td.v-rollback{backgroun
 tr.o-failed td,tr.o-interrupted td{color:#b00;font-weight:600}tr.o-pinned td{color:#060}\
 figure.chart{margin:1em 0}figure.chart svg{width:100%;height:auto;max-width:640px;display:block}\
 figcaption{display:flex;gap:1em;flex-wrap:wrap;align-items:baseline}.key::before{content:'';display:inline-block;width:14px;height:3px;margin-right:4px;vertical-align:middle}\
-.key.baseline::before{background:#48c}.key.candidate::before{background:#e70}.key.threshold::before{background:#d33}\
+.key.rev0::before{background:#48c}.key.rev1::before{background:#e70}.key.rev2::before{background:#3a3}\
+.key.rev3::before{background:#a4c}.key.rev4::before{background:#c84}.key.rev5::before{background:#777}.key.threshold::before{background:#d33}\
 svg text{font-size:11px;fill:#555}svg .axis{stroke:#999}svg polyline{fill:none;stroke-width:2}\
-svg .baseline{stroke:#48c}svg .candidate{stroke:#e70}svg .threshold{stroke:#d33;stroke-dasharray:4 3}\
+svg .rev0{stroke:#48c}svg .rev1{stroke:#e70}svg .rev2{stroke:#3a3}svg .rev3{stroke:#a4c}svg .rev4{stroke:#c84}\
+svg .rev5{stroke:#777}svg .threshold{stroke:#d33;stroke-dasharray:4 3}\
 svg .mark{stroke-width:1.5}svg .mark.deploy{stroke:#48c;stroke-dasharray:2 2}svg .mark.rollback{stroke:#d33}svg .mark.pin{stroke:#3a3}\
 svg text.mark{stroke:none;font-size:10px}svg text.mark.deploy{fill:#48c}svg text.mark.rollback{fill:#d33}svg text.mark.pin{fill:#3a3}";
 

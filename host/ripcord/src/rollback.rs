@@ -284,6 +284,10 @@ impl<'c, 'a> Rollback<'c, 'a> {
             if self.deployment.rollout.is_some() {
                 marks.push(Mark::ClearRollout);
             }
+            // A pending rollback is answered by the pin, whoever made it.
+            if self.deployment.approval.is_some() {
+                marks.push(Mark::ClearApproval);
+            }
         }
         let standby_on_target = self.deployment.capacity.as_ref().is_some_and(|c| c.revision == self.target);
         if self.record.prewarm.as_ref().is_some_and(|p| p.created) || standby_on_target {

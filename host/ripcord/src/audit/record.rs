@@ -39,6 +39,11 @@ pub enum Action {
     Rollback,
     /// Record the candidate as the last known good.
     RecordKnownGood,
+    /// A rollback verdict of a guard in `mode = "approve"`: the rollback waits for an approver.
+    AwaitApproval,
+    /// A pending rollback rejected by an approver, or dropped at its timeout: the candidate's rollbacks are not
+    /// acted on.
+    RejectRollback,
     /// Release capacity ripcord added.
     ReleasePrewarm,
     /// Keep the rollback target warm while a candidate bakes (`prewarm = "standby"`).
@@ -242,6 +247,10 @@ pub struct Record {
     pub at_ms: i64,
     pub guard: String,
     pub actor: Actor,
+    /// Who acted, as ripcord identified them: `token:NAME` or `oidc:SUBJECT` (the server), `local:USER` (the CLI),
+    /// `invoke` (a function's direct invocation). Absent for scheduled cycles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
     pub mode: Mode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment: Option<DeploymentRecord>,
@@ -286,6 +295,7 @@ impl Record {
             at_ms,
             guard: guard.to_string(),
             actor,
+            by: None,
             mode,
             deployment: None,
             verdict: Verdict::Hold,
@@ -375,6 +385,13 @@ impl Record {
             }
             (Kind::Result, Action::Rollback, _) => {
                 format!("FAILED to roll back {guard} {candidate} → {target}{time}: {error}")
+            }
+            (Kind::Decision, Action::AwaitApproval, _) => format!(
+                "the rollback of {guard} {candidate} → {target} AWAITS APPROVAL{time} \
+                 (POST /api/v1/guards/{guard}/approve or /reject): {reason}"
+            ),
+            (Kind::Decision, Action::RejectRollback, _) => {
+                format!("{guard}: the rollback {candidate} → {target} will not be made{time}: {reason}")
             }
             (Kind::Decision, _, _) if self.findings.contains(&Finding::GuardError) => {
                 format!("{guard} is NOT PROTECTED{time}: {reason}")

@@ -100,8 +100,9 @@ async fn answer(
             emit_metrics(&reports, started);
             Ok(summary(&reports, exit_code(&reports)))
         }
-        Event::Pull { guard, to } => {
-            let report = controller.pull(&guard, to.as_deref()).await;
+        Event::Pull { guard, to, reason } => {
+            let requester = ripcord::controller::Requester { by: "invoke".into(), reason };
+            let report = controller.pull(&guard, to.as_deref(), &requester).await;
             let reports = [report];
             emit_metrics(&reports, started);
             Ok(summary(&reports, exit_code(&reports)))

@@ -128,6 +128,9 @@ pub(crate) fn describe(report: &GuardResult) -> String {
         // The error is the second line (it is the reason too, unless the verdict had one of its own).
         Effect::Failed { .. } => "FAILED".to_string(),
         Effect::Deferred { .. } => "DEFERRED (platform quota): read first next cycle".to_string(),
+        Effect::AwaitingApproval { to, until } => {
+            format!("AWAITING APPROVAL of the rollback to {} (until {until})", label(to))
+        }
     };
     let why = match &report.effect {
         Effect::Failed { error } if *error != report.reason => {
@@ -186,18 +189,42 @@ pub(crate) fn summary(reports: &[GuardResult], code: u8) -> serde_json::Value {
 }
 
 pub(crate) fn print(reports: &[GuardResult], json: bool, code: u8) -> anyhow::Result<()> {
-    if json {
+    let written = if json {
         // Written as it is serialized: a 10,000-guard cycle built as one JSON value first took 36 MiB more.
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        serde_json::to_writer(&mut out, &Summary::new(reports, code))?;
-        writeln!(out)?;
-        out.flush()?;
+        serde_json::to_writer(&mut out, &Summary::new(reports, code))
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush())
     } else {
-        for report in reports {
-            println!("{}", describe(report));
+        reports.iter().try_for_each(|report| line(describe(report)))
+    };
+    quiet_if_closed(written)
+}
+
+/// Writes `text` and a newline to stdout; a reader that went away (`| head`) is not an error (see
+/// [`stdout_closed`]).
+pub(crate) fn line(text: impl std::fmt::Display) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    quiet_if_closed(writeln!(out, "{text}").and_then(|()| out.flush())).map_err(std::io::Error::other)
+}
+
+/// Whether stdout's reader went away (a closed pipe): the command ends quietly after what it is doing — a cycle's
+/// changes are made and recorded before anything is printed — as Unix tools do, instead of panicking.
+pub(crate) fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn quiet_if_closed(written: std::io::Result<()>) -> anyhow::Result<()> {
+    match written {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
         }
+        other => Ok(other?),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub(crate) fn run(config_path: &Path, out: &Path) -> anyhow::Result<ExitCode> {
         "precompiled": out,
         "target": portable_target(),
     });
-    println!("{answer:#}");
+    super::output::line(format!("{answer:#}"))?;
     Ok(ExitCode::SUCCESS)
 }
 

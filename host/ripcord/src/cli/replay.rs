@@ -71,12 +71,12 @@ pub(crate) fn run(
                     })
                 })
                 .collect();
-            println!(
+            super::output::line(format!(
                 "{}",
                 serde_json::json!({"at": at, "guard": g.name, "verdict": decision.verdict, "reason": decision.reason, "findings": decision.findings, "policies": policies})
-            );
+            ))?;
         } else {
-            println!("{at}  {:<16} {:<13} {}", g.name, decision.verdict.as_str(), decision.reason);
+            super::output::line(format!("{at}  {:<16} {:<13} {}", g.name, decision.verdict.as_str(), decision.reason))?;
         }
     }
     let code = if rollback {

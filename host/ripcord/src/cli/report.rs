@@ -24,7 +24,7 @@ pub(crate) fn run(
     let page = ripcord::report::render(&log.records, &path.display().to_string(), last);
     match out {
         Some(out) => std::fs::write(&out, page).with_context(|| format!("writing {}", out.display()))?,
-        None => print!("{page}"),
+        None => super::output::line(page.trim_end())?,
     }
     Ok(ExitCode::from(exit::HEALTHY))
 }

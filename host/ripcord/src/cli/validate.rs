@@ -25,6 +25,13 @@ pub(crate) fn run(config_path: &Path, json: bool, runtime_args: &RuntimeArgs) ->
                 broken_names.insert(guard.name.clone());
                 problems.extend(guard.problems.into_iter().map(ConfigError::Guard));
             }
+            // `ripcord serve`'s tokens file, when one is named: its problems are the configuration's.
+            if let Some(tokens) = &config.server.tokens_file
+                && let Err(error) = super::serve::tokens::Tokens::load(tokens)
+            {
+                let (path, field) = (config_path.into(), "server.tokens_file".into());
+                problems.push(ConfigError::Invalid { path, field, message: error.to_string() });
+            }
             let guards = config.guard_names().count();
             (guards, guards - broken_names.len(), problems)
         }
@@ -36,19 +43,19 @@ pub(crate) fn run(config_path: &Path, json: bool, runtime_args: &RuntimeArgs) ->
         let answer = json!({
             "config": config_path, "ok": ok, "guards": guards, "served": served, "problems": listed,
         });
-        println!("{answer}");
+        super::output::line(format!("{answer}"))?;
     } else {
         // Plugin text (a panic message) may hold newlines or escape sequences: one problem, one safe line.
         for problem in &problems {
-            println!("{}", ripcord::text::terminal_safe(&problem.to_string()));
+            super::output::line(format!("{}", ripcord::text::terminal_safe(&problem.to_string())))?;
         }
         let config = config_path.display();
         match problems.len() {
-            0 => println!("{config}: {guards} guards, no problems"),
-            n => println!(
+            0 => super::output::line(format!("{config}: {guards} guards, no problems"))?,
+            n => super::output::line(format!(
                 "{config}: {n} problem{}; {served} of {guards} guards would be served",
                 if n == 1 { "" } else { "s" }
-            ),
+            ))?,
         }
     }
     Ok(ExitCode::from(if ok { 0 } else { 1 }))

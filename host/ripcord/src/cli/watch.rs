@@ -7,6 +7,7 @@ use super::RuntimeArgs;
 use super::output::{exit_code, print};
 use super::setup::{async_runtime, controller};
 use ripcord::audit::Actor;
+use ripcord::controller::Controller;
 use ripcord::telemetry::{CycleSample, Registry};
 use std::path::Path;
 use std::process::ExitCode;
@@ -31,40 +32,68 @@ pub(crate) fn run(
             eprintln!("ripcord metrics at http://{bound}/metrics");
             tokio::spawn(ripcord::telemetry::serve(listener, registry.clone()));
         }
-        let clock = controller.clock();
-        let mut schedule = Schedule::new(controller.config(), clock.now_ms().await?);
-        let mut done = 0u64;
-        loop {
-            let now = clock.now_ms().await?;
-            let due = schedule.take_due(now);
-            if due.is_empty() {
-                // Woken early (a system clock step): an empty list would mean every guard.
-                let wait = schedule.next_due().saturating_sub(now).max(1);
-                clock.sleep(std::time::Duration::from_millis(wait as u64)).await?;
-                continue;
-            }
-            let started = std::time::Instant::now();
-            let reports = controller.check(&due, Actor::Schedule).await;
-            let sample = CycleSample::of(&reports, started.elapsed().as_millis() as u64);
-            sample.log();
-            registry.record(&sample, now);
-            watched.add(&reports);
-            if !json {
-                println!("-- {}", ripcord::time::format_timestamp(now));
-            }
-            print(&reports, json, exit_code(&reports))?;
-            done += 1;
-            if cycles.is_some_and(|n| done >= n) {
-                return Ok::<_, anyhow::Error>(());
-            }
-            let wait = schedule.next_due().saturating_sub(clock.now_ms().await?).max(0);
-            tokio::select! {
-                slept = clock.sleep(std::time::Duration::from_millis(wait as u64)) => slept?,
-                _ = tokio::signal::ctrl_c() => return Ok(()),
-            }
-        }
+        self::cycles(&controller, &registry, Cycles { json, limit: cycles, acting: None }, &mut watched).await
     })?;
     Ok(ExitCode::from(watched.code()))
+}
+
+/// How [`cycles`] runs.
+pub(crate) struct Cycles<'a> {
+    /// Print each cycle as one JSON object instead of text.
+    pub(crate) json: bool,
+    /// Stop after this many cycles.
+    pub(crate) limit: Option<u64>,
+    /// Held for each cycle, when other tasks of the process act on the same guards (`ripcord serve`).
+    pub(crate) acting: Option<&'a tokio::sync::Mutex<()>>,
+}
+
+/// Runs the controller's guards, each on its own interval, until interrupted, `limit` cycles, or nobody reads
+/// stdout any more; every cycle is printed, counted in `registry` and added to `watched`.
+pub(crate) async fn cycles(
+    controller: &Controller,
+    registry: &Registry,
+    how: Cycles<'_>,
+    watched: &mut Watched,
+) -> anyhow::Result<()> {
+    let clock = controller.clock();
+    let mut schedule = Schedule::new(controller.config(), clock.now_ms().await?);
+    let mut done = 0u64;
+    loop {
+        let now = clock.now_ms().await?;
+        let due = schedule.take_due(now);
+        if due.is_empty() {
+            // Woken early (a system clock step): an empty list would mean every guard.
+            let wait = schedule.next_due().saturating_sub(now).max(1);
+            clock.sleep(std::time::Duration::from_millis(wait as u64)).await?;
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let reports = {
+            let _acting = match how.acting {
+                Some(lock) => Some(lock.lock().await),
+                None => None,
+            };
+            controller.check(&due, Actor::Schedule).await
+        };
+        let sample = CycleSample::of(&reports, started.elapsed().as_millis() as u64);
+        sample.log();
+        registry.record(&sample, now);
+        watched.add(&reports);
+        if !how.json {
+            super::output::line(format!("-- {}", ripcord::time::format_timestamp(now)))?;
+        }
+        print(&reports, how.json, exit_code(&reports))?;
+        done += 1;
+        // Nobody reads any more (`watch | head`): end quietly, between cycles, never mid-change.
+        if how.limit.is_some_and(|n| done >= n) || super::output::stdout_closed() {
+            return Ok(());
+        }
+        let wait = schedule.next_due().saturating_sub(clock.now_ms().await?).max(0);
+        tokio::select! {
+            slept = clock.sleep(std::time::Duration::from_millis(wait as u64)) => slept?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
 }
 
 /// When each guard is next due: every guard is judged on its own `interval`, counted from the start.

@@ -4,7 +4,7 @@
 
 use super::{
     ClockKind, ConfigError, Fallback, Guard, MAX_ECHO, MAX_HOLD, MAX_INTERVAL, MAX_PREWARM_TIMEOUT, MAX_SPAN, Mode,
-    PrewarmMode, Target, WebhookFormat, echo,
+    OnApprovalTimeout, PrewarmMode, Target, WebhookFormat, echo,
 };
 use crate::evaluation::Platform;
 use serde::Deserialize;
@@ -24,7 +24,16 @@ pub(super) struct File {
     #[serde(default)]
     pub(super) defaults: DefaultsFile,
     #[serde(default)]
+    pub(super) server: ServerFile,
+    #[serde(default)]
     pub(super) guard: Vec<GuardFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServerFile {
+    pub(super) listen: Option<String>,
+    pub(super) tokens_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -93,6 +102,8 @@ pub(super) struct DefaultsFile {
     pub(super) history: Option<String>,
     pub(super) metrics_delay: Option<String>,
     pub(super) mode: Option<Mode>,
+    pub(super) approval_timeout: Option<String>,
+    pub(super) on_approval_timeout: Option<OnApprovalTimeout>,
     pub(super) cooldown: Option<String>,
     pub(super) on_policy_error: Option<Fallback>,
     pub(super) no_data: Option<Fallback>,
@@ -155,6 +166,7 @@ impl DefaultsFile {
             "history" => self.history.is_some(),
             "metrics_delay" => self.metrics_delay.is_some(),
             "cooldown" => self.cooldown.is_some(),
+            "approval_timeout" => self.approval_timeout.is_some(),
             _ => false,
         }
     }
@@ -180,6 +192,8 @@ pub(super) fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<G
     let (interval, interval_text) = duration("interval", &guard.interval, &defaults.interval, "1m", MAX_INTERVAL);
     let (window, window_text) = duration("window", &guard.window, &defaults.window, "5m", MAX_SPAN);
     let (cooldown, _) = duration("cooldown", &guard.cooldown, &defaults.cooldown, "30m", MAX_HOLD);
+    let (approval_timeout, approval_timeout_text) =
+        duration("approval_timeout", &guard.approval_timeout, &defaults.approval_timeout, "15m", MAX_HOLD);
     let (prewarm_timeout, _) =
         duration("prewarm_timeout", &guard.prewarm_timeout, &defaults.prewarm_timeout, "2m", MAX_PREWARM_TIMEOUT);
     let (settle, _) = duration("settle", &guard.settle, &defaults.settle, "15m", MAX_HOLD);
@@ -187,6 +201,10 @@ pub(super) fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<G
     let (history, history_text) = duration("history", &guard.history, &defaults.history, "1h", MAX_SPAN);
     let (metrics_delay, _) =
         duration("metrics_delay", &guard.metrics_delay, &defaults.metrics_delay, "1m", Duration::from_secs(3600));
+    if approval_timeout < Duration::from_secs(60) {
+        let message = format!("must be at least 1m (a person answers), got {}", echo(&approval_timeout_text));
+        problems.push(("approval_timeout", message));
+    }
     if history < Duration::from_secs(60) {
         problems.push(("history", format!("must be at least 1m (one metric period), got {}", echo(&history_text))));
     }
@@ -234,6 +252,11 @@ pub(super) fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<G
         history,
         metrics_delay,
         mode: guard.mode.or(defaults.mode).unwrap_or(Mode::Enforce),
+        approval_timeout,
+        on_approval_timeout: guard
+            .on_approval_timeout
+            .or(defaults.on_approval_timeout)
+            .unwrap_or(OnApprovalTimeout::Rollback),
         cooldown,
         on_policy_error: guard.on_policy_error.or(defaults.on_policy_error).unwrap_or(Fallback::Inconclusive),
         no_data: guard.no_data.or(defaults.no_data).unwrap_or(Fallback::Inconclusive),

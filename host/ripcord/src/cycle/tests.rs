@@ -34,6 +34,7 @@ fn canary() -> Deployment {
         last_rollback_ms: None,
         capacity: None,
         rollout: None,
+        approval: None,
     }
 }
 
@@ -86,7 +87,7 @@ impl Harness {
             guard: &self.controller.config.guards[0],
             provider: self.provider.clone() as Arc<dyn Provider>,
             deployment,
-            cycle: Cycle { now: NOW, actor: Actor::Schedule, started: Instant::now() },
+            cycle: Cycle { now: NOW, actor: Actor::Schedule, by: None, started: Instant::now() },
         }
     }
 

@@ -2,7 +2,7 @@
 //! scheduled run needs no local state: their names and the one codec for their values. Each provider only says
 //! where a marker lives (`ripcord:known-good:ALIAS`, `ripcord.dev/known-good`).
 
-use super::{Capacity, Mark, Release, Rollout};
+use super::{Approval, ApprovalState, Capacity, Mark, Release, Rollout};
 
 /// What a marker records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub enum Marker {
     /// The candidate's rollout: `REVISION@FIRST_TRAFFIC_MS`, then `REVISION@FIRST_TRAFFIC_MS@ALL_TRAFFIC_MS` once it
     /// serves all traffic. Where its evidence starts, and when its bake started.
     Rollout,
+    /// A pending rollback (`pending@CANDIDATE@TARGET@SINCE_MS`) or a rejected one (`rejected@CANDIDATE@SINCE_MS`).
+    Approval,
 }
 
 impl Marker {
@@ -26,6 +28,7 @@ impl Marker {
             Self::RolledBackAt => "rolled-back-at",
             Self::Prewarm => "prewarm",
             Self::Rollout => "rollout",
+            Self::Approval => "approval",
         }
     }
 }
@@ -48,6 +51,14 @@ pub fn encode(mark: &Mark) -> (Marker, Option<String>) {
             (Marker::Rollout, Some(format!("{revision}@{first_traffic_ms}{all}")))
         }
         Mark::ClearRollout => (Marker::Rollout, None),
+        Mark::Approval(Approval { candidate, state, since_ms }) => {
+            let value = match state {
+                ApprovalState::Pending { target } => format!("pending@{candidate}@{target}@{since_ms}"),
+                ApprovalState::Rejected => format!("rejected@{candidate}@{since_ms}"),
+            };
+            (Marker::Approval, Some(value))
+        }
+        Mark::ClearApproval => (Marker::Approval, None),
     }
 }
 
@@ -58,6 +69,7 @@ pub struct Markers {
     pub last_rollback_ms: Option<i64>,
     pub capacity: Option<Capacity>,
     pub rollout: Option<Rollout>,
+    pub approval: Option<Approval>,
 }
 
 impl Markers {
@@ -82,8 +94,21 @@ impl Markers {
             };
             parts.next().is_none().then_some(Rollout { revision, first_traffic_ms, all_traffic_ms })
         });
+        let approval = get(Marker::Approval).and_then(|value| {
+            let parts: Vec<&str> = value.split('@').collect();
+            let (candidate, state, since) = match parts.as_slice() {
+                ["pending", candidate, target, since] if !target.is_empty() => {
+                    (candidate, ApprovalState::Pending { target: target.to_string() }, since)
+                }
+                ["rejected", candidate, since] => (candidate, ApprovalState::Rejected, since),
+                _ => return None,
+            };
+            let since_ms = since.parse().ok()?;
+            (!candidate.is_empty()).then(|| Approval { candidate: candidate.to_string(), state, since_ms })
+        });
         Self {
             rollout,
+            approval,
             known_good: get(Marker::KnownGood).map(str::to_string),
             last_rollback_ms: get(Marker::RolledBackAt).and_then(|v| v.parse().ok()),
             capacity,
@@ -126,6 +151,13 @@ mod tests {
         let standby = encode(&Mark::Capacity(Capacity { revision: "3".into(), release: Release::WhenPromoted }));
         assert_eq!(standby, (Marker::Prewarm, Some("3@standby".to_string())));
         assert_eq!(encode(&Mark::ClearCapacity), (Marker::Prewarm, None));
+        for state in [ApprovalState::Pending { target: "svc-00001-aaa".into() }, ApprovalState::Rejected] {
+            let approval = Approval { candidate: "svc-00002-bbb".into(), state, since_ms: 1_795_683_000_000 };
+            let (marker, value) = encode(&Mark::Approval(approval.clone()));
+            let read = Markers::decode(|m| (m == marker).then_some(value.as_deref()).flatten());
+            assert_eq!(read.approval, Some(approval));
+        }
+        assert_eq!(encode(&Mark::ClearApproval), (Marker::Approval, None));
     }
 
     #[test]
@@ -135,6 +167,7 @@ mod tests {
             Marker::RolledBackAt => Some("yesterday"),
             Marker::KnownGood => None,
             Marker::Rollout => Some("3@5@6@7"),
+            Marker::Approval => Some("pending@3@@5"),
         });
         assert_eq!(read, Markers::default());
     }

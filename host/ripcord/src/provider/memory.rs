@@ -205,6 +205,8 @@ impl Changer for InMemory {
                 Mark::ClearCapacity => d.capacity = None,
                 Mark::Rollout(rollout) => d.rollout = Some(rollout.clone()),
                 Mark::ClearRollout => d.rollout = None,
+                Mark::Approval(approval) => d.approval = Some(approval.clone()),
+                Mark::ClearApproval => d.approval = None,
             }
         }
         state.marks.extend(marks.iter().cloned());
