@@ -7,7 +7,7 @@ use crate::support::{
     BBB_FAILS, RUN_CANARY, RUN_KNOWN_GOOD, SimHarness, V2_FAILS, lambda_scenario, run_scenario, stderr, stdout,
     webhook_receiver,
 };
-use ripcord::audit::{Action, Kind};
+use ripcord::record::audit::{Action, Kind};
 
 const CANARY: &str = "version = 1\nrouting = { version = 2, weight = 0.1 }";
 const KNOWN_GOOD_1: &str = r#""ripcord:known-good:live" = "1""#;

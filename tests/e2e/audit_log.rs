@@ -5,7 +5,7 @@
 use crate::support::{
     BBB_FAILS, RUN_CANARY, RUN_KNOWN_GOOD, SimHarness, V2_FAILS, lambda_scenario, run_scenario, stderr, stdout,
 };
-use ripcord::audit::Kind;
+use ripcord::record::audit::Kind;
 use std::io::{Read, Write};
 
 const CANARY: &str = "version = 1\nrouting = { version = 2, weight = 0.1 }";
@@ -35,7 +35,7 @@ fn a_torn_last_line_does_not_swallow_the_next_record() {
     h.sim.advance(60_000);
     let output = h.ripcord(&["check"]);
     assert!(output.status.code().is_some(), "{}", stderr(&output));
-    let log = ripcord::audit::Audit::load(&audit_path(&h)).unwrap_or_else(|e| panic!("{e}"));
+    let log = ripcord::record::audit::Audit::load(&audit_path(&h)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(log.damaged.len(), 1, "only the torn line is damaged: {:?}", log.damaged);
     let last = log.records.last().unwrap_or_else(|| panic!("no record"));
     assert_eq!(last.record, Kind::Decision, "the new cycle's decision, on a line of its own");
@@ -114,7 +114,7 @@ fn a_cycle_that_cannot_read_its_metrics_still_writes_a_decision() {
     let audit = h.audit();
     assert_eq!(audit.len(), 1, "{audit:?}");
     let decision = &audit[0];
-    assert_eq!((decision.record, decision.verdict), (Kind::Decision, ripcord::verdict::Verdict::Inconclusive));
+    assert_eq!((decision.record, decision.verdict), (Kind::Decision, ripcord::model::verdict::Verdict::Inconclusive));
     let error = decision.error.clone().unwrap_or_default();
     assert!(error.contains("InvalidParameterValue: no such metric, on purpose (HTTP 400)"), "{error}");
     assert!(decision.deployment.is_some(), "the deployment as read is recorded");

@@ -1,7 +1,7 @@
 //! The built-in policies on the shipped fixtures: each verdict, and the checks behind it.
 
 use crate::support::{fixture, load, runtime};
-use ripcord::verdict::Verdict;
+use ripcord::model::verdict::Verdict;
 
 #[test]
 fn builtins_give_the_expected_verdict_on_every_fixture() {
@@ -49,7 +49,7 @@ fn error_rate_parameters_change_the_verdict() {
     // Tolerating 20% errors turns the spike into a promote; so does tolerating 100x the baseline's rate.
     for (name, value) in [("max_rate", 0.2), ("ratio", 100.0)] {
         let mut evaluation = fixture("error-spike.json");
-        evaluation.params.insert(name.into(), ripcord::evaluation::ParamValue::Float(value));
+        evaluation.params.insert(name.into(), ripcord::model::evaluation::ParamValue::Float(value));
         let tolerant = runtime.evaluate(&plugin, &evaluation).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(tolerant.verdict, Verdict::Promote, "{name} = {value}: {}", tolerant.reason);
     }
@@ -60,12 +60,12 @@ fn unknown_or_mistyped_parameters_are_policy_errors_naming_the_parameter() {
     let runtime = runtime();
     let plugin = load(&runtime, "builtin:error-rate");
     let mut evaluation = fixture("healthy.json");
-    evaluation.params.insert("max_rat".into(), ripcord::evaluation::ParamValue::Float(0.2));
+    evaluation.params.insert("max_rat".into(), ripcord::model::evaluation::ParamValue::Float(0.2));
     let error = runtime.evaluate(&plugin, &evaluation).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(error.contains("`error-rate@0.1.0` (builtin:error-rate)"), "{error}");
     assert!(error.contains("unknown parameter `max_rat`"), "{error}");
     let mut evaluation = fixture("healthy.json");
-    evaluation.params.insert("windows".into(), ripcord::evaluation::ParamValue::Text("two".into()));
+    evaluation.params.insert("windows".into(), ripcord::model::evaluation::ParamValue::Text("two".into()));
     let error = runtime.evaluate(&plugin, &evaluation).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(error.contains("parameter `windows` must be a non-negative integer, got text \"two\""), "{error}");
 }
@@ -82,7 +82,7 @@ fn latency_uses_a_sequential_sign_test_on_the_minutes() {
     let evidence = report.checks.iter().find(|c| c.name == "evidence_slower").unwrap_or_else(|| panic!("{report:?}"));
     assert!(!evidence.passed && evidence.observed >= 1.0, "{evidence:?}");
     let mut evaluation = fixture("latency-regression.json");
-    evaluation.params.insert("min_samples".into(), ripcord::evaluation::ParamValue::Integer(1000));
+    evaluation.params.insert("min_samples".into(), ripcord::model::evaluation::ParamValue::Integer(1000));
     let report = runtime.evaluate(&plugin, &evaluation).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.verdict, Verdict::Hold, "{}", report.reason);
 }
@@ -109,9 +109,9 @@ fn a_builtin_loads_from_its_wasm_file_like_any_plugin() {
     assert_eq!(report.verdict, Verdict::Rollback);
 }
 
-/// The README's example policy, compiled from `plugins/examples/error-ceiling`, works and is the one shown.
+/// The book's Rust example policy, compiled from `plugins/examples/error-ceiling`, works and is the one shown.
 #[test]
-fn the_readme_example_policy_works_and_matches_the_readme() {
+fn the_books_example_policy_works_and_is_the_one_shown() {
     let runtime = runtime();
     let plugin = load(&runtime, &crate::support::guest("error-ceiling").display().to_string());
     for (file, want) in [
@@ -124,10 +124,10 @@ fn the_readme_example_policy_works_and_matches_the_readme() {
     }
     let root = crate::support::repo_root();
     let source = std::fs::read_to_string(root.join("plugins/examples/error-ceiling/src/lib.rs")).unwrap_or_default();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap_or_default();
+    let page = std::fs::read_to_string(root.join("docs/guides/policy-rust.md")).unwrap_or_default();
     assert!(
-        !source.is_empty() && readme.contains(&source),
-        "README.md must show plugins/examples/error-ceiling/src/lib.rs verbatim"
+        !source.is_empty() && page.contains(&source),
+        "docs/guides/policy-rust.md must show plugins/examples/error-ceiling/src/lib.rs verbatim"
     );
 }
 
@@ -137,7 +137,7 @@ fn error_rate_holds_while_the_evidence_is_not_enough() {
     let runtime = runtime();
     let plugin = load(&runtime, "builtin:error-rate");
     let mut evaluation = fixture("error-spike.json");
-    evaluation.params.insert("ratio".into(), ripcord::evaluation::ParamValue::Float(30.0));
+    evaluation.params.insert("ratio".into(), ripcord::model::evaluation::ParamValue::Float(30.0));
     let report = runtime.evaluate(&plugin, &evaluation).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.verdict, Verdict::Hold, "{}", report.reason);
     assert!(report.reason.contains("not yet significant"), "{}", report.reason);

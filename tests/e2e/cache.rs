@@ -1,8 +1,8 @@
 //! Compiled plugins are cached on disk and reused; a damaged entry is recompiled, never trusted.
 
 use crate::support::{fixture, temp_dir};
-use ripcord::runtime::{CacheDir, PluginSource, Runtime, RuntimeSettings};
-use ripcord::verdict::Verdict;
+use ripcord::model::verdict::Verdict;
+use ripcord::plugin::runtime::{CacheDir, PluginSource, Runtime, RuntimeSettings};
 
 fn runtime_with_cache(dir: &std::path::Path) -> Runtime {
     Runtime::new(RuntimeSettings { cache: CacheDir::At(dir.to_path_buf()), ..RuntimeSettings::default() })

@@ -3,7 +3,7 @@
 //! the traffic PATCH, a failed operation, and one ListTimeSeries call per metric per project.
 
 use crate::support::{BBB_FAILS, RUN_CANARY, RUN_KNOWN_GOOD, SimHarness, run_scenario, stderr, stdout};
-use ripcord::audit::Kind;
+use ripcord::record::audit::Kind;
 use ripcord_sim::cloudrun::TrafficTarget;
 
 const AAA: &str = "search-00001-aaa";
@@ -368,7 +368,7 @@ fn a_rollback_killed_during_the_traffic_patch_ends_pinned_without_a_conflict_lef
     h.sim.advance(60_000);
     let split = h.split("search");
     assert_eq!(split[0], (AAA.to_string(), 100, String::new()), "{split:?}");
-    let open = ripcord::audit::unanswered(h.audit());
+    let open = ripcord::record::audit::unanswered(h.audit());
     assert!(open.is_empty(), "{open:?}");
 }
 
@@ -392,7 +392,7 @@ fn a_guard_without_google_credentials_says_how_to_provide_them() {
     let text = stdout(&output);
     assert!(text.contains("no usable Google credentials: no key file or gcloud credentials were found"), "{text}");
     assert!(text.contains("set GOOGLE_APPLICATION_CREDENTIALS to a service account key file"), "{text}");
-    let audit = ripcord::audit::Audit::read(&dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    let audit = ripcord::record::audit::Audit::read(&dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(audit.len(), 1);
     assert!(audit[0].error.as_deref().is_some_and(|e| e.contains("no usable Google credentials")), "{audit:?}");
 }

@@ -6,8 +6,8 @@
 //! them.
 
 use ripcord::config::{Config, ConfigError};
-use ripcord::policies::PolicySet;
-use ripcord::runtime::{CacheDir, Runtime, RuntimeSettings};
+use ripcord::judge::policies::PolicySet;
+use ripcord::plugin::runtime::{CacheDir, Runtime, RuntimeSettings};
 use std::path::Path;
 
 #[test]

@@ -7,7 +7,7 @@
 use crate::function::{Function, scheduled_event};
 use crate::polyglot::build;
 use crate::support::{SimHarness, guest, repo_root, stderr, stdout, temp_dir};
-use ripcord::audit::Kind;
+use ripcord::record::audit::Kind;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -183,7 +183,7 @@ fn assert_contained(h: &SimHarness, cycles: usize) {
         let decisions: Vec<_> = audit.iter().filter(|r| r.guard == name && r.record == Kind::Decision).collect();
         assert_eq!(decisions.len(), cycles, "{name}: one decision per cycle: {audit:?}");
         for decision in decisions {
-            assert_eq!(decision.verdict, ripcord::verdict::Verdict::Inconclusive, "{name}");
+            assert_eq!(decision.verdict, ripcord::model::verdict::Verdict::Inconclusive, "{name}");
             let error = decision.policies[0].error.clone().unwrap_or_default();
             assert!(error.contains(p.identity), "{name}: the error names the plugin: {error}");
             assert!(error.contains(p.cause), "{name}: the error says the cause: {error}");
@@ -281,7 +281,7 @@ fn a_hostile_latency_thresholds_export_fails_only_its_policy() {
     for (name, _, cause) in cases {
         let decision = audit.iter().find(|r| r.guard == name && r.record == Kind::Decision);
         let decision = decision.unwrap_or_else(|| panic!("{name}: no decision: {audit:?}"));
-        assert_eq!(decision.verdict, ripcord::verdict::Verdict::Inconclusive, "{name}");
+        assert_eq!(decision.verdict, ripcord::model::verdict::Verdict::Inconclusive, "{name}");
         let error = decision.policies[0].error.clone().unwrap_or_default();
         assert!(error.contains("`hostile@0.1.0`"), "{name}: the error names the plugin: {error}");
         assert!(error.contains(cause), "{name}: the error says the cause: {error}");

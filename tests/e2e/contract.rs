@@ -76,8 +76,8 @@ const FROZEN_V0_3_0: &str = "26f27e5ab1f49574fb860023ea8f3276425fecdd3b9f954a1b0
 #[test]
 fn plugins_built_against_0_1_0_keep_running_beside_0_3_0_ones() {
     use crate::support::{fixture, guest, load, repo_root};
-    use ripcord::runtime::Contract;
-    use ripcord::verdict::Verdict;
+    use ripcord::model::verdict::Verdict;
+    use ripcord::plugin::runtime::Contract;
     let runtime = runtime();
     let legacy = load(&runtime, &guest("safety-errors").display().to_string());
     assert_eq!(legacy.contract(), Contract::V0_1_0);
@@ -85,7 +85,7 @@ fn plugins_built_against_0_1_0_keep_running_beside_0_3_0_ones() {
     assert_eq!(builtin.contract(), Contract::V0_3_0);
     let legacy_fixture = |name: &str| {
         let path = repo_root().join("plugins/examples/safety-errors/fixtures").join(name);
-        ripcord::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"))
+        ripcord::model::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"))
     };
     for (file, expected) in [("healthy.json", Verdict::Promote), ("error-spike.json", Verdict::Rollback)] {
         let verdict = runtime.evaluate(&legacy, &legacy_fixture(file)).map(|r| r.verdict);

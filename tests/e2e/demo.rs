@@ -1,4 +1,5 @@
-//! `ripcord demo`, as a user runs it: the last line is the JSON summary the README promises.
+//! `ripcord demo`, as a user runs it: the last line is the JSON summary the README and the book promise, with the
+//! keys they show.
 
 use crate::support::{ripcord, temp_dir};
 
@@ -19,10 +20,25 @@ fn demo_prewarms_pins_the_stable_version_without_cold_starts() {
     assert_eq!(summary["prewarmed"], true);
     assert_eq!(summary["cold_starts_after_rollback"], 0);
     assert!(summary["verdict_to_pin_ms"].as_i64().is_some_and(|ms| ms >= 30_000), "{summary}");
+    // The summary the README and the book's Getting started show has the keys the demo prints, no more, no fewer.
+    let keys = |v: &serde_json::Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    for page in ["README.md", "docs/getting-started.md"] {
+        let text = std::fs::read_to_string(crate::support::repo_root().join(page)).unwrap_or_default();
+        let shown = text.lines().find(|l| l.starts_with("{\"audit_log\"")).unwrap_or_default();
+        let shown: serde_json::Value = serde_json::from_str(shown).unwrap_or_else(|e| panic!("{page}: {e}: {shown}"));
+        assert_eq!(keys(&shown), keys(&summary), "{page} shows another summary than the demo prints");
+    }
     let audit = summary["audit_log"].as_str().map(std::path::PathBuf::from).unwrap_or_default();
-    let records = ripcord::audit::Audit::read(&audit).unwrap_or_else(|e| panic!("{e}"));
+    let records = ripcord::record::audit::Audit::read(&audit).unwrap_or_else(|e| panic!("{e}"));
     let rollback: Vec<_> = records.iter().filter(|r| r.action.to_string() == "rollback").map(|r| r.record).collect();
-    assert_eq!(rollback, [ripcord::audit::Kind::Decision, ripcord::audit::Kind::Intent, ripcord::audit::Kind::Result]);
+    assert_eq!(
+        rollback,
+        [
+            ripcord::record::audit::Kind::Decision,
+            ripcord::record::audit::Kind::Intent,
+            ripcord::record::audit::Kind::Result
+        ]
+    );
 }
 
 #[test]

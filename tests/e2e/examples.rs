@@ -70,10 +70,10 @@ fn every_scenario_ships_a_guards_toml() {
 fn the_reference_guards_toml_loads() {
     let config = repo_root().join("examples/guards.toml");
     let loaded = ripcord::config::Config::load(&config).unwrap_or_else(|e| panic!("{e}"));
-    let runtime = ripcord::runtime::Runtime::new(ripcord::runtime::RuntimeSettings {
-        cache: ripcord::runtime::CacheDir::At(Path::new(env!("CARGO_TARGET_TMPDIR")).join("examples-cache")),
+    let runtime = ripcord::plugin::runtime::Runtime::new(ripcord::plugin::runtime::RuntimeSettings {
+        cache: ripcord::plugin::runtime::CacheDir::At(Path::new(env!("CARGO_TARGET_TMPDIR")).join("examples-cache")),
         ..Default::default()
     });
     let runtime = runtime.unwrap_or_else(|e| panic!("{e}"));
-    ripcord::policies::PolicySet::load_strict(&loaded, runtime).unwrap_or_else(|e| panic!("{e}"));
+    ripcord::judge::policies::PolicySet::load_strict(&loaded, runtime).unwrap_or_else(|e| panic!("{e}"));
 }

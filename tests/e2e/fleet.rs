@@ -3,7 +3,7 @@
 //! within `prewarm_timeout` + 10 s of the verdict, also when the platform throttles the changes.
 
 use crate::support::{SimHarness, stdout};
-use ripcord::audit::{Action, Kind, Record};
+use ripcord::record::audit::{Action, Kind, Record};
 
 /// Virtual time the simulator takes to make provisioned concurrency READY.
 const ALLOCATION_MS: i64 = 30_000;

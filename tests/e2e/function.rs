@@ -101,7 +101,7 @@ fn a_scheduled_event_runs_a_cycle_and_rolls_back_a_failing_canary() {
     assert_eq!(result.body["guards"][0]["outcome"], "rolled-back", "{}", result.body);
     assert_eq!(h.alias(), (1, None));
     let actors: Vec<_> = h.audit().iter().map(|r| r.actor).collect();
-    assert!(actors.iter().all(|a| *a == ripcord::audit::Actor::Schedule), "{actors:?}");
+    assert!(actors.iter().all(|a| *a == ripcord::record::audit::Actor::Schedule), "{actors:?}");
 
     // The same process answers the next event (warm invocation): healthy now, nothing to do.
     let result = function.invoke(scheduled_event());
@@ -133,9 +133,9 @@ fn a_codedeploy_hook_fails_a_bad_deployment_after_pinning_the_known_good_warm() 
     assert_eq!(h.sim.hook_status("d-BAD", "hook-after-allow-traffic").as_deref(), Some("Failed"));
     assert_eq!(result.body["hook"]["status"], "Failed", "{}", result.body);
     assert_eq!(h.alias(), (1, None), "pinned to the known good");
-    let result_record = h.audit().into_iter().rfind(|r| r.record == ripcord::audit::Kind::Result);
+    let result_record = h.audit().into_iter().rfind(|r| r.record == ripcord::record::audit::Kind::Result);
     let result_record = result_record.unwrap_or_else(|| panic!("no result record"));
-    assert_eq!(result_record.actor, ripcord::audit::Actor::Hook);
+    assert_eq!(result_record.actor, ripcord::record::audit::Actor::Hook);
     assert!(result_record.prewarm.is_some_and(|p| p.ready), "prewarmed before the pin");
     // The hook status is reported after the pin.
     let ops = h.operations();
@@ -187,7 +187,7 @@ fn direct_invocations_check_and_pull_and_a_bad_event_is_an_error_not_a_crash() {
     assert!(pulled.ok, "{}", pulled.body);
     assert_eq!(pulled.body["guards"][0]["outcome"], "rolled-back", "{}", pulled.body);
     assert_eq!(h.alias(), (1, None));
-    assert!(h.audit().iter().any(|r| r.actor == ripcord::audit::Actor::Manual));
+    assert!(h.audit().iter().any(|r| r.actor == ripcord::record::audit::Actor::Manual));
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn a_short_function_timeout_pins_cold_rather_than_being_killed_mid_prewarm() {
     assert!(took < Duration::from_secs(30), "waited {took:?} for the stalled prewarm");
     assert_eq!(result.body["guards"][0]["outcome"], "rolled-back", "{}", result.body);
     assert_eq!(h.alias(), (1, None));
-    let record = h.audit().into_iter().rfind(|r| r.record == ripcord::audit::Kind::Result);
+    let record = h.audit().into_iter().rfind(|r| r.record == ripcord::record::audit::Kind::Result);
     let error = record.and_then(|r| r.error).unwrap_or_default();
     assert!(error.contains("abandoned to pin before the function's deadline"), "{error}");
 }

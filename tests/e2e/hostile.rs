@@ -3,8 +3,8 @@
 //! by `benches/verdict.rs` (`hostile/*`), not asserted here: a loaded machine must not fail a test.
 
 use crate::support::{TEST_DEADLINE, TEST_MEMORY_LIMIT, fixture, guest, load, runtime, temp_dir, with_param};
-use ripcord::runtime::{MAX_TRANSFER_BYTES, Plugin, PluginError, PluginErrorKind, Runtime};
-use ripcord::verdict::Verdict;
+use ripcord::model::verdict::Verdict;
+use ripcord::plugin::runtime::{MAX_TRANSFER_BYTES, Plugin, PluginError, PluginErrorKind, Runtime};
 use std::sync::OnceLock;
 use std::time::Instant;
 

@@ -10,8 +10,8 @@
 use crate::containment::SCENARIO;
 use crate::function::{Function, scheduled_event};
 use crate::support::{SimHarness, guest, stderr, stdout, temp_dir, webhook_receiver};
-use ripcord::audit::Kind;
-use ripcord::verdict::{Finding, Verdict};
+use ripcord::model::verdict::{Finding, Verdict};
+use ripcord::record::audit::Kind;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! path and every way it can go differently (healthy, dry-run, cooldown, a concurrent change, API failures).
 
 use crate::support::{SimHarness, V2_FAILS, lambda_scenario, stderr, stdout, webhook_receiver};
-use ripcord::audit::Kind;
+use ripcord::record::audit::Kind;
 
 const CANARY: &str = "version = 1\nrouting = { version = 2, weight = 0.1 }";
 const KNOWN_GOOD_1: &str = r#""ripcord:known-good:live" = "1""#;
@@ -272,7 +272,7 @@ fn pull_rolls_back_by_hand_and_checks_the_version_exists() {
     assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
     assert_eq!(h.alias(), (1, None), "pulled to the known good");
     let intent = h.audit().into_iter().find(|r| r.record == Kind::Intent).unwrap_or_else(|| panic!("no intent"));
-    assert_eq!(intent.actor, ripcord::audit::Actor::Manual);
+    assert_eq!(intent.actor, ripcord::record::audit::Actor::Manual);
     assert!(h.operations().contains(&"PutProvisionedConcurrencyConfig".to_string()), "pull prewarms too");
 }
 

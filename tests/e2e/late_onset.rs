@@ -6,7 +6,7 @@
 //! that lives through a daily traffic curve is never rolled back.
 
 use crate::support::{SimHarness, stdout};
-use ripcord::audit::Kind;
+use ripcord::record::audit::Kind;
 
 const MINUTE: i64 = 60_000;
 
@@ -182,6 +182,6 @@ fn a_healthy_canary_through_a_daily_traffic_curve_is_never_rolled_back() {
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     let decisions: Vec<_> = h.audit().into_iter().filter(|r| r.record == Kind::Decision).collect();
     assert!(decisions.len() >= 240, "{} decisions", decisions.len());
-    assert!(decisions.iter().all(|d| d.verdict != ripcord::verdict::Verdict::Rollback));
+    assert!(decisions.iter().all(|d| d.verdict != ripcord::model::verdict::Verdict::Rollback));
     assert_eq!(h.alias(), (1, Some((2, 0.1))));
 }

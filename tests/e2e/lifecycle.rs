@@ -3,7 +3,7 @@
 //! the known good's own history.
 
 use crate::support::{RUN_KNOWN_GOOD, SimHarness, lambda_scenario, run_scenario, stdout};
-use ripcord::audit::Kind;
+use ripcord::record::audit::Kind;
 use ripcord_sim::cloudrun::TrafficTarget;
 
 const KNOWN_GOOD_1: &str = r#""ripcord:known-good:live" = "1""#;
@@ -72,8 +72,8 @@ fn a_release_that_baked_at_full_traffic_is_the_one_rolled_back_to() {
     let evidence = baking.evidence.clone().unwrap_or_else(|| panic!("no evidence in {baking:?}"));
     let history = evidence.history.clone().unwrap_or_else(|| panic!("no historical baseline: {evidence:?}"));
     assert_eq!(history.revision, "1");
-    assert_eq!(history.to, ripcord::time::format_timestamp(first));
-    assert_eq!(evidence.deployed_at, Some(ripcord::time::format_timestamp(first)));
+    assert_eq!(history.to, ripcord::model::time::format_timestamp(first));
+    assert_eq!(evidence.deployed_at, Some(ripcord::model::time::format_timestamp(first)));
 
     // After ten minutes at 100%, v2 is the known good.
     check_every_minute(&h, 7);
@@ -131,7 +131,7 @@ fn a_degradation_the_baseline_shares_is_held_and_said_not_rolled_back() {
     assert!(text.contains("SHARED DEGRADATION") && text.contains("hold"), "{text}");
     assert_eq!(h.alias(), (1, Some((2, 0.1))), "the split is kept");
     let decision = h.audit().into_iter().rfind(|r| r.record == Kind::Decision).unwrap_or_else(|| panic!("none"));
-    assert_eq!(decision.findings, [ripcord::verdict::Finding::SharedDegradation]);
+    assert_eq!(decision.findings, [ripcord::model::verdict::Finding::SharedDegradation]);
     assert!(decision.reason.contains("shared degradation"), "{}", decision.reason);
     let json: serde_json::Value =
         serde_json::from_str(&stdout(&h.ripcord(&["check", "--json"]))).unwrap_or_else(|e| panic!("{e}"));

@@ -3,6 +3,7 @@
 
 mod approvals;
 mod audit_log;
+mod book;
 mod builtins;
 mod cache;
 mod change_events;
@@ -21,6 +22,7 @@ mod hostile;
 mod isolation;
 mod lambda;
 mod late_onset;
+mod layout;
 mod lifecycle;
 mod moto;
 mod oidc;

@@ -206,9 +206,11 @@ policies = [{{ use = "builtin:error-rate" }}]
         assert!(tags.contains_key("ripcord:rolled-back-at:live"), "{tags:?}");
         assert_eq!(tags.get("ripcord:known-good:live").map(String::as_str), Some("1"));
     });
-    let audit = ripcord::audit::Audit::read(&dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"));
-    let outcome =
-        audit.iter().rfind(|r| r.record == ripcord::audit::Kind::Result).and_then(|r| r.outcome.map(|o| o.to_string()));
+    let audit = ripcord::record::audit::Audit::read(&dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    let outcome = audit
+        .iter()
+        .rfind(|r| r.record == ripcord::record::audit::Kind::Result)
+        .and_then(|r| r.outcome.map(|o| o.to_string()));
     assert_eq!(outcome.as_deref(), Some("pinned"));
 
     // moto's CloudWatch does not speak the protocol the SDK does (Smithy RPC v2 CBOR): the error says what came

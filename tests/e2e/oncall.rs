@@ -3,7 +3,7 @@
 //! what is there, and output no plugin or cloud can forge.
 
 use crate::support::{SimHarness, V2_FAILS, guest, lambda_scenario, stderr, stdout};
-use ripcord::audit::Kind;
+use ripcord::record::audit::Kind;
 
 const CANARY: &str = "version = 1\nrouting = { version = 2, weight = 0.1 }";
 const KNOWN_GOOD_1: &str = r#""ripcord:known-good:live" = "1""#;
@@ -237,7 +237,7 @@ fn every_verdict_shown_carries_its_numbers_and_its_time() {
     let check = h.ripcord(&["check", "--dry-run", "--json"]);
     assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
     let json: serde_json::Value = serde_json::from_str(stdout(&check).trim()).unwrap_or_else(|e| panic!("{e}"));
-    let now = ripcord::time::format_timestamp(h.sim.now_ms());
+    let now = ripcord::model::time::format_timestamp(h.sim.now_ms());
     assert_eq!(json["at"], now.as_str(), "{json}");
     let guard = &json["guards"][0];
     assert_eq!(guard["at"], now.as_str());
@@ -274,10 +274,10 @@ fn a_decision_record_carries_per_window_summaries_of_baseline_and_candidate() {
     assert_eq!(h.ripcord(&["check", "--dry-run"]).status.code(), Some(2));
     let decision = h.audit().into_iter().find(|r| r.record == Kind::Decision).unwrap_or_else(|| panic!("no decision"));
     let windows = decision.evidence.as_ref().map(|e| e.windows.clone()).unwrap_or_default();
-    assert!(!windows.is_empty() && windows.len() <= ripcord::audit::MAX_WINDOW_SUMMARIES, "{windows:?}");
+    assert!(!windows.is_empty() && windows.len() <= ripcord::record::audit::MAX_WINDOW_SUMMARIES, "{windows:?}");
     let mut compared = 0;
     for window in &windows {
-        let ms = |t: &str| ripcord::time::timestamp(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+        let ms = |t: &str| ripcord::model::time::timestamp(t).unwrap_or_else(|e| panic!("{t}: {e}"));
         let served = h.sim.requests("checkout", ms(&window.start), ms(&window.end));
         for (version, summary) in [(1, &window.baseline), (2, &window.candidate)] {
             let Some(summary) = summary else { continue };

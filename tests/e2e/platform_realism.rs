@@ -88,7 +88,7 @@ until = "4m"
                 points
                     .iter()
                     .filter_map(|p| p[0].as_str())
-                    .filter_map(|t| ripcord::time::timestamp(t).ok())
+                    .filter_map(|t| ripcord::model::time::timestamp(t).ok())
                     .map(|at| (at - start) / MINUTE)
                     .collect()
             })
@@ -124,7 +124,7 @@ fn only_minutes_the_platform_has_finished_publishing_are_judged() {
                 .unwrap_or_else(|e| panic!("{e}"));
         let points = evaluation["baseline"]["metrics"]["requests"]["points"].as_array().cloned().unwrap_or_default();
         let last = points.last().unwrap_or_else(|| panic!("no points: {evaluation}"));
-        let at = ripcord::time::timestamp(last[0].as_str().unwrap_or_default()).unwrap_or_default();
+        let at = ripcord::model::time::timestamp(last[0].as_str().unwrap_or_default()).unwrap_or_default();
         ((at - start) / MINUTE, last[1].as_f64().unwrap_or_default())
     };
     // Judging up to the last whole minute (9) while the platform publishes with a 2-minute delay: minute 8 is

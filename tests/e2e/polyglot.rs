@@ -9,7 +9,7 @@
 //! with a `SKIPPED` message naming it.
 
 use crate::support::{TEST_DEADLINE, TEST_MEMORY_LIMIT, guest, repo_root, stderr, stdout, temp_dir};
-use ripcord::runtime::{CacheDir, Plugin, PluginSource, Runtime, RuntimeSettings};
+use ripcord::plugin::runtime::{CacheDir, Plugin, PluginSource, Runtime, RuntimeSettings};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -91,15 +91,15 @@ fn reference_components() -> &'static Built {
     })
 }
 
-fn fixtures() -> Vec<(String, ripcord::fixture::Fixture)> {
+fn fixtures() -> Vec<(String, ripcord::model::fixture::Fixture)> {
     let dir = example().join("fixtures");
-    let files = ripcord::fixture::files_in(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let files = ripcord::model::fixture::files_in(&dir).unwrap_or_else(|e| panic!("{e}"));
     assert!(files.len() >= 6, "expected the six reference fixtures in {}", dir.display());
     files
         .into_iter()
         .map(|f| {
             let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            (name, ripcord::fixture::read(&f).unwrap_or_else(|e| panic!("{e}")))
+            (name, ripcord::model::fixture::read(&f).unwrap_or_else(|e| panic!("{e}")))
         })
         .collect()
 }
@@ -128,7 +128,11 @@ fn load_all(runtime: &Runtime) -> Vec<(&'static str, Plugin)> {
 }
 
 /// What a report says, as comparable JSON (verdict, reason and every check, floats bit for bit).
-fn outcome(runtime: &Runtime, plugin: &Plugin, evaluation: &ripcord::evaluation::Evaluation) -> serde_json::Value {
+fn outcome(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    evaluation: &ripcord::model::evaluation::Evaluation,
+) -> serde_json::Value {
     match runtime.evaluate(plugin, evaluation) {
         Ok(report) => serde_json::json!({
             "verdict": report.verdict,
@@ -145,7 +149,7 @@ fn assert_all_agree(
     runtime: &Runtime,
     plugins: &[(&str, Plugin)],
     name: &str,
-    evaluation: &ripcord::evaluation::Evaluation,
+    evaluation: &ripcord::model::evaluation::Evaluation,
 ) -> serde_json::Value {
     let (first, reference) = (plugins[0].0, outcome(runtime, &plugins[0].1, evaluation));
     for (lang, plugin) in &plugins[1..] {
@@ -190,16 +194,16 @@ fn four_languages_describe_themselves_alike_and_agree_on_parameters_and_errors()
         fixtures().into_iter().find(|f| f.0 == "one-bad-window.json").unwrap_or_else(|| panic!("fixture"));
     // windows = 1 makes the one bad (latest) window enough: rollback, in every language.
     let mut evaluation = one_bad.evaluation.clone();
-    evaluation.params.insert("windows".into(), ripcord::evaluation::ParamValue::Integer(1));
+    evaluation.params.insert("windows".into(), ripcord::model::evaluation::ParamValue::Integer(1));
     let outcome = assert_all_agree(&runtime, &plugins, "windows=1", &evaluation);
     assert_eq!(outcome["verdict"], "rollback", "{outcome}");
     // A float where an integer is declared is accepted as a number.
-    evaluation.params.insert("min_requests".into(), ripcord::evaluation::ParamValue::Float(1e9));
+    evaluation.params.insert("min_requests".into(), ripcord::model::evaluation::ParamValue::Float(1e9));
     let outcome = assert_all_agree(&runtime, &plugins, "min_requests=1e9", &evaluation);
     assert_eq!(outcome["verdict"], "inconclusive", "{outcome}");
     // An unknown parameter is the policy's error, reported with its message.
     let mut evaluation = one_bad.evaluation;
-    evaluation.params.insert("max_eror_rate".into(), ripcord::evaluation::ParamValue::Float(0.1));
+    evaluation.params.insert("max_eror_rate".into(), ripcord::model::evaluation::ParamValue::Float(0.1));
     for (lang, plugin) in &plugins {
         let error = runtime.evaluate(plugin, &evaluation).err().unwrap_or_else(|| panic!("{lang}: accepted a typo"));
         assert!(error.to_string().contains("unknown parameter `max_eror_rate`"), "{lang}: {error}");
@@ -465,7 +469,7 @@ fn a_0_2_0_policy_uses_the_sequential_tests_alike_in_four_languages() {
         assert_eq!(other.contract().version(), "0.2.0", "{lang}");
         for file in ["healthy.json", "error-spike.json"] {
             let path = repo_root().join("plugins/examples/sequential-errors/fixtures").join(file);
-            let evaluation = ripcord::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let evaluation = ripcord::model::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"));
             let python = runtime.evaluate(&plugin, &evaluation).unwrap_or_else(|e| panic!("python: {e}"));
             let got = runtime.evaluate(&other, &evaluation).unwrap_or_else(|e| panic!("{lang}: {e}"));
             assert_eq!(python.verdict, got.verdict, "{lang}, {file}");
@@ -480,7 +484,7 @@ fn a_0_2_0_policy_uses_the_sequential_tests_alike_in_four_languages() {
 /// known good), the verdicts and the evidence.
 #[test]
 fn a_0_3_0_policy_counts_slow_requests_and_detects_changes_alike_in_four_languages() {
-    use ripcord::evaluation::ThresholdRequest;
+    use ripcord::model::evaluation::ThresholdRequest;
     let dir = temp_dir();
     let folder = repo_root().join("plugins/examples/slow-requests");
     let out = dir.path().join("slow-requests.wasm");
@@ -510,7 +514,7 @@ fn a_0_3_0_policy_counts_slow_requests_and_detects_changes_alike_in_four_languag
         assert_eq!(other.contract().version(), "0.3.0", "{lang}");
         for file in ["healthy.json", "late-slowdown.json"] {
             let evaluation =
-                ripcord::fixture::load(&folder.join("fixtures").join(file)).unwrap_or_else(|e| panic!("{e}"));
+                ripcord::model::fixture::load(&folder.join("fixtures").join(file)).unwrap_or_else(|e| panic!("{e}"));
             let request = ThresholdRequest {
                 guard: evaluation.guard.clone(),
                 platform: evaluation.platform,
@@ -522,7 +526,7 @@ fn a_0_3_0_policy_counts_slow_requests_and_detects_changes_alike_in_four_languag
                 .candidate
                 .metrics
                 .iter()
-                .filter_map(|m| ripcord::evaluation::slow_requests_threshold(&m.name));
+                .filter_map(|m| ripcord::model::evaluation::slow_requests_threshold(&m.name));
             assert_eq!(asked, named.collect::<Vec<_>>(), "python asks for the fixture's threshold, {file}");
             assert_eq!(runtime.latency_thresholds(&other, &request).ok(), Some(asked), "{lang}, {file}");
             let python = runtime.evaluate(&plugin, &evaluation).unwrap_or_else(|e| panic!("python: {e}"));
@@ -532,7 +536,7 @@ fn a_0_3_0_policy_counts_slow_requests_and_detects_changes_alike_in_four_languag
         }
         let no_history = ThresholdRequest {
             guard: "g".into(),
-            platform: ripcord::evaluation::Platform::CloudRun,
+            platform: ripcord::model::evaluation::Platform::CloudRun,
             known_good: None,
             params: Default::default(),
         };

@@ -4,9 +4,9 @@
 //! anywhere) and screenshots at desktop and phone width are kept in `target/tmp/report-screenshots/`.
 
 use crate::support::{SimHarness, V2_FAILS, lambda_scenario, stderr};
-use ripcord::audit::{Actor, Kind, PolicyRecord, Record};
 use ripcord::config::Mode;
-use ripcord::verdict::{Check, Verdict};
+use ripcord::model::verdict::{Check, Verdict};
+use ripcord::record::audit::{Actor, Kind, PolicyRecord, Record};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

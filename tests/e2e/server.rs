@@ -192,12 +192,12 @@ fn a_pull_through_the_api_pins_the_known_good_and_the_records_name_who_and_why()
     assert!(!records.is_empty());
     for record in &records {
         assert_eq!(record.by.as_deref(), Some("token:otto"), "{record:?}");
-        assert_eq!(record.actor, ripcord::audit::Actor::Manual);
+        assert_eq!(record.actor, ripcord::record::audit::Actor::Manual);
     }
     let decision = h
         .audit()
         .into_iter()
-        .find(|r| r.record == ripcord::audit::Kind::Decision)
+        .find(|r| r.record == ripcord::record::audit::Kind::Decision)
         .unwrap_or_else(|| panic!("no decision"));
     assert!(decision.reason.contains("by token:otto (checkout errors after the 14:00 deploy)"), "{}", decision.reason);
     // The list is read afresh after an action; the guard's page shows the pull as its latest decision.
@@ -332,9 +332,9 @@ fn serve_runs_the_cycles_and_rolls_a_failing_canary_back() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(h.alias(), (1, None));
-    let rollback = h.audit().into_iter().find(|r| r.verdict == ripcord::verdict::Verdict::Rollback);
+    let rollback = h.audit().into_iter().find(|r| r.verdict == ripcord::model::verdict::Verdict::Rollback);
     let rollback = rollback.unwrap_or_else(|| panic!("no rollback record"));
-    assert_eq!((rollback.actor, rollback.by), (ripcord::audit::Actor::Schedule, None));
+    assert_eq!((rollback.actor, rollback.by), (ripcord::record::audit::Actor::Schedule, None));
 }
 
 #[test]

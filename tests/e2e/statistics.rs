@@ -4,11 +4,11 @@
 //! (false alarms below alpha over thousands of seeded null streams) are that module's unit tests.
 
 use crate::support::{repo_root, venv_python};
-use ripcord::stats::change::{Detector, error_limit_detector, error_ratio_detector};
-use ripcord::stats::sequential::{
+use ripcord::plugin::stats::change::{Detector, error_limit_detector, error_ratio_detector};
+use ripcord::plugin::stats::sequential::{
     PeriodCounts, RATIO_GRID, RateCounts, error_ratio_test, one_sided_beta_mixture, two_sided_beta_mixture,
 };
-use ripcord::stats::special::ln_beta_cdf;
+use ripcord::plugin::stats::special::ln_beta_cdf;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! Shared helpers: runtimes with test settings, guest components, fixtures and the built binary.
 
-use ripcord::evaluation::{Evaluation, ParamValue};
-use ripcord::runtime::{CacheDir, Plugin, PluginSource, Runtime, RuntimeSettings};
+use ripcord::model::evaluation::{Evaluation, ParamValue};
+use ripcord::plugin::runtime::{CacheDir, Plugin, PluginSource, Runtime, RuntimeSettings};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub fn load(runtime: &Runtime, source: &str) -> Plugin {
 
 pub fn fixture(name: &str) -> Evaluation {
     let path = repo_root().join("examples/evaluations").join(name);
-    ripcord::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    ripcord::model::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn with_param(mut evaluation: Evaluation, name: &str, value: &str) -> Evaluation {
@@ -272,8 +272,8 @@ policies = [{{ use = "builtin:error-rate", params = {{ max_rate = 0.02, windows 
             .unwrap_or_else(|e| panic!("cannot run ripcord: {e}"))
     }
 
-    pub fn audit(&self) -> Vec<ripcord::audit::Record> {
-        ripcord::audit::Audit::read(&self.dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"))
+    pub fn audit(&self) -> Vec<ripcord::record::audit::Record> {
+        ripcord::record::audit::Audit::read(&self.dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Operations the simulator served, in order.

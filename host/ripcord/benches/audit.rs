@@ -4,9 +4,9 @@
 //! Run with `cargo bench -p ripcord --bench audit`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ripcord::audit::{Actor, Audit, DeploymentRecord, Kind, PolicyRecord, Record, Writer};
 use ripcord::config::Mode;
-use ripcord::verdict::{Check, Verdict};
+use ripcord::model::verdict::{Check, Verdict};
+use ripcord::record::audit::{Actor, Audit, DeploymentRecord, Kind, PolicyRecord, Record, Writer};
 use std::io::Write;
 
 const DECISIONS: usize = 52_560;

@@ -8,8 +8,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ripcord::devkit::{self, Project};
-use ripcord::evaluation::Evaluation;
-use ripcord::runtime::{CacheDir, Plugin, PluginSource, Runtime, RuntimeSettings};
+use ripcord::model::evaluation::Evaluation;
+use ripcord::plugin::runtime::{CacheDir, Plugin, PluginSource, Runtime, RuntimeSettings};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -45,7 +45,7 @@ fn components() -> Vec<(&'static str, PathBuf)> {
 
 fn fixture() -> Evaluation {
     let path = repo().join("plugins/examples/safety-errors/fixtures/healthy.json");
-    ripcord::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    ripcord::model::fixture::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn runtime(cache: CacheDir) -> Runtime {

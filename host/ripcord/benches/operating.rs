@@ -21,12 +21,12 @@
 //! not breaching): roll back when the candidate's error rate is above `max_rate` (1%), or its p95 above 1.3 × the
 //! known good's p95 (builtin:latency's factor), in two consecutive minutes.
 
-use ripcord::evaluation::{
+use ripcord::model::evaluation::{
     Evaluation, History, MetricKind, MetricSeries, Params, Platform, Revision, ThresholdRequest, Window,
     slow_requests_metric,
 };
-use ripcord::runtime::{CacheDir, Plugin, PluginSource, Runtime, RuntimeSettings};
-use ripcord::verdict::Verdict;
+use ripcord::model::verdict::Verdict;
+use ripcord::plugin::runtime::{CacheDir, Plugin, PluginSource, Runtime, RuntimeSettings};
 
 const MINUTE: i64 = 60_000;
 const START: i64 = 1_795_000_000_000;

@@ -9,9 +9,9 @@
 //! while it is lifted, in the time the plugin took to build it, with no copy on the host.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ripcord::evaluation::{Evaluation, MetricKind, MetricSeries, Params, Platform, Revision, Window};
-use ripcord::runtime::{CacheDir, PluginSource, Runtime, RuntimeSettings};
-use ripcord::verdict::Verdict;
+use ripcord::model::evaluation::{Evaluation, MetricKind, MetricSeries, Params, Platform, Revision, Window};
+use ripcord::model::verdict::Verdict;
+use ripcord::plugin::runtime::{CacheDir, PluginSource, Runtime, RuntimeSettings};
 use std::hint::black_box;
 
 const NOW: i64 = 1_795_000_000_000;
@@ -106,7 +106,7 @@ fn verdicts(c: &mut Criterion) {
 }
 
 fn loading(c: &mut Criterion) {
-    let wasm = ripcord::builtins::find("error-rate").unwrap_or_default();
+    let wasm = ripcord::plugin::builtins::find("error-rate").unwrap_or_default();
     let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let compiling = Runtime::new(RuntimeSettings { cache: CacheDir::Disabled, ..Default::default() })
         .unwrap_or_else(|e| panic!("{e}"));
@@ -130,7 +130,7 @@ fn hostile(c: &mut Criterion) {
     group.sample_size(10);
     for behaviour in ["loop", "huge-reason", "many-checks", "log-burst"] {
         let mut input = evaluation();
-        input.params.insert("behaviour".into(), ripcord::evaluation::ParamValue::Text(behaviour.into()));
+        input.params.insert("behaviour".into(), ripcord::model::evaluation::ParamValue::Text(behaviour.into()));
         assert!(runtime.evaluate(&plugin, &input).is_err(), "{behaviour} must fail");
         group.bench_function(behaviour, |b| b.iter(|| runtime.evaluate(&plugin, black_box(&input))));
     }

@@ -2,6 +2,8 @@
 
 mod check;
 mod demo;
+#[cfg(test)]
+mod documented;
 mod function;
 mod logging;
 mod output;
@@ -19,7 +21,7 @@ mod watch;
 
 use clap::{Parser, Subcommand};
 use logging::LogFormat;
-use ripcord::runtime::{CacheDir, RuntimeSettings};
+use ripcord::plugin::runtime::{CacheDir, RuntimeSettings};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -251,7 +253,7 @@ pub(crate) struct RuntimeArgs {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
     deadline: Duration,
     /// Largest memory a plugin may use, in MiB.
-    #[arg(long, default_value_t = (ripcord::runtime::DEFAULT_MEMORY_LIMIT >> 20) as u64)]
+    #[arg(long, default_value_t = (ripcord::plugin::runtime::DEFAULT_MEMORY_LIMIT >> 20) as u64)]
     memory_limit_mib: u64,
     /// Directory of compiled plugins (default: $RIPCORD_CACHE_DIR, $XDG_CACHE_HOME/ripcord or ~/.cache/ripcord).
     #[arg(long)]

@@ -2,11 +2,13 @@
 //! `[defaults]`, and validated; every error names the file, the field and the value.
 
 mod file;
+pub mod quotas;
+pub use quotas::{AwsQuotas, GcpQuotas};
 mod guard;
 mod names;
 
-use crate::evaluation::{ParamValue, Platform};
-use crate::runtime::PluginSource;
+use crate::model::evaluation::{ParamValue, Platform};
+use crate::plugin::runtime::PluginSource;
 use file::{File, toml_error};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -30,7 +32,7 @@ pub(crate) const MAX_ECHO: usize = 80;
 
 /// `value`, quoted for an error message, cut to [`MAX_ECHO`] bytes.
 pub(crate) fn echo(value: &str) -> String {
-    format!("{:?}", crate::text::truncate(value, MAX_ECHO))
+    format!("{:?}", crate::model::text::truncate(value, MAX_ECHO))
 }
 
 /// A configuration that could not be loaded, or one problem of it.
@@ -84,7 +86,7 @@ fn guard_prefix(guard: &Option<String>) -> String {
 }
 
 /// A `[[guard]]` that cannot be served as configured: a field of its own that is invalid, or (found by
-/// [`crate::policies::PolicySet`]) a policy that cannot be loaded or refuses its parameters. It is an error every
+/// the policy set) a policy that cannot be loaded or refuses its parameters. It is an error every
 /// cycle — its cause in the output, the audit log, the metrics and the notification — while every other guard is
 /// served.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,53 +188,6 @@ pub struct GcpSettings {
     pub changes_per_second: f64,
     /// The project's API quotas ripcord keeps to (`provider/quota.rs`).
     pub quotas: GcpQuotas,
-}
-
-/// Google Cloud's API quotas, in calls per minute, and the share of them ripcord uses.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GcpQuotas {
-    pub run_reads_per_minute: f64,
-    pub run_writes_per_minute: f64,
-    pub monitoring_reads_per_minute: f64,
-    /// The share of each quota ripcord uses (the rest is for deploy tools and people).
-    pub share: f64,
-}
-
-impl Default for GcpQuotas {
-    fn default() -> Self {
-        use crate::provider::quota::{DEFAULT_SHARE, published};
-        Self {
-            run_reads_per_minute: published::RUN_READS_PER_MINUTE,
-            run_writes_per_minute: published::RUN_WRITES_PER_MINUTE,
-            monitoring_reads_per_minute: published::MONITORING_READS_PER_MINUTE,
-            share: DEFAULT_SHARE,
-        }
-    }
-}
-
-/// AWS's API quotas, in calls per second, and the share of them ripcord uses.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AwsQuotas {
-    /// Lambda's control plane, per API (GetAlias, ListTags, UpdateAlias, TagResource, provisioned concurrency).
-    pub lambda_per_api: f64,
-    pub get_function: f64,
-    pub get_metric_data: f64,
-    pub list_metrics: f64,
-    /// The share of each quota ripcord uses (the rest is for deploy tools and people).
-    pub share: f64,
-}
-
-impl Default for AwsQuotas {
-    fn default() -> Self {
-        use crate::provider::quota::{DEFAULT_SHARE, published};
-        Self {
-            lambda_per_api: published::LAMBDA_PER_API,
-            get_function: published::GET_FUNCTION,
-            get_metric_data: published::GET_METRIC_DATA,
-            list_metrics: published::LIST_METRICS,
-            share: DEFAULT_SHARE,
-        }
-    }
 }
 
 /// What the webhook is sent.

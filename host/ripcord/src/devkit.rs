@@ -3,6 +3,7 @@
 //! it), and runs a folder of fixtures against a plugin, comparing each verdict with the one the fixture expects.
 
 mod c;
+mod command;
 mod install;
 mod project;
 mod scaffold;

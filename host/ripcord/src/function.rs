@@ -132,10 +132,10 @@ fn changed(value: &Value) -> Option<Result<Event, FunctionError>> {
 /// judged (fail closed: a gate that cannot see must not wave a deploy through), `Succeeded` otherwise — promote,
 /// hold, and inconclusive (too little traffic yet, e.g. in `BeforeAllowTraffic`). In dry-run the hook never fails a
 /// deployment (failing it would make CodeDeploy change the platform); the answer says what it would have reported.
-pub fn hook_status(reports: &[crate::effect::GuardResult], dry_run: bool) -> (HookStatus, Option<HookStatus>) {
-    use crate::effect::Effect;
+pub fn hook_status(reports: &[crate::record::effect::GuardResult], dry_run: bool) -> (HookStatus, Option<HookStatus>) {
+    use crate::record::effect::Effect;
     let fails = reports.iter().any(|r| {
-        r.verdict == crate::verdict::Verdict::Rollback
+        r.verdict == crate::model::verdict::Verdict::Rollback
             || matches!(r.effect, Effect::Failed { .. } | Effect::Aborted { .. })
     });
     let status = if fails { HookStatus::Failed } else { HookStatus::Succeeded };
@@ -230,8 +230,8 @@ impl LambdaRuntimeApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::effect::{Effect, GuardResult};
-    use crate::verdict::Verdict;
+    use crate::model::verdict::Verdict;
+    use crate::record::effect::{Effect, GuardResult};
 
     fn parse(text: &str) -> Result<Event, String> {
         Event::parse(text.as_bytes()).map_err(|e| e.to_string())

@@ -2,44 +2,33 @@
 //! judge a candidate revision against its baseline; ripcord prewarms and pins the last known good revision when
 //! they say rollback.
 //!
-//! This crate is the host library behind the `ripcord` binary:
-//! - [`evaluation`], [`verdict`], [`policy_info`]: the plain data that flows through a cycle;
-//! - [`fixture`]: the evaluation JSON format plugin authors write;
-//! - [`runtime`]: the sandboxed wasmtime host for policies;
-//! - [`stats`]: the native statistics policies import;
-//! - [`builtins`]: the embedded built-in policies.
+//! This crate is the host library behind the `ripcord` binary. Its folders are the stages of one cycle, each
+//! depending only on the ones listed before it (`docs/architecture.md` maps them):
+//! - [`model`]: the plain data every stage shares (evaluation, verdict, the evaluation JSON format, time, text);
+//! - [`plugin`]: the sandboxed wasmtime host for policies, the native statistics, the built-in policies;
+//! - [`config`]: `guards.toml`, checked as a whole before anything runs;
+//! - [`provider`]: the platform clients (Lambda + CloudWatch, Cloud Run + Monitoring, CodeDeploy), paced within
+//!   the platforms' quotas — the only code that touches the network;
+//! - [`observe`]: evaluation windows and evaluations from what the providers read; the deployments remembered;
+//! - [`judge`]: the policy set and the pure decision;
+//! - [`record`]: the audit log, notifications, the report, the cycle's outcome and ripcord's own metrics;
+//! - [`act`]: the per-guard context and the steps that change a platform: rollback, capacity, recovery, pull,
+//!   approval;
+//! - [`cycle`]: the controller and each guard's cycle, where the stages meet.
+//!
+//! Beside the cycle: [`function`] (the Lambda runtime mode's events and hooks) and [`devkit`] (`ripcord plugin`).
 
-mod approval;
-pub mod audit;
-pub mod builtins;
-pub mod capacity;
-pub mod clock;
-pub mod concurrency;
+pub mod act;
 pub mod config;
-pub mod controller;
-mod cycle;
-pub mod decision;
-pub mod deployment_cache;
+pub mod cycle;
 pub mod devkit;
-pub mod effect;
-pub mod evaluation;
-pub mod fixture;
 pub mod function;
-pub mod inputs;
-pub mod notify;
-pub mod policies;
-pub mod policy_info;
+pub mod judge;
+pub mod model;
+pub mod observe;
+pub mod plugin;
 pub mod provider;
-mod pull;
-mod recovery;
-pub mod report;
-mod rollback;
-pub mod runtime;
-pub mod stats;
-pub mod telemetry;
-pub mod text;
-pub mod time;
-pub mod verdict;
+pub mod record;
 
 /// Where the build script put the guest components compiled from `plugins/` (built-ins and test plugins).
 #[doc(hidden)]

@@ -21,9 +21,9 @@ pub mod markers;
 pub mod memory;
 pub mod quota;
 
-use crate::clock::Clock;
 use crate::config::{Config, Guard, Target};
-use crate::evaluation::{Revision, Window};
+use crate::model::clock::Clock;
+use crate::model::evaluation::{Revision, Window};
 use std::sync::Arc;
 
 /// A provider call failed (after the SDK's own retries).

@@ -1,5 +1,5 @@
 //! Scenario files: a TOML description of a simulated account — functions, versions and how their code behaves,
-//! aliases, traffic, and faults from a time on — loaded into a [`Simulator`]. Documented in the README.
+//! aliases, traffic, and faults from a time on — loaded into a [`Simulator`]. Documented in docs/simulator.md.
 
 use crate::cloudrun::{RunRevision, RunService, TrafficTarget};
 use crate::lambda::{Alias, Daily, Fault, Function, Traffic, Version};

@@ -7,7 +7,7 @@
 //! report and check builders ([`Report`], [`Checks`]), logging ([`log`]) and the host's native statistics
 //! ([`stats`]), including the anytime-valid sequential tests and change detectors.
 //!
-//! A complete policy is in `plugins/examples/error-ceiling/src/lib.rs` (and in the README): implement [`Policy`]
+//! A complete policy is in `plugins/examples/error-ceiling/src/lib.rs` (and in the book, docs/guides/policy-rust.md): implement [`Policy`]
 //! (`describe` and `evaluate`; `latency_thresholds` when the policy counts slow requests) for a type and export it
 //! with [`export_policy!`].
 //!

@@ -3,14 +3,14 @@
 use super::CheckArgs;
 use super::output::{exit, exit_code, print};
 use super::setup::{async_runtime, controller};
-use ripcord::audit::Actor;
+use ripcord::record::audit::Actor;
 use std::process::ExitCode;
 
 pub(crate) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let CheckArgs { guards: g, only: mut guards, changed, record, gate, shard } = args;
     let json = g.json;
     let mut controller = controller(&g.config, &g.runtime, g.dry_run)?;
-    controller.record = record;
+    controller.record_evaluations(record);
     if !changed.is_empty() {
         let watching = controller.changed(&changed);
         tracing::info!(resources = ?changed, guards = ?watching, "checking the guards of the resources that changed");
@@ -43,7 +43,7 @@ pub(crate) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let reports = async_runtime()?.block_on(controller.check(&guards, Actor::Schedule));
     // ripcord's own metrics as log fields: a Cloud Run Job's log-based metrics read them.
-    ripcord::telemetry::CycleSample::of(&reports, started.elapsed().as_millis() as u64).log();
+    ripcord::record::telemetry::CycleSample::of(&reports, started.elapsed().as_millis() as u64).log();
     let code = match exit_code(&reports) {
         code @ (exit::ROLLBACK | exit::ERROR) => code,
         _ if gate => exit::HEALTHY,

@@ -7,13 +7,13 @@
 use super::RuntimeArgs;
 use super::output::describe;
 use anyhow::Context;
-use ripcord::audit::{Actor, Audit};
-use ripcord::clock::Clock;
 use ripcord::config::Config;
-use ripcord::controller::Controller;
-use ripcord::effect::{Effect, GuardResult};
-use ripcord::policies::PolicySet;
-use ripcord::runtime::Runtime;
+use ripcord::cycle::controller::Controller;
+use ripcord::judge::policies::PolicySet;
+use ripcord::model::clock::Clock;
+use ripcord::plugin::runtime::Runtime;
+use ripcord::record::audit::{Actor, Audit};
+use ripcord::record::effect::{Effect, GuardResult};
 use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
@@ -75,7 +75,7 @@ pub(crate) fn run(platform: DemoPlatform, prewarm: bool, runtime_args: &RuntimeA
     let records = Audit::read(&audit_log)?;
     let kinds: Vec<String> = records
         .iter()
-        .filter(|r| r.action == ripcord::audit::Action::Rollback)
+        .filter(|r| r.action == ripcord::record::audit::Action::Rollback)
         .map(|r| format!("{:?}", r.record).to_lowercase())
         .collect();
     println!("audit: {} ({})", audit_log.display(), kinds.join(", "));

@@ -4,10 +4,10 @@
 use super::RuntimeArgs;
 use super::output::{exit_code, summary};
 use super::setup::{async_runtime, controller};
-use ripcord::audit::Actor;
-use ripcord::controller::Controller;
+use ripcord::cycle::controller::Controller;
 use ripcord::function::{Event, Invocation, LambdaRuntimeApi, hook_status};
 use ripcord::provider::codedeploy::CodeDeploy;
+use ripcord::record::audit::Actor;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::ExitCode;
@@ -51,8 +51,8 @@ pub(crate) fn run(config: &Path, runtime_args: &RuntimeArgs) -> anyhow::Result<E
 /// ripcord's own metrics for an invocation's cycle: CloudWatch Embedded Metric Format lines on stdout (Lambda
 /// sends them to the function's log group, where they become metrics in the `Ripcord` namespace with no API
 /// call), and the same counts as log fields.
-fn emit_metrics(reports: &[ripcord::effect::GuardResult], started: Instant) {
-    let sample = ripcord::telemetry::CycleSample::of(reports, started.elapsed().as_millis() as u64);
+fn emit_metrics(reports: &[ripcord::record::effect::GuardResult], started: Instant) {
+    let sample = ripcord::record::telemetry::CycleSample::of(reports, started.elapsed().as_millis() as u64);
     sample.log();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let mut out = std::io::stdout().lock();
@@ -70,13 +70,13 @@ async fn answer(
 ) -> Result<Value, (&'static str, String)> {
     let event = Event::parse(&invocation.payload).map_err(|e| ("ripcord.UnrecognisedEvent", e.to_string()))?;
     tracing::info!(request_id = %invocation.request_id, ?event, "invocation");
-    controller.force_dry_run = matches!(event, Event::Check { dry_run: true, .. });
-    controller.deadline = invocation.deadline_ms.map(|deadline| {
+    controller.set_dry_run(matches!(event, Event::Check { dry_run: true, .. }));
+    controller.set_deadline(invocation.deadline_ms.map(|deadline| {
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let left = Duration::from_millis(deadline.saturating_sub(now)).saturating_sub(PIN_RESERVE);
         Instant::now() + left
-    });
+    }));
     let started = Instant::now();
     match event {
         Event::Scheduled => {
@@ -101,7 +101,7 @@ async fn answer(
             Ok(summary(&reports, exit_code(&reports)))
         }
         Event::Pull { guard, to, reason } => {
-            let requester = ripcord::controller::Requester { by: "invoke".into(), reason };
+            let requester = ripcord::cycle::controller::Requester { by: "invoke".into(), reason };
             let report = controller.pull(&guard, to.as_deref(), &requester).await;
             let reports = [report];
             emit_metrics(&reports, started);

@@ -43,7 +43,7 @@ where
         let mut fields = Fields(Map::new());
         event.record(&mut fields);
         let mut line = Map::new();
-        line.insert("timestamp".into(), Value::String(ripcord::time::format_timestamp(now_ms())));
+        line.insert("timestamp".into(), Value::String(ripcord::model::time::format_timestamp(now_ms())));
         line.insert("severity".into(), Value::String(severity(metadata.level()).into()));
         line.insert("level".into(), Value::String(metadata.level().as_str().into()));
         line.insert("target".into(), Value::String(metadata.target().into()));

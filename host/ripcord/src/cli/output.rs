@@ -1,11 +1,11 @@
 //! How the guard commands speak: exit codes for CI gates, two lines per guard for people (every text from a
 //! plugin or a cloud escaped), one JSON object for machines.
 
-use ripcord::effect::{Effect, GuardResult};
-use ripcord::verdict::Verdict;
+use ripcord::model::verdict::Verdict;
+use ripcord::record::effect::{Effect, GuardResult};
 use std::io::Write;
 
-/// Exit codes of `check`, `watch --cycles`, `pull` and `replay` (documented in the README).
+/// Exit codes of `check`, `watch --cycles`, `pull` and `replay` (documented in docs/reference/exit-codes.md).
 pub(crate) mod exit {
     /// Every guard evaluated; no rollback verdict, none inconclusive.
     pub const HEALTHY: u8 = 0;
@@ -82,7 +82,7 @@ pub(crate) fn exit_code(reports: &[GuardResult]) -> u8 {
 
 /// A revision for people: Lambda versions as `v7`, Cloud Run revisions by name.
 pub(crate) fn label(revision: &str) -> String {
-    ripcord::text::revision_label(revision)
+    ripcord::model::text::revision_label(revision)
 }
 
 /// The traffic split, e.g. `v1 90% / v2 10%`.
@@ -98,7 +98,7 @@ pub(crate) fn traffic(primary: &str, candidate: &str, candidate_share: f64) -> S
 /// Two lines per guard, for people: what was decided and done, then why. Text from plugins and clouds is
 /// escaped (control characters, bidi overrides), so no reason can forge the terminal's output.
 pub(crate) fn describe(report: &GuardResult) -> String {
-    let safe = |text: &str| ripcord::text::terminal_safe(text).into_owned();
+    let safe = |text: &str| ripcord::model::text::terminal_safe(text).into_owned();
     let split = report
         .deployment
         .as_ref()
@@ -177,7 +177,7 @@ impl<'a> Summary<'a> {
     pub(crate) fn new(reports: &'a [GuardResult], code: u8) -> Self {
         let at = reports.iter().find_map(|r| r.at.clone()).unwrap_or_else(|| {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-            ripcord::time::format_timestamp(now as i64)
+            ripcord::model::time::format_timestamp(now as i64)
         });
         Self { at, exit_code: code, guards: reports }
     }

@@ -4,9 +4,9 @@ use super::RuntimeArgs;
 use anyhow::Context;
 use clap::Subcommand;
 use ripcord::devkit::{self, Lang, Project};
-use ripcord::evaluation::ParamValue;
-use ripcord::runtime::{Contract, Plugin, PluginSource, Runtime};
-use ripcord::verdict::PolicyReport;
+use ripcord::model::evaluation::ParamValue;
+use ripcord::model::verdict::PolicyReport;
+use ripcord::plugin::runtime::{Contract, Plugin, PluginSource, Runtime};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,7 +53,7 @@ pub(crate) enum PluginCommand {
     Test {
         /// `builtin:NAME` or a path to a `.wasm` component (default: the component of the project in this folder).
         plugin: Option<PluginSource>,
-        /// One evaluation JSON file (see the README for the format).
+        /// One evaluation JSON file (see docs/reference/evaluation-format.md for the format).
         #[arg(long, conflicts_with = "fixtures")]
         input: Option<PathBuf>,
         /// A folder of fixtures: evaluation JSON files with their expected verdict (default: ./fixtures).
@@ -154,7 +154,7 @@ fn run_once(
     params: Vec<(String, ParamValue)>,
     runtime: &RuntimeArgs,
 ) -> anyhow::Result<ExitCode> {
-    let mut evaluation = ripcord::fixture::load(input)?;
+    let mut evaluation = ripcord::model::fixture::load(input)?;
     evaluation.params.extend(params);
     let runtime = Runtime::new(runtime.settings())?;
     let plugin = runtime.load(plugin)?;
@@ -218,7 +218,7 @@ fn describe_text(plugin: &Plugin) -> String {
 /// One fixture's line of `plugin test`.
 struct Row {
     name: String,
-    expect: Option<ripcord::fixture::Expect>,
+    expect: Option<ripcord::model::fixture::Expect>,
     /// The verdict, or `error`.
     got: &'static str,
     reason: String,
@@ -234,14 +234,14 @@ fn run_fixtures(
     json: bool,
     runtime: &RuntimeArgs,
 ) -> anyhow::Result<ExitCode> {
-    let files = ripcord::fixture::files_in(dir).context("cannot read the fixtures folder")?;
+    let files = ripcord::model::fixture::files_in(dir).context("cannot read the fixtures folder")?;
     anyhow::ensure!(!files.is_empty(), "no fixtures (*.json) in {}", dir.display());
     let runtime = Runtime::new(runtime.settings())?;
     let plugin = runtime.load(plugin)?;
     let mut rows = Vec::new();
     for file in &files {
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let fixture = ripcord::fixture::read(file)?;
+        let fixture = ripcord::model::fixture::read(file)?;
         let mut evaluation = fixture.evaluation;
         evaluation.params.extend(params.iter().cloned());
         // A plugin error is a failure unless the fixture expects one: a policy that always throws must not pass
@@ -270,7 +270,7 @@ fn run_fixtures(
             let result = if r.passed {
                 "pass".to_string()
             } else {
-                format!("FAIL: {}", ripcord::text::terminal_safe(&r.reason))
+                format!("FAIL: {}", ripcord::model::text::terminal_safe(&r.reason))
             };
             println!("{:width$}  {expected:13} {:13} {result}", r.name, r.got);
         }

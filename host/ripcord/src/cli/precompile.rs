@@ -5,8 +5,8 @@
 
 use anyhow::{Context, bail};
 use ripcord::config::Config;
-use ripcord::policies::PolicySet;
-use ripcord::runtime::{CacheDir, PluginSource, Runtime, RuntimeSettings, portable_target};
+use ripcord::judge::policies::PolicySet;
+use ripcord::plugin::runtime::{CacheDir, PluginSource, Runtime, RuntimeSettings, portable_target};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};

@@ -20,7 +20,8 @@ pub(crate) fn run(
         let known: Vec<&str> = controller.config().guards.iter().map(|g| g.name.as_str()).collect();
         anyhow::bail!("no guard named {guard:?} in {} (guards: {})", config.display(), known.join(", "));
     }
-    let report = async_runtime()?.block_on(controller.pull(guard, to, &ripcord::controller::Requester::local(reason)));
+    let report =
+        async_runtime()?.block_on(controller.pull(guard, to, &ripcord::cycle::controller::Requester::local(reason)));
     let code = exit_code(std::slice::from_ref(&report));
     print(std::slice::from_ref(&report), json, code)?;
     Ok(ExitCode::from(code))

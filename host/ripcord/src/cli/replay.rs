@@ -5,9 +5,9 @@ use super::RuntimeArgs;
 use super::output::exit;
 use anyhow::Context;
 use ripcord::config::{Config, Mode};
-use ripcord::policies::PolicySet;
-use ripcord::runtime::Runtime;
-use ripcord::verdict::Verdict;
+use ripcord::judge::policies::PolicySet;
+use ripcord::model::verdict::Verdict;
+use ripcord::plugin::runtime::Runtime;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -28,7 +28,7 @@ pub(crate) fn run(
     let (mut rollback, mut inconclusive, mut degraded) = (false, false, false);
     for (line, document) in documents.iter().enumerate() {
         let source = PathBuf::from(format!("{}:{}", input.display(), line + 1));
-        let evaluation = ripcord::fixture::parse(document, &source)?;
+        let evaluation = ripcord::model::fixture::parse(document, &source)?;
         let name = guard.unwrap_or(&evaluation.guard);
         let g = config.guard(name).with_context(|| match config.broken_guard(name) {
             Some(broken) => format!("{}: guard {name:?}: {}", source.display(), broken.cause()),
@@ -38,7 +38,7 @@ pub(crate) fn run(
             anyhow::bail!("{}: guard {name:?}: {}", source.display(), broken.cause());
         }
         let outcomes = policies.evaluate(g, &evaluation, &Default::default());
-        let decision = ripcord::decision::decide(&ripcord::decision::Input {
+        let decision = ripcord::judge::decision::decide(&ripcord::judge::decision::Input {
             outcomes: &outcomes,
             has_data: !evaluation.candidate.metrics.is_empty(),
             mode: Mode::DryRun,
@@ -59,7 +59,7 @@ pub(crate) fn run(
         rollback |= decision.verdict == Verdict::Rollback;
         inconclusive |= decision.verdict == Verdict::Inconclusive;
         degraded |= !decision.findings.is_empty();
-        let at = ripcord::time::format_timestamp(evaluation.now);
+        let at = ripcord::model::time::format_timestamp(evaluation.now);
         if json {
             let policies: Vec<_> = outcomes
                 .iter()

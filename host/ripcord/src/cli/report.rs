@@ -2,8 +2,8 @@
 
 use super::output::exit;
 use anyhow::Context;
-use ripcord::audit::Audit;
 use ripcord::config::Config;
+use ripcord::record::audit::Audit;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,7 +21,7 @@ pub(crate) fn run(
     if let Some(note) = log.damage_note(&path) {
         eprintln!("warning: {note}");
     }
-    let page = ripcord::report::render(&log.records, &path.display().to_string(), last);
+    let page = ripcord::record::report::render(&log.records, &path.display().to_string(), last);
     match out {
         Some(out) => std::fs::write(&out, page).with_context(|| format!("writing {}", out.display()))?,
         None => super::output::line(page.trim_end())?,

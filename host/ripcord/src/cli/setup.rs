@@ -3,12 +3,12 @@
 
 use super::RuntimeArgs;
 use anyhow::Context;
-use ripcord::audit::Audit;
-use ripcord::clock::Clock;
 use ripcord::config::{ClockKind, Config};
-use ripcord::controller::Controller;
-use ripcord::policies::PolicySet;
-use ripcord::runtime::Runtime;
+use ripcord::cycle::controller::Controller;
+use ripcord::judge::policies::PolicySet;
+use ripcord::model::clock::Clock;
+use ripcord::plugin::runtime::Runtime;
+use ripcord::record::audit::Audit;
 use std::path::Path;
 
 /// The async runtime the guard commands run their cycles on (two workers: the machine ripcord is sized for).
@@ -31,11 +31,11 @@ pub(crate) fn controller(config_path: &Path, runtime_args: &RuntimeArgs, dry_run
         tracing::error!(guard = %broken.name, cause = %broken.cause(), "this guard is not served until its configuration is fixed; the others are");
     }
     let webhook = config.webhook.clone().map(|url| {
-        ripcord::notify::Webhook::new(url, config.webhook_format, config.report_url.as_deref(), &config.path)
+        ripcord::record::notify::Webhook::new(url, config.webhook_format, config.report_url.as_deref(), &config.path)
     });
     let audit = Audit::open(&config.audit_log, webhook)?;
     let mut controller = Controller::new(config, policies, clock, audit);
-    controller.force_dry_run = dry_run;
+    controller.set_dry_run(dry_run);
     Ok(controller)
 }
 

@@ -4,9 +4,9 @@
 use super::output::{exit, label, traffic};
 use super::setup::{async_runtime, clock};
 use anyhow::Context;
-use ripcord::audit::{Audit, AuditLog, Kind, Record};
 use ripcord::config::{Config, Guard};
 use ripcord::provider::{Deployment, Provider};
+use ripcord::record::audit::{Audit, AuditLog, Kind, Record};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -82,7 +82,7 @@ pub(crate) struct GuardStatus {
 impl Snapshot {
     /// Reads every guard's deployment and its last decision in `log`.
     pub(crate) async fn read(config: &Config, log: &AuditLog) -> Self {
-        let open = ripcord::audit::unanswered(log.records.iter().cloned());
+        let open = ripcord::record::audit::unanswered(log.records.iter().cloned());
         let (rows, now) = read(config, log).await;
         let mut code = exit::HEALTHY;
         let mut guards = Vec::new();
@@ -91,7 +91,9 @@ impl Snapshot {
             if deployment.is_err() {
                 code = exit::ERROR;
             }
-            if let Some(last) = last.as_ref().filter(|r| r.findings.contains(&ripcord::verdict::Finding::GuardError)) {
+            if let Some(last) =
+                last.as_ref().filter(|r| r.findings.contains(&ripcord::model::verdict::Finding::GuardError))
+            {
                 // Its policies could not be loaded at the last cycle: the deployment is not protected.
                 code = exit::ERROR;
                 notes.push(format!("NOT PROTECTED at the last cycle: {}", last.reason));
@@ -133,7 +135,7 @@ impl Snapshot {
 
     pub(crate) fn json(&self) -> serde_json::Value {
         let guards: Vec<serde_json::Value> = self.guards.iter().map(GuardStatus::json).collect();
-        let at = ripcord::time::format_timestamp(self.at_ms);
+        let at = ripcord::model::time::format_timestamp(self.at_ms);
         serde_json::json!({"at": at, "exit_code": self.code, "guards": guards})
     }
 }
@@ -152,10 +154,10 @@ impl GuardStatus {
             "known_good": self.known_good,
             "approval": d.and_then(|d| d.approval.as_ref()).map(|a| match &a.state {
                 ripcord::provider::ApprovalState::Pending { target } => {
-                    serde_json::json!({"state": "pending", "target": target, "since": ripcord::time::format_timestamp(a.since_ms)})
+                    serde_json::json!({"state": "pending", "target": target, "since": ripcord::model::time::format_timestamp(a.since_ms)})
                 }
                 ripcord::provider::ApprovalState::Rejected => {
-                    serde_json::json!({"state": "rejected", "since": ripcord::time::format_timestamp(a.since_ms)})
+                    serde_json::json!({"state": "rejected", "since": ripcord::model::time::format_timestamp(a.since_ms)})
                 }
             }),
             "last_decision": self.last.as_ref().map(|r| serde_json::json!({"verdict": r.verdict, "at": r.at, "reason": r.reason})),
@@ -193,21 +195,22 @@ type Row<'a> = (&'a Guard, Result<Deployment, String>, Option<Record>);
 fn deployment_notes(guard: &Guard, d: &Deployment, now: i64) -> Vec<String> {
     let mut notes = Vec::new();
     if let Some(until) = d.last_rollback_ms.map(|at| at + guard.cooldown.as_millis() as i64).filter(|u| *u > now) {
-        notes.push(format!("cooldown until {}", ripcord::time::format_timestamp(until)));
+        notes.push(format!("cooldown until {}", ripcord::model::time::format_timestamp(until)));
     }
     if let Some(capacity) = &d.capacity {
         let release = match capacity.release {
-            ripcord::provider::Release::At(due) => format!("until {}", ripcord::time::format_timestamp(due)),
+            ripcord::provider::Release::At(due) => format!("until {}", ripcord::model::time::format_timestamp(due)),
             ripcord::provider::Release::WhenPromoted => "standby".into(),
         };
         notes.push(format!("warm capacity on {} ({release})", label(&capacity.revision)));
     }
     if let Some(approval) = &d.approval {
-        let since = ripcord::time::format_timestamp(approval.since_ms);
+        let since = ripcord::model::time::format_timestamp(approval.since_ms);
         notes.push(match &approval.state {
             ripcord::provider::ApprovalState::Pending { target } => {
-                let until =
-                    ripcord::time::format_timestamp(approval.since_ms + guard.approval_timeout.as_millis() as i64);
+                let until = ripcord::model::time::format_timestamp(
+                    approval.since_ms + guard.approval_timeout.as_millis() as i64,
+                );
                 format!("ROLLBACK TO {} AWAITS APPROVAL since {since} (until {until})", label(target))
             }
             ripcord::provider::ApprovalState::Rejected => {

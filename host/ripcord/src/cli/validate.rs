@@ -7,8 +7,8 @@
 
 use super::RuntimeArgs;
 use ripcord::config::{Config, ConfigError};
-use ripcord::policies::PolicySet;
-use ripcord::runtime::Runtime;
+use ripcord::judge::policies::PolicySet;
+use ripcord::plugin::runtime::Runtime;
 use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
@@ -47,7 +47,7 @@ pub(crate) fn run(config_path: &Path, json: bool, runtime_args: &RuntimeArgs) ->
     } else {
         // Plugin text (a panic message) may hold newlines or escape sequences: one problem, one safe line.
         for problem in &problems {
-            super::output::line(format!("{}", ripcord::text::terminal_safe(&problem.to_string())))?;
+            super::output::line(format!("{}", ripcord::model::text::terminal_safe(&problem.to_string())))?;
         }
         let config = config_path.display();
         match problems.len() {

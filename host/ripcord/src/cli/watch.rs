@@ -6,9 +6,9 @@ use super::output::Watched;
 use super::RuntimeArgs;
 use super::output::{exit_code, print};
 use super::setup::{async_runtime, controller};
-use ripcord::audit::Actor;
-use ripcord::controller::Controller;
-use ripcord::telemetry::{CycleSample, Registry};
+use ripcord::cycle::controller::Controller;
+use ripcord::record::audit::Actor;
+use ripcord::record::telemetry::{CycleSample, Registry};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -30,7 +30,7 @@ pub(crate) fn run(
                 .map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: cannot listen: {e}"))?;
             let bound = listener.local_addr()?;
             eprintln!("ripcord metrics at http://{bound}/metrics");
-            tokio::spawn(ripcord::telemetry::serve(listener, registry.clone()));
+            tokio::spawn(ripcord::record::telemetry::serve(listener, registry.clone()));
         }
         self::cycles(&controller, &registry, Cycles { json, limit: cycles, acting: None }, &mut watched).await
     })?;
@@ -80,7 +80,7 @@ pub(crate) async fn cycles(
         registry.record(&sample, now);
         watched.add(&reports);
         if !how.json {
-            super::output::line(format!("-- {}", ripcord::time::format_timestamp(now)))?;
+            super::output::line(format!("-- {}", ripcord::model::time::format_timestamp(now)))?;
         }
         print(&reports, how.json, exit_code(&reports))?;
         done += 1;

@@ -6,7 +6,7 @@ use super::{
     ClockKind, ConfigError, Fallback, Guard, MAX_ECHO, MAX_HOLD, MAX_INTERVAL, MAX_PREWARM_TIMEOUT, MAX_SPAN, Mode,
     OnApprovalTimeout, PrewarmMode, Target, WebhookFormat, echo,
 };
-use crate::evaluation::Platform;
+use crate::model::evaluation::Platform;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -265,13 +265,13 @@ pub(super) fn resolve(defaults: &DefaultsFile, guard: &DefaultsFile) -> Result<G
 
 /// Turns a TOML error into one naming the file, the field path and the line.
 pub(super) fn toml_error(path: &Path, text: &str, error: toml::de::Error) -> ConfigError {
-    let message = crate::text::truncate(error.message().trim_end(), 4 * MAX_ECHO).into_owned();
+    let message = crate::model::text::truncate(error.message().trim_end(), 4 * MAX_ECHO).into_owned();
     let field = match error.span() {
         Some(span) => {
             let start = span.start.min(text.len());
             let line = text[..start].matches('\n').count() + 1;
             let source = text.lines().nth(line - 1).unwrap_or_default().trim();
-            format!("line {line} `{}`", crate::text::truncate(source, MAX_ECHO))
+            format!("line {line} `{}`", crate::model::text::truncate(source, MAX_ECHO))
         }
         None => "(document)".to_string(),
     };

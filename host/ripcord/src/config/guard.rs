@@ -5,8 +5,8 @@
 
 use super::file::{DefaultsFile, GuardFile, PolicyFile};
 use super::{CustomMetric, Guard, MAX_GUARD_NAME, PolicyRef, Target, echo, names};
-use crate::evaluation::{ParamValue, Platform};
-use crate::runtime::PluginSource;
+use crate::model::evaluation::{ParamValue, Platform};
+use crate::plugin::runtime::PluginSource;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -32,10 +32,10 @@ pub(super) fn resolve(g: GuardFile, index: usize, defaults: &DefaultsFile, base:
     }
     let mut metrics = BTreeMap::new();
     for (name, m) in g.metrics {
-        if crate::evaluation::CANONICAL_METRICS.contains(&name.as_str()) {
+        if crate::model::evaluation::CANONICAL_METRICS.contains(&name.as_str()) {
             let message = format!("{name:?} is a canonical metric; custom metrics need another name");
             problems.push((format!("metrics.{name}"), message));
-        } else if crate::evaluation::slow_requests_threshold(&name).is_some() {
+        } else if crate::model::evaluation::slow_requests_threshold(&name).is_some() {
             let message = format!(
                 "{name:?} is the host's count of slow requests (slow_requests_<T>ms); custom metrics need another name"
             );
@@ -116,10 +116,13 @@ fn policy(p: PolicyFile, base: &Path) -> Result<PolicyRef, Vec<Invalid>> {
         Err(never) => match never {},
     };
     if let PluginSource::Builtin(name) = &source
-        && crate::builtins::find(name).is_none()
+        && crate::plugin::builtins::find(name).is_none()
     {
-        let message =
-            format!("unknown built-in {}; the built-ins are {}", echo(&p.source), crate::builtins::names().join(", "));
+        let message = format!(
+            "unknown built-in {}; the built-ins are {}",
+            echo(&p.source),
+            crate::plugin::builtins::names().join(", ")
+        );
         problems.push(("use".into(), message));
     }
     let mut params = BTreeMap::new();

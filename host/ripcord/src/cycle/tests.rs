@@ -3,19 +3,19 @@
 //! failing, a prewarm that fails or outlives the function, no durable intent, an interrupted intent, a cooldown,
 //! a promotion — in a few lines. The end-to-end suite runs the same paths against the simulator.
 
-use crate::audit::{Action, Actor, Audit, Kind, Outcome, Record, Writer};
-use crate::clock::Clock;
+use crate::act::context::{Cycle, GuardContext};
+use crate::act::rollback::Rollback;
 use crate::config::Config;
-use crate::controller::Controller;
-use crate::cycle::{Cycle, GuardCycle};
-use crate::effect::Effect;
-use crate::evaluation::{MetricKind, MetricSeries, Revision, Window};
-use crate::policies::PolicySet;
+use crate::cycle::controller::Controller;
+use crate::judge::policies::PolicySet;
+use crate::model::clock::Clock;
+use crate::model::evaluation::{MetricKind, MetricSeries, Revision, Window};
+use crate::model::verdict::Verdict;
+use crate::plugin::runtime::{CacheDir, Runtime, RuntimeSettings};
 use crate::provider::memory::{InMemory, PinAttempt, PrewarmAnswer};
 use crate::provider::{Deployment, GuardMetrics, Mark, Provider};
-use crate::rollback::Rollback;
-use crate::runtime::{CacheDir, Runtime, RuntimeSettings};
-use crate::verdict::Verdict;
+use crate::record::audit::{Action, Actor, Audit, Kind, Outcome, Record, Writer};
+use crate::record::effect::Effect;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -80,10 +80,10 @@ fn harness_with_audit(deployment: Deployment, defaults: &str, audit: Option<&str
 }
 
 impl Harness {
-    fn cycle(&self) -> GuardCycle<'_> {
+    fn cycle(&self) -> GuardContext<'_> {
         let deployment = self.provider.state().deployment.clone();
-        GuardCycle {
-            controller: &self.controller,
+        GuardContext {
+            services: &self.controller.services,
             guard: &self.controller.config.guards[0],
             provider: self.provider.clone() as Arc<dyn Provider>,
             deployment,
@@ -205,7 +205,7 @@ fn a_failed_prewarm_pins_cold() {
 fn a_prewarm_still_waiting_at_the_functions_deadline_is_abandoned_and_the_target_pinned() {
     let mut h = harness(canary(), "prewarm = \"on-rollback\"");
     h.provider.state().prewarm = PrewarmAnswer::Hang;
-    h.controller.deadline = Some(Instant::now());
+    h.controller.set_deadline(Some(Instant::now()));
     let effect = h.rollback();
     assert!(matches!(effect, Effect::RolledBack { .. }), "{effect:?}");
     assert!(h.result().error.is_some_and(|e| e.contains("abandoned to pin before the function's deadline")));
@@ -259,7 +259,7 @@ fn alone_at(now: i64, revision: &str) -> GuardMetrics {
     alone
 }
 
-fn check(h: &Harness) -> crate::effect::GuardResult {
+fn check(h: &Harness) -> crate::record::effect::GuardResult {
     let mut results = block_on(h.controller.check(&[], Actor::Schedule));
     assert_eq!(results.len(), 1);
     results.remove(0)

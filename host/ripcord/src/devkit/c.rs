@@ -3,8 +3,8 @@
 //! the WASI preview1 reactor adapter from `wasi-preview1-component-adapter-provider` — no CLI to install beyond
 //! clang.
 
+use super::command::{find_tool, run};
 use super::project::Project;
-use super::toolchain::{find_tool, run};
 use super::{DevkitError, io};
 use std::path::Path;
 use std::process::Command;

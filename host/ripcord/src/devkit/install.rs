@@ -4,8 +4,9 @@
 //! first. Without the recipe or the package manager, the build's "not found" error says what to do.
 
 use super::DevkitError;
+use super::command::{find_tool, run};
 use super::project::{Lang, Project};
-use super::toolchain::{find_tool, js_tool, run};
+use super::toolchain::js_tool;
 use std::fmt;
 use std::process::Command;
 

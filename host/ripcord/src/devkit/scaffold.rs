@@ -5,7 +5,7 @@
 use super::project::{Lang, MANIFEST, Manifest};
 use super::toolchain::{COMPONENTIZE_PY, COMPONENTIZE_QJS_VERSION};
 use super::{DevkitError, io};
-use crate::runtime::Contract;
+use crate::plugin::runtime::Contract;
 use std::path::{Path, PathBuf};
 
 /// What a scaffold starts from: the contract it targets and a sample policy written against it, tested in this

@@ -1,6 +1,7 @@
 //! Building a policy project: each language's toolchain, found in the project (node_modules/.bin, .venv/bin) or on
 //! PATH, run with the right arguments; a missing tool is an error saying how to install it.
 
+use super::command::{find_tool, run};
 use super::project::{JsEngine, Lang, Project};
 use super::{DevkitError, io};
 use std::path::{Path, PathBuf};
@@ -50,29 +51,8 @@ pub fn build(project: &Project, out: Option<&Path>) -> Result<Built, DevkitError
     Ok(Built { path: output, bytes, seconds: started.elapsed().as_secs_f64(), tool })
 }
 
-/// Finds `name` in the project's tool folders (`node_modules/.bin`, `.venv/bin`), in `$VIRTUAL_ENV/bin`, or on PATH.
-pub(crate) fn find_tool(project: &Project, name: &str) -> Option<PathBuf> {
-    let local = project.tool_dirs.iter().map(|d| d.join(name));
-    let venv = std::env::var_os("VIRTUAL_ENV").map(|v| PathBuf::from(v).join("bin").join(name));
-    let path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>())
-        .unwrap_or_default();
-    local.into_iter().chain(venv).chain(path).find(|p| p.is_file())
-}
-
 fn missing(tool: &str, hint: &str) -> DevkitError {
     DevkitError::Missing { tool: tool.to_string(), hint: hint.to_string() }
-}
-
-/// Runs `command` in `dir`, turning a failure into an error carrying its output.
-pub(crate) fn run(mut command: Command, dir: &Path) -> Result<String, DevkitError> {
-    let shown = format!("{command:?}");
-    let output = command
-        .current_dir(dir)
-        .output()
-        .map_err(|e| DevkitError::Failed { command: shown.clone(), output: e.to_string() })?;
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    if output.status.success() { Ok(text) } else { Err(DevkitError::Failed { command: shown, output: text }) }
 }
 
 fn rust(project: &Project, output: &Path) -> Result<String, DevkitError> {

@@ -2,7 +2,7 @@
 //! simulator or moto, timeouts) and one way to turn an SDK error into a line a person reads.
 
 use super::ProviderError;
-use crate::config::AwsSettings;
+use crate::config::{AwsSettings, Guard, Target};
 use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use std::time::Duration;
@@ -26,7 +26,7 @@ where
                 (code, message, Some((status, _))) if code.is_some() || message.is_some() => format!(
                     "{}: {} (HTTP {status})",
                     code.unwrap_or("error"),
-                    message.map_or_else(|| "no message".into(), |m| crate::text::truncate(m, 300).into_owned())
+                    message.map_or_else(|| "no message".into(), |m| crate::model::text::truncate(m, 300).into_owned())
                 ),
                 (_, _, Some((status, content_type))) => not_the_protocol(operation, status, &content_type),
                 _ => "the service answered with an error and no details".to_string(),
@@ -78,7 +78,7 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     while let Some(inner) = cause.source() {
         cause = inner;
     }
-    crate::text::truncate(&cause.to_string(), 300).into_owned()
+    crate::model::text::truncate(&cause.to_string(), 300).into_owned()
 }
 
 /// The SDK configuration every AWS client of ripcord shares. With an endpoint override (the simulator, moto)
@@ -108,4 +108,12 @@ pub async fn sdk_config(settings: &AwsSettings, region: Option<String>) -> aws_c
         .operation_timeout(Duration::from_secs(30))
         .build();
     loader.timeout_config(timeouts).load().await
+}
+
+/// The function and alias a Lambda guard watches (shared by the Lambda and CloudWatch clients).
+pub(super) fn target(guard: &Guard) -> (&str, &str) {
+    match &guard.target {
+        Target::Lambda { function, alias, .. } => (function, alias),
+        Target::CloudRun { service, .. } => (service, ""),
+    }
 }

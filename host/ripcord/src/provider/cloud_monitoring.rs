@@ -6,7 +6,7 @@
 use super::gcp::fail;
 use super::{Deployment, GuardMetrics, ProviderError, SlowRequest};
 use crate::config::{Guard, Target};
-use crate::evaluation::{MetricKind, MetricSeries, Revision, Window, slow_requests_metric};
+use crate::model::evaluation::{MetricKind, MetricSeries, Revision, Window, slow_requests_metric};
 use google_cloud_monitoring_v3::client::MetricService;
 use google_cloud_monitoring_v3::model::TypedValue;
 use google_cloud_monitoring_v3::model::aggregation::{Aligner, Reducer};

@@ -12,9 +12,9 @@ use super::{
     Capacity, Changer, Deployment, Mark, MetricsAnswer, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader,
     SlowRequest,
 };
-use crate::clock::Clock;
 use crate::config::{GcpSettings, Guard, Target};
-use crate::evaluation::Window;
+use crate::model::clock::Clock;
+use crate::model::evaluation::Window;
 use google_cloud_gax::error::rpc::Code;
 use google_cloud_run_v2::model::{Service, TrafficTarget};
 use std::collections::HashMap;

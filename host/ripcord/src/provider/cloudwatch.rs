@@ -7,7 +7,7 @@ use super::aws::fail;
 use super::quota::Budget;
 use super::{Deployment, GuardMetrics, MetricsAnswer, ProviderError, SlowRequest};
 use crate::config::Guard;
-use crate::evaluation::{MetricKind, MetricSeries, Revision, Window, slow_requests_metric};
+use crate::model::evaluation::{MetricKind, MetricSeries, Revision, Window, slow_requests_metric};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use std::collections::BTreeMap;
@@ -198,7 +198,7 @@ impl QuerySpec {
 /// for the baseline and the candidate version, and the whole alias's peak concurrency.
 fn plan(index: usize, guard: &Guard, deployment: &Deployment) -> Vec<(Slot, QuerySpec)> {
     let mut queries = Vec::new();
-    let (function, alias) = super::lambda::target(guard);
+    let (function, alias) = super::aws::target(guard);
     let resource = format!("{function}:{alias}");
     let revisions =
         [(Role::Baseline, deployment.baseline.as_deref()), (Role::Candidate, Some(deployment.candidate.as_str()))];
@@ -231,7 +231,7 @@ fn plan(index: usize, guard: &Guard, deployment: &Deployment) -> Vec<(Slot, Quer
 
 /// One guard's slow-request queries: `Duration`'s `TC(T:)` per threshold, for the baseline and the candidate.
 fn plan_slow(index: usize, request: &SlowRequest) -> Vec<(Slot, QuerySpec)> {
-    let (function, alias) = super::lambda::target(request.guard);
+    let (function, alias) = super::aws::target(request.guard);
     let resource = format!("{function}:{alias}");
     let deployment = request.deployment;
     let revisions =

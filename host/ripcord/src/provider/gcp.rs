@@ -55,7 +55,7 @@ fn gcloud_adc_file() -> Option<std::path::PathBuf> {
 
 /// An error message on one line, bounded.
 fn one_line(text: &str) -> String {
-    crate::text::truncate(&crate::text::one_line(text), 300).into_owned()
+    crate::model::text::truncate(&crate::model::text::one_line(text), 300).into_owned()
 }
 
 /// Builds a Google Cloud client of type `$client` for `$settings`, with `$credentials` (None: the simulator's

@@ -4,16 +4,16 @@
 //! (`cloudwatch.rs`). The pin is UpdateAlias with the RevisionId read and the routing cleared; the prewarm is
 //! provisioned concurrency, waited for until READY; markers are tags `ripcord:MARKER:ALIAS` on the function.
 
-use super::aws::{fail, sdk_config};
+use super::aws::{fail, sdk_config, target};
 use super::markers::{self, Marker, Markers};
 use super::quota::Budget;
 use super::{
     Capacity, Changer, Deployment, Mark, MetricsAnswer, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader,
     SlowRequest,
 };
-use crate::clock::Clock;
-use crate::config::{AwsSettings, Guard, Target};
-use crate::evaluation::Window;
+use crate::config::{AwsSettings, Guard};
+use crate::model::clock::Clock;
+use crate::model::evaluation::Window;
 use aws_config::retry::RetryConfig;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, ProvisionedConcurrencyStatusEnum};
@@ -59,20 +59,12 @@ fn budget(settings: &AwsSettings) -> Budget {
     Budget::new(reads.chain(changes).chain(others))
 }
 
-/// The function and alias a guard watches.
-pub(super) fn target(guard: &Guard) -> (&str, &str) {
-    match &guard.target {
-        Target::Lambda { function, alias, .. } => (function, alias),
-        Target::CloudRun { service, .. } => (service, ""),
-    }
-}
-
 /// Where a marker lives: the tag `ripcord:MARKER:ALIAS` on the function.
 fn tag(marker: Marker, alias: &str) -> String {
     format!("ripcord:{}:{alias}", marker.name())
 }
 
-fn clock_failed(resource: &str, error: crate::clock::ClockError) -> ProviderError {
+fn clock_failed(resource: &str, error: crate::model::clock::ClockError) -> ProviderError {
     ProviderError {
         operation: "clock",
         resource: resource.to_string(),

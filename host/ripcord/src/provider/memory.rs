@@ -4,9 +4,9 @@
 //! tests use the simulator instead; this is for testing the cycle as a unit, each path in a few lines.
 
 use super::{Capacity, Changer, Deployment, GuardMetrics, Mark, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader};
-use crate::clock::Clock;
 use crate::config::Guard;
-use crate::evaluation::Window;
+use crate::model::clock::Clock;
+use crate::model::evaluation::Window;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -123,7 +123,8 @@ impl Reader for InMemory {
     /// policies then judge without them).
     async fn slow_requests(&self, requests: &[super::SlowRequest<'_>], _: &[Window]) -> Vec<super::MetricsAnswer> {
         self.state().calls.push("slow_requests".into());
-        let empty = |id: &str| crate::evaluation::Revision { id: id.into(), traffic_share: 0.0, metrics: Vec::new() };
+        let empty =
+            |id: &str| crate::model::evaluation::Revision { id: id.into(), traffic_share: 0.0, metrics: Vec::new() };
         requests
             .iter()
             .map(|r| {

@@ -19,37 +19,13 @@
 //! rest to the deploy tools and people that share it.
 
 use super::ProviderError;
+pub use crate::config::quotas::{DEFAULT_SHARE, published};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The share of each quota ripcord uses unless `quota_share` says otherwise: the rest is for the deploy tools,
-/// consoles and scripts that share the account's or project's quota.
-pub const DEFAULT_SHARE: f64 = 0.8;
 /// How far ahead of now a read may take a turn. Changes take the turns after the reads' (at most this much later).
 pub const READ_HORIZON: Duration = Duration::from_millis(250);
-
-/// Published default quotas, in calls per second (per-minute quotas divided by 60). What each limits is in
-/// [`Api`]. Sources: the Lambda, CloudWatch, Cloud Run and Cloud Monitoring quota pages (2026).
-pub mod published {
-    /// Lambda control-plane API requests, per API (GetAlias, ListTags, UpdateAlias, TagResource, provisioned
-    /// concurrency, ListVersionsByFunction): 15 a second each.
-    pub const LAMBDA_PER_API: f64 = 15.0;
-    /// Lambda GetFunction: 100 a second.
-    pub const GET_FUNCTION: f64 = 100.0;
-    /// CloudWatch GetMetricData: 50 transactions a second.
-    pub const GET_METRIC_DATA: f64 = 50.0;
-    /// CloudWatch ListMetrics: 25 transactions a second.
-    pub const LIST_METRICS: f64 = 25.0;
-    /// CodeDeploy PutLifecycleEventHookExecutionStatus (one per hook): 10 a second.
-    pub const CODEDEPLOY: f64 = 10.0;
-    /// Cloud Run Admin API read requests: 1,000 a minute per region.
-    pub const RUN_READS_PER_MINUTE: f64 = 1_000.0;
-    /// Cloud Run Admin API write requests: 180 a minute per region.
-    pub const RUN_WRITES_PER_MINUTE: f64 = 180.0;
-    /// Cloud Monitoring time-series queries (ListTimeSeries): 6,000 a minute per project.
-    pub const MONITORING_READS_PER_MINUTE: f64 = 6_000.0;
-}
 
 /// What a call is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

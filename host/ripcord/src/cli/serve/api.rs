@@ -25,10 +25,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
-use ripcord::audit::{Actor, Audit, Kind};
-use ripcord::controller::Requester;
-use ripcord::effect::{Effect, GuardResult};
-use ripcord::telemetry::CycleSample;
+use ripcord::cycle::controller::Requester;
+use ripcord::record::audit::{Actor, Audit, Kind};
+use ripcord::record::effect::{Effect, GuardResult};
+use ripcord::record::telemetry::CycleSample;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -298,7 +298,7 @@ fn set_cookie(response: &mut Response<Full<Bytes>>, value: &str) {
 async fn report(server: &Server, name: &str) -> Result<Response<Full<Bytes>>, Refusal> {
     let log = read_log(server).await?;
     let records: Vec<_> = log.records.into_iter().filter(|r| r.guard == name).collect();
-    let html = ripcord::report::render(&records, &format!("guard {name}"), 50);
+    let html = ripcord::record::report::render(&records, &format!("guard {name}"), 50);
     Ok(page(html, "text/html; charset=utf-8", dashboard::REPORT_POLICY))
 }
 
@@ -368,7 +368,7 @@ async fn guard(server: &Server, name: &str) -> Result<Response<Full<Bytes>>, Ref
     Ok(json(StatusCode::OK, &value))
 }
 
-async fn read_log(server: &Server) -> Result<ripcord::audit::AuditLog, Refusal> {
+async fn read_log(server: &Server) -> Result<ripcord::record::audit::AuditLog, Refusal> {
     let path = server.controller.audit_path().to_path_buf();
     let read = tokio::task::spawn_blocking(move || Audit::load(&path)).await;
     match read {
