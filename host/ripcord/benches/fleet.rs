@@ -22,6 +22,11 @@
 //! `prewarm_timeout` (2 min) + 10 s of the verdict. These runs tell ripcord the account's quotas are unlimited
 //! (`[aws.quotas]`, `[gcp.quotas]` raised, `quota_share = 1`): they measure ripcord's own cost.
 //!
+//! The same bad release **at the published quotas** (`RIPCORD_FLEET_BAD_AT_QUOTAS=1000`; off by default, it runs
+//! for minutes of real time): the simulator enforces every API's published quota and ripcord keeps its defaults, so
+//! the pins, prewarms and markers of the 1,000 rollbacks queue for the Lambda control plane's 15 calls a second per
+//! API. Printed as above, with the slowest verdict-to-pin in real time and the calls the simulator refused.
+//!
 //! **At the published quotas** (issue #25; `RIPCORD_FLEET_QUOTAS=1000` sets the Lambda sizes, `RIPCORD_FLEET_RUN`
 //! the Cloud Run ones, `RIPCORD_FLEET_CYCLES` the cycles, 7 by default): the simulator enforces every API's
 //! published quota and ripcord keeps its defaults; `ripcord watch` runs cycles a minute apart (virtual time; the
@@ -93,13 +98,17 @@ enum Fleet {
     Lambda,
     CloudRun,
     BadRelease,
+    /// The bad release with the simulator enforcing the published quotas and ripcord at its defaults.
+    BadReleaseAtQuotas,
 }
 
 fn guards(fleet: Fleet, size: usize, endpoint: &str) -> String {
     let (table, defaults) = match fleet {
         Fleet::Lambda => ("aws", ""),
         Fleet::CloudRun => ("gcp", ""),
-        Fleet::BadRelease => ("aws", "prewarm = \"on-rollback\"\nprewarm_timeout = \"2m\"\n"),
+        Fleet::BadRelease | Fleet::BadReleaseAtQuotas => {
+            ("aws", "prewarm = \"on-rollback\"\nprewarm_timeout = \"2m\"\n")
+        }
     };
     // The account's quotas as unlimited: these runs measure ripcord's own cost.
     let unlimited = match table {
@@ -110,8 +119,13 @@ fn guards(fleet: Fleet, size: usize, endpoint: &str) -> String {
             "[gcp.quotas]\nrun_reads_per_minute = 10000000\nrun_writes_per_minute = 10000000\nmonitoring_reads_per_minute = 10000000"
         }
     };
+    let limits = if fleet == Fleet::BadReleaseAtQuotas {
+        String::new()
+    } else {
+        format!("changes_per_second = 1000\nquota_share = 1\n{unlimited}\n")
+    };
     let mut text = format!(
-        "[settings]\naudit_log = \"audit.jsonl\"\nclock = \"simulator\"\n[{table}]\nendpoint_url = \"{endpoint}\"\nchanges_per_second = 1000\nquota_share = 1\n{unlimited}\n[defaults]\nwindow = \"1m\"\nwindows = 3\n{defaults}"
+        "[settings]\naudit_log = \"audit.jsonl\"\nclock = \"simulator\"\n[{table}]\nendpoint_url = \"{endpoint}\"\n{limits}[defaults]\nwindow = \"1m\"\nwindows = 3\n{defaults}"
     );
     for i in 0..size {
         let target = match fleet {
@@ -138,6 +152,9 @@ fn run(fleet: Fleet, functions: usize, rps: f64, dir: &Path) {
         Fleet::Lambda => (scenario(functions, rps), 5),
         Fleet::CloudRun => (services(functions), 5),
         Fleet::BadRelease => (bad_release(functions), 4),
+        Fleet::BadReleaseAtQuotas => {
+            (bad_release(functions).replacen("[settings]\n", "[settings]\nquotas = \"published\"\n", 1), 4)
+        }
     };
     let sim = ripcord_sim::scenario::parse(&text, Path::new("fleet.toml")).unwrap_or_else(|e| panic!("{e}"));
     let server = ripcord_sim::Server::start(sim.clone(), ([127, 0, 0, 1], 0).into()).unwrap_or_else(|e| panic!("{e}"));
@@ -146,7 +163,7 @@ fn run(fleet: Fleet, functions: usize, rps: f64, dir: &Path) {
     std::fs::write(&config, guards(fleet, functions, &server.endpoint())).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_file(dir.join("audit.jsonl"));
     cycle(fleet, functions, &sim, &config, dir, "first");
-    if fleet != Fleet::BadRelease {
+    if !matches!(fleet, Fleet::BadRelease | Fleet::BadReleaseAtQuotas) {
         // The first cycle over a freshly deployed fleet records every canary's rollout (one write per guard); the
         // next ones only read and judge.
         sim.advance(60_000);
@@ -186,11 +203,12 @@ fn cycle(fleet: Fleet, functions: usize, sim: &ripcord_sim::Simulator, config: &
     let elapsed = started.elapsed();
     let mut calls: BTreeMap<String, usize> = BTreeMap::new();
     for call in sim.api_log().into_iter().skip(calls_before) {
-        *calls.entry(call.operation).or_default() += 1;
+        let refused = call.status == 429;
+        *calls.entry(if refused { format!("{} refused", call.operation) } else { call.operation }).or_default() += 1;
     }
     let audit = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default();
     let records = audit.lines().count();
-    if fleet == Fleet::BadRelease {
+    if matches!(fleet, Fleet::BadRelease | Fleet::BadReleaseAtQuotas) {
         let results: Vec<serde_json::Value> = audit
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -198,12 +216,16 @@ fn cycle(fleet: Fleet, functions: usize, sim: &ripcord_sim::Simulator, config: &
             .collect();
         let pinned = results.iter().filter(|r| r["outcome"] == "pinned").count();
         let slowest = results.iter().filter_map(|r| r["timings"]["verdict_to_pin_ms"].as_i64()).max().unwrap_or(-1);
+        let slowest_real =
+            results.iter().filter_map(|r| r["timings"]["verdict_to_pin_real_ms"].as_i64()).max().unwrap_or(-1);
         let warm = results.iter().filter(|r| r["prewarm"]["ready"] == true).count();
+        let quotas = if fleet == Fleet::BadReleaseAtQuotas { " at the published quotas" } else { "" };
         println!(
-            "| bad release over {functions} | {:.1} s real | {} MiB | {pinned} pinned ({warm} warm) | slowest verdict to pin {:.1} s virtual | {calls:?} |",
+            "| bad release over {functions}{quotas} | {:.1} s real | {} MiB | {pinned} pinned ({warm} warm) | slowest verdict to pin {:.1} s virtual, {:.1} s real | {calls:?} |",
             elapsed.as_secs_f64(),
             peak / 1024,
-            slowest as f64 / 1000.0
+            slowest as f64 / 1000.0,
+            slowest_real as f64 / 1000.0
         );
         return;
     }
@@ -347,6 +369,11 @@ fn main() {
     let rollbacks: usize = std::env::var("RIPCORD_FLEET_ROLLBACKS").ok().and_then(|r| r.parse().ok()).unwrap_or(1000);
     if rollbacks > 0 {
         run(Fleet::BadRelease, rollbacks, 0.0, dir.path());
+    }
+    let at_quotas_rollbacks: usize =
+        std::env::var("RIPCORD_FLEET_BAD_AT_QUOTAS").ok().and_then(|r| r.parse().ok()).unwrap_or(0);
+    if at_quotas_rollbacks > 0 {
+        run(Fleet::BadReleaseAtQuotas, at_quotas_rollbacks, 0.0, dir.path());
     }
     let list = |name: &str| -> Vec<usize> {
         std::env::var(name).unwrap_or_default().split(',').filter_map(|s| s.trim().parse().ok()).collect()

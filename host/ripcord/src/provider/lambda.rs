@@ -23,6 +23,22 @@ use std::time::Duration;
 /// How often a prewarm checks whether provisioned concurrency is READY.
 const PREWARM_POLL: Duration = Duration::from_secs(2);
 
+/// One prewarm counted among those waiting for READY while it lives.
+struct Polling<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Polling<'a> {
+    fn start(pollers: &'a std::sync::atomic::AtomicUsize) -> Self {
+        pollers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(pollers)
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Clients for one region.
 #[derive(Debug, Clone)]
 pub struct Lambda {
@@ -33,6 +49,8 @@ pub struct Lambda {
     arns: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>,
     /// The region's API quotas, shared by every guard of the process (`quota.rs`).
     budget: std::sync::Arc<Budget>,
+    /// Prewarms of this region waiting for their provisioned concurrency to be READY: how often each polls.
+    pollers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Lambda's control-plane calls ripcord reads with, and those it changes with (also capped at
@@ -82,6 +100,7 @@ impl Lambda {
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             arns: Default::default(),
             budget: std::sync::Arc::new(budget(settings)),
+            pollers: Default::default(),
         }
     }
 
@@ -142,6 +161,7 @@ impl Lambda {
         let ((function, _), version) = (target(guard), outcome.revision.clone());
         let resource = format!("{function}:{version}");
         let started = clock.now_ms().await.map_err(|e| clock_failed(&resource, e))?;
+        let _polling = Polling::start(&self.pollers);
         loop {
             self.budget.turn("GetProvisionedConcurrencyConfig", "GetProvisionedConcurrencyConfig", &resource).await?;
             let status = self
@@ -170,8 +190,20 @@ impl Lambda {
                     outcome.note = Some(format!("not READY after {timeout}; pinning anyway"));
                     return Ok(());
                 }
-                _ => clock.sleep(PREWARM_POLL).await.map_err(|e| clock_failed(&resource, e))?,
+                _ => clock.sleep(self.poll_interval()).await.map_err(|e| clock_failed(&resource, e))?,
             }
+        }
+    }
+
+    /// How long a prewarm waits between two reads of its provisioned concurrency: [`PREWARM_POLL`], or longer when
+    /// more prewarms wait than the quota of GetProvisionedConcurrencyConfig serves in that time — each then reads
+    /// once per round of the quota, instead of every one queueing a read every 2 s (a fleet-wide bad release's
+    /// 443 prewarms made 7,531 reads where about 900 tell the same).
+    fn poll_interval(&self) -> Duration {
+        let waiting = self.pollers.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        match self.budget.rate("GetProvisionedConcurrencyConfig") {
+            Some(rate) if rate > 0.0 => PREWARM_POLL.max(Duration::from_secs_f64(waiting / rate)),
+            _ => PREWARM_POLL,
         }
     }
 
