@@ -27,6 +27,10 @@
 //! the pins, prewarms and markers of the 1,000 rollbacks queue for the Lambda control plane's 15 calls a second per
 //! API. Printed as above, with the slowest verdict-to-pin in real time and the calls the simulator refused.
 //!
+//! And on Cloud Run (`RIPCORD_FLEET_BAD_RUN_AT_QUOTAS=100`; off by default): that many services of one region, each
+//! a 10% canary at 30% errors (20 rps), prewarm on rollback (a tag and warm-up requests), against Cloud Run Admin's
+//! 180 writes a minute a region: what a rollback costs of the write quota, in pins a minute.
+//!
 //! **At the published quotas** (issue #25; `RIPCORD_FLEET_QUOTAS=1000` sets the Lambda sizes, `RIPCORD_FLEET_RUN`
 //! the Cloud Run ones, `RIPCORD_FLEET_CYCLES` the cycles, 7 by default): the simulator enforces every API's
 //! published quota and ripcord keeps its defaults; `ripcord watch` runs cycles a minute apart (virtual time; the
@@ -100,6 +104,27 @@ enum Fleet {
     BadRelease,
     /// The bad release with the simulator enforcing the published quotas and ripcord at its defaults.
     BadReleaseAtQuotas,
+    /// The same on Cloud Run services of one region.
+    BadReleaseRunAtQuotas,
+}
+
+/// A fleet-wide bad release on Cloud Run: `count` services of one region, each a canary at 30% errors.
+fn bad_release_run(count: usize) -> String {
+    let mut text = String::from(
+        "seed = 1\nstart = \"2026-11-26T09:00:00Z\"\n[settings]\nquotas = \"published\"\noperation_polls = 2\n",
+    );
+    for i in 0..count {
+        let _ = write!(
+            text,
+            "[[service]]\nname = \"svc-{i}\"\nproject = \"fleet\"\nlocation = \"europe-west1\"\nrps = 20\n\
+             annotations = {{ \"ripcord.dev/known-good\" = \"svc-{i}-00001\" }}\n\
+             [[service.revision]]\nname = \"svc-{i}-00001\"\nerror_rate = 0.001\n\
+             [[service.revision]]\nname = \"svc-{i}-00002\"\nerror_rate = 0.3\n\
+             [[service.traffic]]\nrevision = \"svc-{i}-00001\"\npercent = 90\n\
+             [[service.traffic]]\nrevision = \"svc-{i}-00002\"\npercent = 10\n"
+        );
+    }
+    text
 }
 
 fn guards(fleet: Fleet, size: usize, endpoint: &str) -> String {
@@ -109,6 +134,7 @@ fn guards(fleet: Fleet, size: usize, endpoint: &str) -> String {
         Fleet::BadRelease | Fleet::BadReleaseAtQuotas => {
             ("aws", "prewarm = \"on-rollback\"\nprewarm_timeout = \"2m\"\n")
         }
+        Fleet::BadReleaseRunAtQuotas => ("gcp", "prewarm = \"on-rollback\"\nprewarm_timeout = \"2m\"\n"),
     };
     // The account's quotas as unlimited: these runs measure ripcord's own cost.
     let unlimited = match table {
@@ -119,7 +145,7 @@ fn guards(fleet: Fleet, size: usize, endpoint: &str) -> String {
             "[gcp.quotas]\nrun_reads_per_minute = 10000000\nrun_writes_per_minute = 10000000\nmonitoring_reads_per_minute = 10000000"
         }
     };
-    let limits = if fleet == Fleet::BadReleaseAtQuotas {
+    let limits = if matches!(fleet, Fleet::BadReleaseAtQuotas | Fleet::BadReleaseRunAtQuotas) {
         String::new()
     } else {
         format!("changes_per_second = 1000\nquota_share = 1\n{unlimited}\n")
@@ -129,7 +155,7 @@ fn guards(fleet: Fleet, size: usize, endpoint: &str) -> String {
     );
     for i in 0..size {
         let target = match fleet {
-            Fleet::CloudRun => format!(
+            Fleet::CloudRun | Fleet::BadReleaseRunAtQuotas => format!(
                 "platform = \"cloud-run\"\nproject = \"fleet\"\nlocation = \"europe-west1\"\nservice = \"svc-{i}\""
             ),
             _ => format!("platform = \"aws-lambda\"\nfunction = \"fn-{i}\"\nalias = \"live\""),
@@ -155,6 +181,7 @@ fn run(fleet: Fleet, functions: usize, rps: f64, dir: &Path) {
         Fleet::BadReleaseAtQuotas => {
             (bad_release(functions).replacen("[settings]\n", "[settings]\nquotas = \"published\"\n", 1), 4)
         }
+        Fleet::BadReleaseRunAtQuotas => (bad_release_run(functions), 4),
     };
     let sim = ripcord_sim::scenario::parse(&text, Path::new("fleet.toml")).unwrap_or_else(|e| panic!("{e}"));
     let server = ripcord_sim::Server::start(sim.clone(), ([127, 0, 0, 1], 0).into()).unwrap_or_else(|e| panic!("{e}"));
@@ -163,7 +190,8 @@ fn run(fleet: Fleet, functions: usize, rps: f64, dir: &Path) {
     std::fs::write(&config, guards(fleet, functions, &server.endpoint())).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_file(dir.join("audit.jsonl"));
     cycle(fleet, functions, &sim, &config, dir, "first");
-    if !matches!(fleet, Fleet::BadRelease | Fleet::BadReleaseAtQuotas) {
+    let one_cycle = matches!(fleet, Fleet::BadRelease | Fleet::BadReleaseAtQuotas | Fleet::BadReleaseRunAtQuotas);
+    if !one_cycle {
         // The first cycle over a freshly deployed fleet records every canary's rollout (one write per guard); the
         // next ones only read and judge.
         sim.advance(60_000);
@@ -208,7 +236,7 @@ fn cycle(fleet: Fleet, functions: usize, sim: &ripcord_sim::Simulator, config: &
     }
     let audit = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default();
     let records = audit.lines().count();
-    if matches!(fleet, Fleet::BadRelease | Fleet::BadReleaseAtQuotas) {
+    if matches!(fleet, Fleet::BadRelease | Fleet::BadReleaseAtQuotas | Fleet::BadReleaseRunAtQuotas) {
         let results: Vec<serde_json::Value> = audit
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -219,7 +247,11 @@ fn cycle(fleet: Fleet, functions: usize, sim: &ripcord_sim::Simulator, config: &
         let slowest_real =
             results.iter().filter_map(|r| r["timings"]["verdict_to_pin_real_ms"].as_i64()).max().unwrap_or(-1);
         let warm = results.iter().filter(|r| r["prewarm"]["ready"] == true).count();
-        let quotas = if fleet == Fleet::BadReleaseAtQuotas { " at the published quotas" } else { "" };
+        let quotas = match fleet {
+            Fleet::BadReleaseAtQuotas => " Lambda functions at the published quotas",
+            Fleet::BadReleaseRunAtQuotas => " Cloud Run services (one region) at the published quotas",
+            _ => "",
+        };
         println!(
             "| bad release over {functions}{quotas} | {:.1} s real | {} MiB | {pinned} pinned ({warm} warm) | slowest verdict to pin {:.1} s virtual, {:.1} s real | {calls:?} |",
             elapsed.as_secs_f64(),
@@ -374,6 +406,11 @@ fn main() {
         std::env::var("RIPCORD_FLEET_BAD_AT_QUOTAS").ok().and_then(|r| r.parse().ok()).unwrap_or(0);
     if at_quotas_rollbacks > 0 {
         run(Fleet::BadReleaseAtQuotas, at_quotas_rollbacks, 0.0, dir.path());
+    }
+    let run_rollbacks: usize =
+        std::env::var("RIPCORD_FLEET_BAD_RUN_AT_QUOTAS").ok().and_then(|r| r.parse().ok()).unwrap_or(0);
+    if run_rollbacks > 0 {
+        run(Fleet::BadReleaseRunAtQuotas, run_rollbacks, 0.0, dir.path());
     }
     let list = |name: &str| -> Vec<usize> {
         std::env::var(name).unwrap_or_default().split(',').filter_map(|s| s.trim().parse().ok()).collect()
