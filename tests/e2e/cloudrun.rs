@@ -36,7 +36,7 @@ fn canary_error_spike_is_rolled_back_after_a_tag_warm_up() {
     let log = h.sim.api_log();
     let updates: Vec<usize> =
         log.iter().enumerate().filter(|(_, c)| c.operation == "UpdateService").map(|(i, _)| i).collect();
-    assert!(updates.len() >= 2, "{log:?}");
+    assert_eq!(updates.len(), 2, "two writes a rollback: the tag, then the pin with its markers: {log:?}");
     assert!(
         log[updates[0]].detail.contains("ripcord-warm"),
         "first update tags the target: {}",
@@ -54,7 +54,12 @@ fn canary_error_spike_is_rolled_back_after_a_tag_warm_up() {
         warmups.iter().all(|w| *w > updates[0] && *w < pin),
         "warm-ups between tag and pin: {warmups:?} {updates:?}"
     );
-    assert!(log[pin].detail.starts_with("updateMask=traffic"), "{}", log[pin].detail);
+    assert!(log[pin].detail.starts_with("updateMask=traffic,annotations"), "{}", log[pin].detail);
+    assert!(
+        log[pin].detail.contains("ripcord.dev/rolled-back-at"),
+        "the cooldown lands with the pin: {}",
+        log[pin].detail
+    );
     assert!(log[pin + 1..].iter().any(|c| c.operation == "GetOperation"), "the pin's operation is polled");
 
     let audit = h.audit();
@@ -178,7 +183,9 @@ fn an_operation_that_ends_in_error_once_is_retried_and_the_rollback_lands() {
     assert_eq!(output.status.code(), Some(2), "{}\n{}", stdout(&output), stderr(&output));
     assert_eq!(h.split("search")[0], (AAA.to_string(), 100, String::new()));
     let patches = h.sim.api_log().iter().filter(|c| c.operation == "UpdateService").count();
-    assert_eq!(patches, 3, "the failed traffic PATCH, its retry, and the markers' PATCH");
+    assert_eq!(patches, 2, "the failed PATCH and its retry, each with the markers");
+    let annotations = h.sim.service("search").map(|s| s.annotations).unwrap_or_default();
+    assert!(annotations.contains_key("ripcord.dev/rolled-back-at"), "{annotations:?}");
 }
 
 #[test]
@@ -193,6 +200,14 @@ fn an_operation_that_keeps_ending_in_error_is_reported_and_nothing_is_left_half_
     let result = h.audit().into_iter().rfind(|r| r.record == Kind::Result).unwrap_or_else(|| panic!("no result"));
     assert_eq!(result.outcome.map(|o| o.to_string()).as_deref(), Some("failed"));
     assert!(result.error.as_deref().is_some_and(|e| e.contains("the operation failed")), "{:?}", result.error);
+    // The failed PATCHes carried the cooldown marker; it must not stay, or the next cycle would not roll back the
+    // candidate still serving.
+    let annotations = h.sim.service("search").map(|s| s.annotations).unwrap_or_default();
+    assert!(!annotations.contains_key("ripcord.dev/rolled-back-at"), "{annotations:?}");
+    h.sim.advance(60_000);
+    let output = h.ripcord(&["check"]);
+    assert_eq!(output.status.code(), Some(2), "the next cycle rolls back: {}\n{}", stdout(&output), stderr(&output));
+    assert_eq!(h.split("search")[0], (AAA.to_string(), 100, String::new()));
 }
 
 /// `[[service]]` tables for services `names` in project `acme`, one revision each at `rps`.
@@ -361,9 +376,17 @@ fn a_rollback_killed_during_the_traffic_patch_ends_pinned_without_a_conflict_lef
     let closed = &audit[2];
     assert_eq!((closed.record, closed.id.as_str()), (Kind::Result, audit[1].id.as_str()));
     assert_eq!(closed.outcome.map(|o| o.to_string()).as_deref(), Some("interrupted"));
-    // The accepted PATCH was still reconciling: what serves is still the split, so the cycle decides again.
+    // The accepted PATCH was still reconciling: what serves is still the split, so the cycle decides again — with
+    // the cooldown marker the PATCH carried cleared, or the cooldown would hold it back. Its rollback pins, or
+    // finds the dead run's pin reconciled meanwhile.
     assert!(closed.error.as_deref().is_some_and(|e| e.contains("had not taken effect")), "{:?}", closed.error);
-    assert_eq!(audit.last().and_then(|r| r.outcome.map(|o| o.to_string())).as_deref(), Some("pinned"));
+    let last = audit.last().and_then(|r| r.outcome.map(|o| o.to_string()));
+    assert!(matches!(last.as_deref(), Some("pinned" | "already-pinned")), "{last:?}");
+    let annotations = h.sim.service("search").map(|s| s.annotations).unwrap_or_default();
+    assert!(
+        annotations.contains_key("ripcord.dev/rolled-back-at"),
+        "the cooldown of the pin that serves: {annotations:?}"
+    );
     // However far the dead run's change had got, the service ends on the stable revision, every intent answered.
     h.sim.advance(60_000);
     let split = h.split("search");

@@ -1,8 +1,8 @@
 //! Fleets at the platforms' published API quotas: the simulator enforces them (`quotas = "published"`), ripcord
 //! keeps to them, and no guard fails for throttling: a guard whose reads do not fit a cycle's read budget is
 //! deferred — said so, with how old its newest judgement is — and read first next cycle; a throttle the platform
-//! still answers (ripcord told a quota was raised that was not) defers the guard too, never fails it. Changes go
-//! ahead of reads.
+//! still answers (ripcord told a quota was raised that was not) defers the guard too, never fails it. Pins go
+//! ahead of the rest of changes, changes ahead of reads.
 
 use crate::support::{SimHarness, stderr, stdout};
 use serde_json::Value;
@@ -32,6 +32,30 @@ fn guards(h: &SimHarness, functions: usize, aws: &str, interval: &str) {
         ));
     }
     std::fs::write(h.dir.path().join("guards.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A fleet of `functions` at 20 rps whose fn-0 also has a version 2 failing at `error_rate`, not deployed yet, five
+/// minutes in; guards that act (no prewarm), judged every minute.
+fn fleet_with_a_second_version(functions: usize, error_rate: f64) -> SimHarness {
+    let scenario = fleet(functions).replacen(
+        "[[function.alias]]\nname = \"live\"\nversion = 1\n",
+        &format!("[[function.version]]\nnumber = 2\nerror_rate = {error_rate}\n[[function.alias]]\nname = \"live\"\nversion = 1\n"),
+        1,
+    );
+    let h = SimHarness::start(&scenario.replace("rps = 1 }", "rps = 20 }"));
+    h.sim.advance(5 * 60_000);
+    guards(&h, functions, "", "1m");
+    let text = std::fs::read_to_string(h.dir.path().join("guards.toml"))
+        .unwrap_or_default()
+        .replace("mode = \"dry-run\"", "prewarm = \"off\"");
+    std::fs::write(h.dir.path().join("guards.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    h
+}
+
+/// One guard's result in an answer of `ripcord function`.
+fn guard_result(body: &Value, guard: &str) -> Value {
+    let guards = body["guards"].as_array().cloned().unwrap_or_default();
+    guards.iter().find(|g| g["guard"] == guard).cloned().unwrap_or_default()
 }
 
 /// Each guard's outcome in one `watch --json` cycle line.
@@ -118,32 +142,17 @@ fn a_throttle_the_platform_still_answers_defers_the_guard() {
 #[test]
 fn a_cached_view_is_judged_until_the_metrics_say_it_changed() {
     use crate::function::{Function, scheduled_event};
-    let mut scenario = fleet(5);
     // fn-0 gets a version 2 that fails, deployed later as a 10% canary (below).
-    scenario = scenario.replacen(
-        "[[function.alias]]\nname = \"live\"\nversion = 1\n",
-        "[[function.version]]\nnumber = 2\nerror_rate = 0.3\n[[function.alias]]\nname = \"live\"\nversion = 1\n",
-        1,
-    );
-    let scenario = scenario.replace("rps = 1 }", "rps = 20 }");
-    let h = SimHarness::start(&scenario);
-    h.sim.advance(5 * 60_000);
-    guards(&h, 5, "", "1m");
-    let text = std::fs::read_to_string(h.dir.path().join("guards.toml"))
-        .unwrap_or_default()
-        .replace("mode = \"dry-run\"", "prewarm = \"off\"");
-    std::fs::write(h.dir.path().join("guards.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let h = fleet_with_a_second_version(5, 0.3);
     let mut function = Function::start(&h);
     let outcome = |body: &Value, guard: &str| -> String {
-        let guards = body["guards"].as_array().cloned().unwrap_or_default();
-        let found = guards.iter().find(|g| g["guard"] == guard).cloned().unwrap_or_default();
-        found["outcome"].as_str().unwrap_or_default().to_string()
+        guard_result(body, guard)["outcome"].as_str().unwrap_or_default().to_string()
     };
     let first = function.invoke(scheduled_event());
     assert!(first.ok, "{:?}", first.body);
     assert!((0..5).all(|i| outcome(&first.body, &format!("g-{i}")) == "no-action"), "{}", first.body);
     // Lambda refuses every alias and tag read from now on, and fn-0 gets a failing 10% canary.
-    for operation in ["GetAlias", "ListTags"] {
+    for operation in ["GetAlias", "ListAliases", "ListTags"] {
         let error = ripcord_sim::ApiError::new(429, "TooManyRequestsException", "Rate exceeded");
         h.sim.limit_rate(ripcord_sim::RateLimit::refusing(operation, error));
     }
@@ -164,7 +173,7 @@ fn a_cached_view_is_judged_until_the_metrics_say_it_changed() {
     assert!(function.logs().contains("changed since it was read"), "{}", function.logs());
     assert!(h.sim.function("fn-0").and_then(|f| f.aliases.get("live").cloned()).is_some_and(|a| a.routing.is_some()));
     // The reads are let through again: the changed deployment is read afresh and its failing canary rolled back.
-    for operation in ["GetAlias", "ListTags"] {
+    for operation in ["GetAlias", "ListAliases", "ListTags"] {
         h.sim.limit_rate(ripcord_sim::RateLimit::new(operation, 0.0, ripcord_sim::ApiError::new(429, "x", "x")));
     }
     h.sim.advance(60_000);
@@ -175,6 +184,45 @@ fn a_cached_view_is_judged_until_the_metrics_say_it_changed() {
     assert_eq!(alias.map(|a| (a.version, a.routing)), Some((1, None)));
     let reads_after = h.sim.api_log().iter().filter(|c| c.operation == "GetAlias" && c.status == 200).count();
     assert!(reads_after > reads_before, "read afresh");
+}
+
+/// A deployment whose metrics say its alias changed is read again without its tags: the alias alone (GetAlias, or
+/// ListAliases when its quota has the sooner turn), its markers kept from the view — which only ripcord writes —
+/// so a fleet-wide deploy's aliases are read again at the alias reads' rate, not halved by ListTags's quota. Here
+/// ListTags is refused throughout, and the changed deployment is still judged, on its new canary, at once; the
+/// canary's rollout marker goes into the view instead of forgetting it.
+#[test]
+fn a_changed_alias_is_read_again_without_its_tags() {
+    use crate::function::{Function, scheduled_event};
+    let h = fleet_with_a_second_version(3, 0.001);
+    let mut function = Function::start(&h);
+    let result = guard_result;
+    let first = function.invoke(scheduled_event());
+    assert!(first.ok, "{:?}", first.body);
+    assert_eq!(result(&first.body, "g-0")["deployment"]["candidate"], "1", "{}", first.body);
+    // From now on Lambda refuses every tag read; fn-0 gets a 10% canary of version 2.
+    let error = ripcord_sim::ApiError::new(429, "TooManyRequestsException", "Rate exceeded");
+    h.sim.limit_rate(ripcord_sim::RateLimit::refusing("ListTags", error));
+    h.sim.set_alias("fn-0", "live", 1, Some((2, 0.1))).unwrap_or_else(|e| panic!("{e:?}"));
+    h.sim.advance(3 * 60_000);
+    let calls_before = h.sim.api_log().len();
+    let second = function.invoke(scheduled_event());
+    assert!(second.ok, "{:?}", second.body);
+    let g0 = result(&second.body, "g-0");
+    assert_ne!(g0["outcome"], "deferred", "read again without tags, and judged: {}", second.body);
+    assert_eq!((g0["deployment"]["primary"].as_str(), g0["deployment"]["candidate"].as_str()), (Some("1"), Some("2")));
+    assert!(function.logs().contains("changed since it was read"), "{}", function.logs());
+    let calls: Vec<_> = h.sim.api_log().into_iter().skip(calls_before).collect();
+    let on_fn0 = |operation: &str| calls.iter().filter(|c| c.operation == operation && c.function == "fn-0").count();
+    assert!(on_fn0("GetAlias") + on_fn0("ListAliases") >= 2, "the refresh, then the alias alone: {calls:?}");
+    // The canary's rollout was recorded (a tag write, which the quota allows) and kept in the view: the next
+    // invocation judges fn-0 on it while tags still cannot be read.
+    assert!(on_fn0("TagResource") >= 1, "{calls:?}");
+    h.sim.advance(60_000);
+    let third = function.invoke(scheduled_event());
+    let g0 = result(&third.body, "g-0");
+    assert_ne!(g0["outcome"], "deferred", "{}", third.body);
+    assert_eq!(g0["deployment"]["candidate"], "2", "{}", third.body);
 }
 
 /// Cloud Run: a region's services are read in one ListServices a cycle (a page per 500), not a GetService and a

@@ -89,6 +89,26 @@ impl Deployment {
         }
     }
 
+    /// The markers it was read with (a rollout or approval of another candidate was dropped then).
+    pub fn markers(&self) -> markers::Markers {
+        markers::Markers {
+            known_good: self.known_good.clone(),
+            last_rollback_ms: self.last_rollback_ms,
+            capacity: self.capacity.clone(),
+            rollout: self.rollout.clone(),
+            approval: self.approval.clone(),
+        }
+    }
+
+    /// The deployment as it reads once `marks` are written on its resource.
+    pub fn marked(&self, marks: &[Mark]) -> Self {
+        let mut markers = self.markers();
+        for mark in marks {
+            markers.apply(mark);
+        }
+        Self::new(self.primary.clone(), self.candidate.clone(), self.candidate_share, self.token.clone(), markers)
+    }
+
     /// The deployment as if `revision` served all traffic alone: how the known good's history is asked of
     /// [`Reader::metrics`] (its metrics as a candidate's, over the history span).
     pub fn alone(&self, revision: &str) -> Self {
@@ -225,11 +245,24 @@ pub struct Prewarmed {
     pub note: Option<String>,
 }
 
+/// A pin: all traffic to `revision`, with the optimistic-concurrency `token` read; `from` is the revision rolled
+/// back from; `marks` are the markers to record once it serves (the cooldown, capacity to release).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PinRequest<'a> {
+    pub revision: &'a str,
+    pub token: &'a str,
+    pub from: &'a str,
+    pub marks: &'a [Mark],
+}
+
 /// What a pin attempt did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pin {
-    /// Traffic now goes 100% to the target.
-    Pinned { token: String },
+    /// Traffic now goes 100% to the target. `marked`: the request's markers were written by the same change (Cloud
+    /// Run keeps them on the service it updates; Lambda's tags need calls of their own, [`Changer::mark`]).
+    /// `seen`: the deployment as read back once the change was reconciled, which verifies the pin without
+    /// another read.
+    Pinned { token: String, marked: bool, seen: Option<Box<Deployment>> },
     /// The token was stale: someone changed the routing since it was read.
     Conflict,
 }
@@ -239,6 +272,8 @@ pub enum Pin {
 pub enum Mark {
     KnownGood(String),
     RolledBackAt(i64),
+    /// Forgets the cooldown: a pin that carried its markers failed, and there was no rollback before.
+    ClearRolledBackAt,
     /// Capacity ripcord added, and when to release it.
     Capacity(Capacity),
     ClearCapacity,
@@ -265,6 +300,14 @@ impl Mark {
 #[async_trait::async_trait]
 pub trait Reader: Send + Sync + std::fmt::Debug {
     async fn deployment(&self, guard: &Guard) -> Result<Deployment, ProviderError>;
+
+    /// The deployment of `guard` read again after its metrics said its routing changed since `view` was read: by
+    /// default read whole; a provider whose markers live apart from the routing (Lambda's tags) reads only the
+    /// routing and keeps the view's markers, which only ripcord writes (and every change of it forgets the view).
+    async fn rerouted(&self, guard: &Guard, view: &Deployment) -> Result<Deployment, ProviderError> {
+        let _ = view;
+        self.deployment(guard).await
+    }
 
     /// Whether [`Reader::deployments`] reads many deployments per call (Cloud Run's ListServices): the cycle then
     /// reads its guards' deployments together, every cycle, instead of one by one from a cached view.
@@ -306,16 +349,10 @@ pub trait Changer: Send + Sync + std::fmt::Debug {
         clock: &Clock,
     ) -> Result<Prewarmed, ProviderError>;
 
-    /// Sends all traffic to `revision` with the optimistic-concurrency `token` read; `from` is the revision rolled
-    /// back from. Returns once the change serves (or the platform's bound ran out).
-    async fn pin(
-        &self,
-        guard: &Guard,
-        revision: &str,
-        token: &str,
-        from: &str,
-        clock: &Clock,
-    ) -> Result<Pin, ProviderError>;
+    /// Sends all traffic to `request.revision` with the optimistic-concurrency token read, and records the
+    /// request's markers in the same change where the platform allows. Returns once the change serves (or the
+    /// platform's bound ran out).
+    async fn pin(&self, guard: &Guard, request: PinRequest<'_>, clock: &Clock) -> Result<Pin, ProviderError>;
 
     /// Records markers on the resource: last known good, rollback time, capacity to release.
     async fn mark(&self, guard: &Guard, marks: &[Mark]) -> Result<(), ProviderError>;

@@ -237,7 +237,7 @@ impl GuardContext<'_> {
         }
         record.record = Kind::Result;
         // Once its intent is written, a change runs to its end: ahead of reads, never deferred.
-        match crate::provider::quota::as_change(change).await {
+        match crate::provider::quota::as_change(None, change).await {
             Ok(prewarm) => {
                 record.outcome = Some(done);
                 record.prewarm = prewarm;

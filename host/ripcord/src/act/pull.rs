@@ -15,7 +15,7 @@ use std::time::Instant;
 
 impl GuardContext<'_> {
     /// Pulls the guard to `to` (see the module's documentation).
-    pub(crate) async fn pull(self, to: Option<&str>, requester: &crate::act::context::Requester) -> GuardResult {
+    pub(crate) async fn pull(mut self, to: Option<&str>, requester: &crate::act::context::Requester) -> GuardResult {
         self.close_interrupted().await;
         let deployment = &self.deployment;
         let target = to

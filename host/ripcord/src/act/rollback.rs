@@ -10,14 +10,16 @@
 //! ```
 //!
 //! Every change is preceded by a durable `intent` and followed by a `result`; a prewarm never blocks the pin (it
-//! is bounded by `prewarm_timeout`, and in function mode by the invocation's deadline); an error is never taken
-//! for a "no" — the platform is re-read and decides; a retry happens only while the deployment is still the one
-//! the verdict was about.
+//! is bounded by `prewarm_timeout`, its waits for quota turns included, and in function mode by the invocation's
+//! deadline); an error is never taken for a "no" — the platform is re-read and decides; a retry happens only while
+//! the deployment is still the one the verdict was about. The pin's steps take the platform's next quota turns,
+//! ahead of the prewarms of other rollbacks (`provider/quota.rs`); where the platform keeps markers on the
+//! resource the pin changes (Cloud Run), they are written by the pin itself.
 
 use crate::act::context::GuardContext;
 use crate::act::recovery::CHANGE_MARGIN_MS;
 use crate::config::PrewarmMode;
-use crate::provider::{Capacity, Deployment, Mark, Pin, PrewarmRequest, ProviderError, Release};
+use crate::provider::{Capacity, Deployment, Mark, Pin, PinRequest, PrewarmRequest, ProviderError, Release};
 use crate::record::audit::{Kind, Record};
 use crate::record::effect::Effect;
 use std::time::{Duration, Instant};
@@ -45,8 +47,9 @@ enum State {
     Pin { attempt: usize },
     /// After a conflict or an error: re-read and decide what the pin attempt did.
     Resolve { attempt: usize },
-    /// The pin reports success (or the platform shows it): check that only the target serves.
-    Verify { pinned_at: i64 },
+    /// The pin reports success (or the platform shows it): check that only the target serves — on the
+    /// deployment the pin read back once its change was reconciled, if it did, else on a read.
+    Verify { pinned_at: i64, seen: Option<Deployment> },
     /// Record the cooldown and the capacity to release.
     Markers(Effect),
     /// Write the result.
@@ -70,6 +73,8 @@ pub(crate) struct Rollback<'c, 'a> {
     unheard: Option<String>,
     /// Pins the platform refused for its rate limit so far.
     throttled: u32,
+    /// Whether the pin wrote the markers itself.
+    marked: bool,
 }
 
 impl<'c, 'a> Rollback<'c, 'a> {
@@ -90,13 +95,15 @@ impl<'c, 'a> Rollback<'c, 'a> {
             deployment: cycle.deployment.clone(),
             unheard: None,
             throttled: 0,
+            marked: false,
         }
     }
 
-    /// Runs the rollback to its end, as a change: its calls go ahead of every read and are never deferred
-    /// (`provider/quota.rs`).
+    /// Runs the rollback to its end, as what moves traffic back: its calls take the next quota turns and are
+    /// never deferred — except its prewarm's, which wait behind other rollbacks' pins until `prewarm_timeout` at
+    /// most (`provider/quota.rs`).
     pub(crate) async fn run(self) -> Effect {
-        crate::provider::quota::as_change(self.steps()).await
+        crate::provider::quota::as_pin(self.steps()).await
     }
 
     async fn steps(mut self) -> Effect {
@@ -125,7 +132,7 @@ impl<'c, 'a> Rollback<'c, 'a> {
                 }
                 State::Pin { attempt } => self.pin(attempt).await,
                 State::Resolve { attempt } => self.resolve(attempt).await,
-                State::Verify { pinned_at } => State::Markers(self.verify(pinned_at).await),
+                State::Verify { pinned_at, seen } => State::Markers(self.verify(pinned_at, seen).await),
                 State::Markers(effect) => {
                     self.mark(&effect).await;
                     State::Result(effect)
@@ -158,7 +165,13 @@ impl<'c, 'a> Rollback<'c, 'a> {
             wait: true,
             release: Release::At(release_by),
         };
-        let prewarm = self.cycle.provider.prewarm(guard, request, &self.cycle.services.clock);
+        // Its calls wait for quota turns behind the pins of other rollbacks, and only until the prewarm's bound:
+        // then this target is pinned without it, rather than after a fleet's worth of prewarms.
+        let turns_until = Instant::now() + guard.prewarm_timeout;
+        let prewarm = crate::provider::quota::as_change(
+            Some(turns_until),
+            self.cycle.provider.prewarm(guard, request, &self.cycle.services.clock),
+        );
         let prewarmed = match self.cycle.services.deadline {
             None => prewarm.await,
             Some(by) => tokio::time::timeout_at(by.into(), prewarm).await.unwrap_or_else(|_| {
@@ -183,10 +196,19 @@ impl<'c, 'a> Rollback<'c, 'a> {
     }
 
     async fn pin(&mut self, attempt: usize) -> State {
-        let (cycle, target) = (self.cycle, self.target.as_str());
-        let from = cycle.deployment.candidate.as_str();
-        match cycle.provider.pin(cycle.guard, target, &self.deployment.token, from, &cycle.services.clock).await {
-            Ok(Pin::Pinned { .. }) => State::Verify { pinned_at: self.now().await },
+        let cycle = self.cycle;
+        let marks = self.markers(self.now().await, true);
+        let request = PinRequest {
+            revision: &self.target,
+            token: &self.deployment.token,
+            from: &cycle.deployment.candidate,
+            marks: &marks,
+        };
+        match cycle.provider.pin(cycle.guard, request, &cycle.services.clock).await {
+            Ok(Pin::Pinned { marked, seen, .. }) => {
+                self.marked = marked;
+                State::Verify { pinned_at: self.now().await, seen: seen.map(|s| *s) }
+            }
             Ok(Pin::Conflict) => {
                 tracing::warn!(guard = %cycle.guard.name, attempt, "routing changed during the rollback; re-reading");
                 State::Resolve { attempt }
@@ -224,7 +246,7 @@ impl<'c, 'a> Rollback<'c, 'a> {
                 Some(error) => {
                     let note = format!("a pin's answer was lost ({error}); re-read: it serves {}", self.target);
                     self.record.append_error(note);
-                    State::Verify { pinned_at: self.now().await }
+                    State::Verify { pinned_at: self.now().await, seen: None }
                 }
                 None => State::Markers(Effect::AlreadyPinned { to: self.target.clone() }),
             };
@@ -254,9 +276,13 @@ impl<'c, 'a> Rollback<'c, 'a> {
         State::Markers(Effect::Aborted { reason })
     }
 
-    async fn verify(&self, pinned_at: i64) -> Effect {
+    async fn verify(&self, pinned_at: i64, seen: Option<Deployment>) -> Effect {
         let target = &self.target;
-        match self.cycle.provider.deployment(self.cycle.guard).await {
+        let read = match seen {
+            Some(seen) => Ok(seen),
+            None => self.cycle.provider.deployment(self.cycle.guard).await,
+        };
+        match read {
             Ok(read) if read.serves_only(target) => Effect::RolledBack {
                 to: target.clone(),
                 prewarm: self.record.prewarm.clone(),
@@ -274,11 +300,40 @@ impl<'c, 'a> Rollback<'c, 'a> {
     }
 
     /// The cooldown marker when the target serves; and capacity ripcord added (now, or as standby before) is
-    /// released after the settle time, even when the pin did not happen.
+    /// released after the settle time, even when the pin did not happen. Nothing to write when the pin that
+    /// landed wrote them.
     async fn mark(&mut self, effect: &Effect) {
-        let now = self.now().await;
+        if self.marked && effect.pinned() {
+            return;
+        }
+        let mut marks = self.markers(self.now().await, effect.pinned());
+        if !effect.pinned() && self.unheard.is_some() {
+            marks.extend(self.restoring());
+        }
+        if !marks.is_empty()
+            && let Err(error) = self.cycle.provider.mark(self.cycle.guard, &marks).await
+        {
+            tracing::warn!(guard = %self.cycle.guard.name, %error, "cannot record the rollback markers (cooldown, capacity release)");
+            self.record.append_error(format!("markers not recorded: {error}"));
+        }
+    }
+
+    /// The markers as they were before a pin that carried them failed without a clear answer: where the pin writes
+    /// its markers in the same change (Cloud Run), a failed operation may leave them while the traffic stays, and
+    /// a cooldown left so would hold back the next rollback of a candidate still bad.
+    fn restoring(&self) -> Vec<Mark> {
+        let judged = &self.cycle.deployment;
+        let mut marks = vec![judged.last_rollback_ms.map_or(Mark::ClearRolledBackAt, Mark::RolledBackAt)];
+        marks.extend(judged.rollout.clone().map(Mark::Rollout));
+        marks.extend(judged.approval.clone().map(Mark::Approval));
+        marks
+    }
+
+    /// The markers a rollback leaves at `now`: when `pinned`, the cooldown and what the pin answers (the rollout,
+    /// a pending approval); the capacity ripcord added to the target, to release after the settle time.
+    fn markers(&self, now: i64, pinned: bool) -> Vec<Mark> {
         let mut marks = Vec::new();
-        if effect.pinned() {
+        if pinned {
             marks.push(Mark::RolledBackAt(now));
             // The candidate's next rollout, if it ever has one, starts its evidence afresh.
             if self.deployment.rollout.is_some() {
@@ -294,12 +349,7 @@ impl<'c, 'a> Rollback<'c, 'a> {
             let release = Release::At(now + self.cycle.guard.settle.as_millis() as i64);
             marks.push(Mark::Capacity(Capacity { revision: self.target.clone(), release }));
         }
-        if !marks.is_empty()
-            && let Err(error) = self.cycle.provider.mark(self.cycle.guard, &marks).await
-        {
-            tracing::warn!(guard = %self.cycle.guard.name, %error, "cannot record the rollback markers (cooldown, capacity release)");
-            self.record.append_error(format!("markers not recorded: {error}"));
-        }
+        marks
     }
 }
 

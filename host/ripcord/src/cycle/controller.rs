@@ -172,7 +172,7 @@ impl Controller {
         let budget = shortest.mul_f64(READ_SHARE).clamp(MIN_READ_BUDGET, MAX_READ_BUDGET);
         let deadline = started + budget;
         let deadline = self.services.deadline.map_or(deadline, |d| d.min(deadline));
-        CallContext { priority: Priority::Read, read_deadline: Some(deadline) }
+        CallContext { priority: Priority::Read, deadline: Some(deadline) }
     }
 
     /// Every guard's deployment (`deployment_cache.rs`): read afresh where this process has no recent view of it
@@ -214,8 +214,8 @@ impl Controller {
                 self.cache.get(&g.name).filter(|(_, at)| now - at < MAX_VIEW_AGE_MS).map(|v| (g.name.as_str(), v))
             })
             .collect();
-        let refresh_deadline = reading.read_deadline.map(|d| d.min(started + REFRESH_BUDGET));
-        let refreshing = CallContext { read_deadline: refresh_deadline, ..reading };
+        let refresh_deadline = reading.deadline.map(|d| d.min(started + REFRESH_BUDGET));
+        let refreshing = CallContext { deadline: refresh_deadline, ..reading };
         let order = self.read_order(guards, &views, now);
         let cached = Mutex::new(HashSet::new());
         let reading_each = order.iter().map(|guard| {
@@ -249,8 +249,10 @@ impl Controller {
         (reads, cached)
     }
 
-    /// The guards judged on an earlier view whose metrics say the deployment changed since (`changed`): read
-    /// afresh and measured again, now; one that cannot be read is deferred (and read afresh first next cycle).
+    /// The guards judged on an earlier view whose metrics say the deployment changed since (`changed`): their
+    /// routing read afresh (`Reader::rerouted`: on Lambda the alias, its markers kept from the view, which keeps
+    /// the view's age so markers are read whole at least every `MAX_VIEW_AGE_MS`) and measured again, now; one that
+    /// cannot be read is deferred (and read afresh first next cycle).
     async fn reread_changed<'g>(
         &self,
         mut reads: Vec<(&'g Guard, Read)>,
@@ -260,27 +262,39 @@ impl Controller {
     ) -> Vec<(&'g Guard, Read)> {
         let mut stale = Vec::new();
         for (i, (guard, read)) in reads.iter().enumerate() {
-            let (Ok((_, view)), Some(Ok(measured))) = (read, metrics.get(&guard.name)) else { continue };
+            let (Ok((provider, view)), Some(Ok(measured))) = (read, metrics.get(&guard.name)) else { continue };
             if !cached.contains(&guard.name) {
                 continue;
             }
             if let Some(why) = crate::observe::deployment_cache::changed(view, measured) {
                 tracing::info!(guard = %guard.name, %why, "the deployment changed since it was read; reading it again");
+                let read_at = self.cache.get(&guard.name).map_or(now, |(_, at)| at);
                 self.cache.forget(&guard.name);
-                stale.push(i);
+                stale.push((i, provider.clone(), view.clone(), read_at));
             }
         }
         if stale.is_empty() {
             return reads;
         }
-        let again = stale.iter().map(|i| Box::pin(self.read(reads[*i].0)) as Task<'_, Read>);
+        let again = stale.iter().map(|(i, provider, view, _)| {
+            let guard = reads[*i].0;
+            Box::pin(async move {
+                let deployment = provider.rerouted(guard, view).await.map_err(|e| Unread::of(&e))?;
+                Ok((provider.clone(), deployment))
+            }) as Task<'_, Read>
+        });
         let fresh = bounded(again, READ_CONCURRENCY).await;
-        for (i, read) in stale.iter().zip(fresh) {
-            if let Ok((_, deployment)) = &read {
-                self.cache.put(&reads[*i].0.name, deployment.clone(), now);
-            }
-            reads[*i].1 = read;
-        }
+        let stale: Vec<usize> = stale
+            .iter()
+            .zip(fresh)
+            .map(|((i, _, _, read_at), read)| {
+                if let Ok((_, deployment)) = &read {
+                    self.cache.put(&reads[*i].0.name, deployment.clone(), *read_at);
+                }
+                reads[*i].1 = read;
+                *i
+            })
+            .collect();
         let subset: Vec<(&Guard, Read)> = stale.iter().map(|i| (reads[*i].0, reads[*i].1.clone())).collect();
         metrics.extend(self.fetch_metrics(&subset, now).await);
         for (guard, read) in &subset {
@@ -598,8 +612,8 @@ impl Controller {
             Ok(now) => now,
             Err(error) => return GuardResult::failed(&guard.name, error.to_string()),
         };
-        // A person pulling the cord is a change from the first read: ahead of every cycle's reads, never deferred.
-        let result = quota::as_change(async {
+        // A person pulling the cord moves traffic back from the first read: the next quota turns, never deferred.
+        let result = quota::as_pin(async {
             match self.read(guard).await {
                 Err(unread) => GuardResult::failed(&guard.name, unread.error),
                 Ok((provider, deployment)) => {

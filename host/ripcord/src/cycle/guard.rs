@@ -24,7 +24,7 @@ impl GuardContext<'_> {
     /// The whole cycle, with the guard's metrics and the known good's history: tidy up, judge, record, act.
     /// `failed_thresholds` are the policies whose `latency-thresholds` failed this cycle (not asked to evaluate).
     pub(crate) async fn run(
-        self,
+        mut self,
         metrics: GuardMetrics,
         known_good: Option<History>,
         failed_thresholds: BTreeMap<String, String>,

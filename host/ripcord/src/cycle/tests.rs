@@ -189,6 +189,9 @@ fn a_pin_that_keeps_failing_is_tried_three_times_then_reported() {
     let marks = h.provider.state().marks.clone();
     assert!(!marks.iter().any(|m| matches!(m, Mark::RolledBackAt(_))), "no cooldown: {marks:?}");
     assert!(marks.iter().any(|m| matches!(m, Mark::Capacity(_))), "the capacity added is still released: {marks:?}");
+    // A pin that carries its markers (Cloud Run) may leave them behind a failed operation: they are put back.
+    assert!(marks.contains(&Mark::ClearRolledBackAt), "the cooldown a failed pin may have left is cleared: {marks:?}");
+    assert_eq!(h.provider.state().deployment.last_rollback_ms, None);
     assert_eq!(h.result().outcome, Some(Outcome::Failed));
 }
 

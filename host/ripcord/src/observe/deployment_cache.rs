@@ -9,7 +9,9 @@
 //! change through [`Forgetful`] forgets it), when the metrics said it changed, or when it is older than
 //! [`MAX_AGE`]; other guards are refreshed oldest first while the quota and the cycle's refresh budget allow, and
 //! otherwise judged on what was last read. A stale view never moves traffic: a rollback re-reads the deployment
-//! before its pin, and the pin carries the read's RevisionId or etag.
+//! before its pin, and the pin carries the read's RevisionId or etag. A deployment read again because its metrics
+//! said so is read as its routing alone where the markers live apart (`Reader::rerouted`: a Lambda alias without
+//! its function's tags), and markers that only record what ripcord saw go into the view ([`Forgetful`]).
 //!
 //! Between processes nothing is kept here: a process that starts afresh (a scheduled job) reads every deployment
 //! once, within the quotas (guards it cannot read in a cycle are deferred and read first the next). The resource's
@@ -19,8 +21,8 @@ use crate::config::Guard;
 use crate::model::clock::Clock;
 use crate::model::evaluation::Window;
 use crate::provider::{
-    Changer, Deployment, GuardMetrics, Mark, MetricsAnswer, Pin, PrewarmRequest, Prewarmed, Provider, ProviderError,
-    Reader, SlowRequest,
+    Changer, Deployment, GuardMetrics, Mark, MetricsAnswer, Pin, PinRequest, PrewarmRequest, Prewarmed, Provider,
+    ProviderError, Reader, SlowRequest,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +46,13 @@ impl DeploymentCache {
 
     pub fn put(&self, guard: &str, deployment: Deployment, read_at_ms: i64) {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).insert(guard.to_string(), (deployment, read_at_ms));
+    }
+
+    /// Applies `marks` to `guard`'s view, if there is one, as writing them did on the resource.
+    pub fn mark(&self, guard: &str, marks: &[Mark]) {
+        if let Some((view, _)) = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get_mut(guard) {
+            *view = view.marked(marks);
+        }
     }
 
     /// Forgets `guard`'s deployment: it is read afresh next time.
@@ -107,7 +116,8 @@ pub fn changed(deployment: &Deployment, metrics: &GuardMetrics) -> Option<String
 }
 
 /// The provider a guard's cycle reads and changes through: every change forgets the guard's cached deployment
-/// first, so the next cycle reads what the change left.
+/// first, so the next cycle reads what the change left — but for markers that only record what ripcord saw, which
+/// the view takes.
 #[derive(Debug)]
 pub struct Forgetful {
     pub inner: Arc<dyn Provider>,
@@ -118,6 +128,10 @@ pub struct Forgetful {
 impl Reader for Forgetful {
     async fn deployment(&self, guard: &Guard) -> Result<Deployment, ProviderError> {
         self.inner.deployment(guard).await
+    }
+
+    async fn rerouted(&self, guard: &Guard, view: &Deployment) -> Result<Deployment, ProviderError> {
+        self.inner.rerouted(guard, view).await
     }
 
     fn reads_in_bulk(&self) -> bool {
@@ -153,21 +167,25 @@ impl Changer for Forgetful {
         self.inner.prewarm(guard, request, clock).await
     }
 
-    async fn pin(
-        &self,
-        guard: &Guard,
-        revision: &str,
-        token: &str,
-        from: &str,
-        clock: &Clock,
-    ) -> Result<Pin, ProviderError> {
+    async fn pin(&self, guard: &Guard, request: PinRequest<'_>, clock: &Clock) -> Result<Pin, ProviderError> {
         self.cache.forget(&guard.name);
-        self.inner.pin(guard, revision, token, from, clock).await
+        self.inner.pin(guard, request, clock).await
     }
 
+    /// Markers that only record what ripcord saw (a canary's rollout, a known good) change nothing but
+    /// themselves: the view takes them, instead of being read again — after a fleet-wide deploy, forgetting each
+    /// view for its rollout marker made the next cycle read every alias a second time.
     async fn mark(&self, guard: &Guard, marks: &[Mark]) -> Result<(), ProviderError> {
-        self.cache.forget(&guard.name);
-        self.inner.mark(guard, marks).await
+        if !marks.iter().all(Mark::is_bookkeeping) {
+            self.cache.forget(&guard.name);
+            return self.inner.mark(guard, marks).await;
+        }
+        let marked = self.inner.mark(guard, marks).await;
+        match &marked {
+            Ok(()) => self.cache.mark(&guard.name, marks),
+            Err(_) => self.cache.forget(&guard.name),
+        }
+        marked
     }
 
     async fn release(&self, guard: &Guard, revision: &str) -> Result<(), ProviderError> {

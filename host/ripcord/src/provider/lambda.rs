@@ -8,34 +8,34 @@ use super::aws::{fail, sdk_config, target};
 use super::markers::{self, Marker, Markers};
 use super::quota::Budget;
 use super::{
-    Capacity, Changer, Deployment, Mark, MetricsAnswer, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader,
-    SlowRequest,
+    Capacity, Changer, Deployment, Mark, MetricsAnswer, Pin, PinRequest, PrewarmRequest, Prewarmed, ProviderError,
+    Reader, SlowRequest,
 };
 use crate::config::{AwsSettings, Guard};
 use crate::model::clock::Clock;
 use crate::model::evaluation::Window;
 use aws_config::retry::RetryConfig;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
-use aws_sdk_lambda::types::{AliasRoutingConfiguration, ProvisionedConcurrencyStatusEnum};
+use aws_sdk_lambda::types::{AliasConfiguration, AliasRoutingConfiguration, ProvisionedConcurrencyStatusEnum};
 use std::collections::HashMap;
 use std::time::Duration;
 
 /// How often a prewarm checks whether provisioned concurrency is READY.
 const PREWARM_POLL: Duration = Duration::from_secs(2);
 
-/// One prewarm counted among those waiting for READY while it lives.
-struct Polling<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl<'a> Polling<'a> {
-    fn start(pollers: &'a std::sync::atomic::AtomicUsize) -> Self {
-        pollers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Self(pollers)
-    }
+/// An alias's routing as read: its version, the weighted second version if any, its RevisionId, and the
+/// function's unqualified ARN (where the tags live).
+struct Routing {
+    primary: String,
+    candidate: Option<(String, f64)>,
+    token: String,
+    function_arn: String,
 }
 
-impl Drop for Polling<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+impl Routing {
+    fn deployment(self, markers: Markers) -> Deployment {
+        let (candidate, share) = self.candidate.unwrap_or_else(|| (self.primary.clone(), 1.0));
+        Deployment::new(self.primary, candidate, share, self.token, markers)
     }
 }
 
@@ -50,7 +50,7 @@ pub struct Lambda {
     /// The region's API quotas, shared by every guard of the process (`quota.rs`).
     budget: std::sync::Arc<Budget>,
     /// Prewarms of this region waiting for their provisioned concurrency to be READY: how often each polls.
-    pollers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pollers: std::sync::Arc<super::quota::Pollers>,
 }
 
 /// Lambda's control-plane calls ripcord reads with, and those it changes with (also capped at
@@ -161,9 +161,17 @@ impl Lambda {
         let ((function, _), version) = (target(guard), outcome.revision.clone());
         let resource = format!("{function}:{version}");
         let started = clock.now_ms().await.map_err(|e| clock_failed(&resource, e))?;
-        let _polling = Polling::start(&self.pollers);
+        let _polling = self.pollers.start();
         loop {
-            self.budget.turn("GetProvisionedConcurrencyConfig", "GetProvisionedConcurrencyConfig", &resource).await?;
+            let turn =
+                self.budget.turn("GetProvisionedConcurrencyConfig", "GetProvisionedConcurrencyConfig", &resource);
+            if turn.await.is_err() {
+                // The prewarm's bound ran out waiting for a quota turn (other rollbacks' pins go first).
+                let timeout = humantime::format_duration(guard.prewarm_timeout);
+                outcome.note =
+                    Some(format!("not known READY within {timeout} (no quota turn to check); pinning anyway"));
+                return Ok(());
+            }
             let status = self
                 .lambda
                 .get_provisioned_concurrency_config()
@@ -190,20 +198,73 @@ impl Lambda {
                     outcome.note = Some(format!("not READY after {timeout}; pinning anyway"));
                     return Ok(());
                 }
-                _ => clock.sleep(self.poll_interval()).await.map_err(|e| clock_failed(&resource, e))?,
+                _ => clock
+                    .sleep(self.pollers.interval(&self.budget, "GetProvisionedConcurrencyConfig", PREWARM_POLL))
+                    .await
+                    .map_err(|e| clock_failed(&resource, e))?,
             }
         }
     }
 
-    /// How long a prewarm waits between two reads of its provisioned concurrency: [`PREWARM_POLL`], or longer when
-    /// more prewarms wait than the quota of GetProvisionedConcurrencyConfig serves in that time — each then reads
-    /// once per round of the quota, instead of every one queueing a read every 2 s (a fleet-wide bad release's
-    /// 443 prewarms made 7,531 reads where about 900 tell the same).
-    fn poll_interval(&self) -> Duration {
-        let waiting = self.pollers.load(std::sync::atomic::Ordering::Relaxed) as f64;
-        match self.budget.rate("GetProvisionedConcurrencyConfig") {
-            Some(rate) if rate > 0.0 => PREWARM_POLL.max(Duration::from_secs_f64(waiting / rate)),
-            _ => PREWARM_POLL,
+    /// An alias's routing, by GetAlias or ListAliases — the same answer under two quotas of 15 a second each,
+    /// whichever turn comes first — so a fleet's changed aliases are read again at twice the rate one API allows.
+    async fn routing(&self, function: &str, alias: &str) -> Result<Routing, ProviderError> {
+        let resource = format!("{function}:{alias}");
+        let listed = self.budget.sooner(&["GetAlias", "ListAliases"]) == Some("ListAliases");
+        let configuration = if listed {
+            self.listed_alias(function, alias).await?
+        } else {
+            self.budget.turn("GetAlias", "GetAlias", &resource).await?;
+            let got = self.lambda.get_alias().function_name(function).name(alias).send().await;
+            let got = got.map_err(|e| fail("GetAlias", &resource, e))?;
+            AliasConfiguration::builder()
+                .set_alias_arn(got.alias_arn)
+                .set_function_version(got.function_version)
+                .set_routing_config(got.routing_config)
+                .set_revision_id(got.revision_id)
+                .build()
+        };
+        let function_arn = configuration
+            .alias_arn()
+            .and_then(|arn| arn.rsplit_once(':').map(|(f, _)| f.to_string()))
+            .unwrap_or_else(|| function.to_string());
+        if function_arn.starts_with("arn:") {
+            self.arns.lock().unwrap_or_else(|p| p.into_inner()).insert(function.to_string(), function_arn.clone());
+        }
+        let candidate = configuration
+            .routing_config()
+            .and_then(|r| r.additional_version_weights())
+            .and_then(|w| w.iter().find(|(_, weight)| **weight > 0.0).map(|(v, w)| (v.clone(), *w)));
+        Ok(Routing {
+            primary: configuration.function_version().unwrap_or_default().to_string(),
+            candidate,
+            token: configuration.revision_id().unwrap_or_default().to_string(),
+            function_arn,
+        })
+    }
+
+    /// The alias `alias` among the function's, page by page (each page a turn of ListAliases).
+    async fn listed_alias(&self, function: &str, alias: &str) -> Result<AliasConfiguration, ProviderError> {
+        let resource = format!("{function}:{alias}");
+        let mut marker = None;
+        loop {
+            self.budget.turn("ListAliases", "ListAliases", &resource).await?;
+            let page = self.lambda.list_aliases().function_name(function).set_marker(marker).send().await;
+            let page = page.map_err(|e| fail("ListAliases", &resource, e))?;
+            if let Some(found) = page.aliases().iter().find(|a| a.name() == Some(alias)) {
+                return Ok(found.clone());
+            }
+            match page.next_marker {
+                Some(next) if !next.is_empty() => marker = Some(next),
+                _ => {
+                    return Err(ProviderError {
+                        operation: "ListAliases",
+                        resource,
+                        message: format!("the function has no alias {alias} (ResourceNotFoundException)"),
+                        ..Default::default()
+                    });
+                }
+            }
         }
     }
 
@@ -226,28 +287,8 @@ impl Lambda {
 impl Reader for Lambda {
     async fn deployment(&self, guard: &Guard) -> Result<Deployment, ProviderError> {
         let (function, alias) = target(guard);
-        let resource = format!("{function}:{alias}");
-        self.budget.turn("GetAlias", "GetAlias", &resource).await?;
-        let got = self
-            .lambda
-            .get_alias()
-            .function_name(function)
-            .name(alias)
-            .send()
-            .await
-            .map_err(|e| fail("GetAlias", &resource, e))?;
-        let primary = got.function_version().unwrap_or_default().to_string();
-        let routing = got
-            .routing_config()
-            .and_then(|r| r.additional_version_weights())
-            .and_then(|w| w.iter().find(|(_, weight)| **weight > 0.0).map(|(v, w)| (v.clone(), *w)));
-        let function_arn = got
-            .alias_arn()
-            .and_then(|arn| arn.rsplit_once(':').map(|(f, _)| f.to_string()))
-            .unwrap_or_else(|| function.to_string());
-        if function_arn.starts_with("arn:") {
-            self.arns.lock().unwrap_or_else(|p| p.into_inner()).insert(function.to_string(), function_arn.clone());
-        }
+        let routing = self.routing(function, alias).await?;
+        let function_arn = routing.function_arn.clone();
         self.budget.turn("ListTags", "ListTags", &function_arn).await?;
         let tags = self
             .lambda
@@ -259,9 +300,14 @@ impl Reader for Lambda {
             .tags
             .unwrap_or_default();
         let markers = Markers::decode(|marker| tags.get(&tag(marker, alias)).map(String::as_str));
-        let (candidate, candidate_share) = routing.unwrap_or_else(|| (primary.clone(), 1.0));
-        let token = got.revision_id().unwrap_or_default().to_string();
-        Ok(Deployment::new(primary, candidate, candidate_share, token, markers))
+        Ok(routing.deployment(markers))
+    }
+
+    /// The alias only, its markers kept from `view`: after a fleet-wide deploy, the aliases' tags have not changed,
+    /// and ListTags's quota would halve how fast the changed aliases are read again.
+    async fn rerouted(&self, guard: &Guard, view: &Deployment) -> Result<Deployment, ProviderError> {
+        let (function, alias) = target(guard);
+        Ok(self.routing(function, alias).await?.deployment(view.markers()))
     }
 
     async fn metrics(&self, requests: &[(&Guard, &Deployment)], windows: &[Window]) -> Vec<MetricsAnswer> {
@@ -320,7 +366,10 @@ impl Changer for Lambda {
         Ok(outcome)
     }
 
-    async fn pin(&self, guard: &Guard, version: &str, token: &str, _: &str, _: &Clock) -> Result<Pin, ProviderError> {
+    /// UpdateAlias with the RevisionId read; the markers are left to [`Changer::mark`] (tags are TagResource
+    /// calls of their own).
+    async fn pin(&self, guard: &Guard, request: PinRequest<'_>, _: &Clock) -> Result<Pin, ProviderError> {
+        let PinRequest { revision: version, token, .. } = request;
         let (function, alias) = target(guard);
         let cleared = AliasRoutingConfiguration::builder().set_additional_version_weights(Some(HashMap::new())).build();
         self.budget.turn("UpdateAlias", "UpdateAlias", &format!("{function}:{alias}")).await?;
@@ -339,7 +388,11 @@ impl Changer for Lambda {
             .send()
             .await;
         match updated {
-            Ok(alias) => Ok(Pin::Pinned { token: alias.revision_id().unwrap_or_default().to_string() }),
+            Ok(alias) => Ok(Pin::Pinned {
+                token: alias.revision_id().unwrap_or_default().to_string(),
+                marked: false,
+                seen: None,
+            }),
             Err(error) if error.as_service_error().is_some_and(|e| e.is_precondition_failed_exception()) => {
                 Ok(Pin::Conflict)
             }

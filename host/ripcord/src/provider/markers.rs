@@ -38,6 +38,7 @@ pub fn encode(mark: &Mark) -> (Marker, Option<String>) {
     match mark {
         Mark::KnownGood(revision) => (Marker::KnownGood, Some(revision.clone())),
         Mark::RolledBackAt(ms) => (Marker::RolledBackAt, Some(ms.to_string())),
+        Mark::ClearRolledBackAt => (Marker::RolledBackAt, None),
         Mark::Capacity(Capacity { revision, release }) => {
             let when = match release {
                 Release::At(due) => due.to_string(),
@@ -112,6 +113,23 @@ impl Markers {
             known_good: get(Marker::KnownGood).map(str::to_string),
             last_rollback_ms: get(Marker::RolledBackAt).and_then(|v| v.parse().ok()),
             capacity,
+        }
+    }
+}
+
+impl Markers {
+    /// Applies `mark`, as writing it on the resource would.
+    pub fn apply(&mut self, mark: &Mark) {
+        match mark {
+            Mark::KnownGood(revision) => self.known_good = Some(revision.clone()),
+            Mark::RolledBackAt(ms) => self.last_rollback_ms = Some(*ms),
+            Mark::ClearRolledBackAt => self.last_rollback_ms = None,
+            Mark::Capacity(capacity) => self.capacity = Some(capacity.clone()),
+            Mark::ClearCapacity => self.capacity = None,
+            Mark::Rollout(rollout) => self.rollout = Some(rollout.clone()),
+            Mark::ClearRollout => self.rollout = None,
+            Mark::Approval(approval) => self.approval = Some(approval.clone()),
+            Mark::ClearApproval => self.approval = None,
         }
     }
 }

@@ -3,7 +3,10 @@
 //! answered, a conflict, an error before or after the change applied, someone else's change). The end-to-end
 //! tests use the simulator instead; this is for testing the cycle as a unit, each path in a few lines.
 
-use super::{Capacity, Changer, Deployment, GuardMetrics, Mark, Pin, PrewarmRequest, Prewarmed, ProviderError, Reader};
+use super::{
+    Capacity, Changer, Deployment, GuardMetrics, Mark, Pin, PinRequest, PrewarmRequest, Prewarmed, ProviderError,
+    Reader,
+};
 use crate::config::Guard;
 use crate::model::clock::Clock;
 use crate::model::evaluation::Window;
@@ -171,7 +174,8 @@ impl Changer for InMemory {
         }
     }
 
-    async fn pin(&self, _: &Guard, revision: &str, token: &str, _: &str, _: &Clock) -> Result<Pin, ProviderError> {
+    async fn pin(&self, _: &Guard, request: PinRequest<'_>, _: &Clock) -> Result<Pin, ProviderError> {
+        let PinRequest { revision, token, .. } = request;
         let mut state = self.state();
         state.calls.push(format!("pin {revision}"));
         match state.pins.pop_front().unwrap_or(PinAttempt::Apply) {
@@ -181,7 +185,7 @@ impl Changer for InMemory {
                 Ok(Pin::Conflict)
             }
             _ if token != state.deployment.token => Ok(Pin::Conflict),
-            PinAttempt::Apply => Ok(Pin::Pinned { token: state.apply_pin(revision) }),
+            PinAttempt::Apply => Ok(Pin::Pinned { token: state.apply_pin(revision), marked: false, seen: None }),
             PinAttempt::Conflict => {
                 state.deployment.token = state.new_token();
                 Ok(Pin::Conflict)
@@ -197,19 +201,7 @@ impl Changer for InMemory {
     async fn mark(&self, _: &Guard, marks: &[Mark]) -> Result<(), ProviderError> {
         let mut state = self.state();
         state.calls.push("mark".into());
-        for mark in marks {
-            let d = &mut state.deployment;
-            match mark {
-                Mark::KnownGood(revision) => d.known_good = Some(revision.clone()),
-                Mark::RolledBackAt(ms) => d.last_rollback_ms = Some(*ms),
-                Mark::Capacity(capacity) => d.capacity = Some(capacity.clone()),
-                Mark::ClearCapacity => d.capacity = None,
-                Mark::Rollout(rollout) => d.rollout = Some(rollout.clone()),
-                Mark::ClearRollout => d.rollout = None,
-                Mark::Approval(approval) => d.approval = Some(approval.clone()),
-                Mark::ClearApproval => d.approval = None,
-            }
-        }
+        state.deployment = state.deployment.marked(marks);
         state.marks.extend(marks.iter().cloned());
         Ok(())
     }
