@@ -36,6 +36,9 @@
 //! published quota and ripcord keeps its defaults; `ripcord watch` runs cycles a minute apart (virtual time; the
 //! quotas are real time), with a fleet-wide deploy three cycles before the end (every guard's alias or service gets
 //! a new 10% canary). Printed per cycle: real time, guards judged, deferred and failed, and the calls per API.
+//! `RIPCORD_FLEET_QUOTAS_BAD=1` makes the Lambda deploy a bad release (after the third cycle, 20 rps, the new
+//! version failing 30%) that the guards roll back with prewarm: what a long-running process does with a fleet-wide
+//! bad release at the quotas, its rollbacks summed up at the end.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -201,6 +204,15 @@ fn run(fleet: Fleet, functions: usize, rps: f64, dir: &Path) {
     drop(server);
 }
 
+/// The results of the rollbacks in an audit log's text.
+fn rollback_results(audit: &str) -> Vec<serde_json::Value> {
+    audit
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["record"] == "result" && r["action"] == "rollback")
+        .collect()
+}
+
 /// One `ripcord check` over the fleet; prints its line of the table.
 fn cycle(fleet: Fleet, functions: usize, sim: &ripcord_sim::Simulator, config: &Path, dir: &Path, which: &str) {
     let calls_before = sim.api_log().len();
@@ -237,11 +249,7 @@ fn cycle(fleet: Fleet, functions: usize, sim: &ripcord_sim::Simulator, config: &
     let audit = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default();
     let records = audit.lines().count();
     if matches!(fleet, Fleet::BadRelease | Fleet::BadReleaseAtQuotas | Fleet::BadReleaseRunAtQuotas) {
-        let results: Vec<serde_json::Value> = audit
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|r| r["record"] == "result" && r["action"] == "rollback")
-            .collect();
+        let results = rollback_results(&audit);
         let pinned = results.iter().filter(|r| r["outcome"] == "pinned").count();
         let slowest = results.iter().filter_map(|r| r["timings"]["verdict_to_pin_ms"].as_i64()).max().unwrap_or(-1);
         let slowest_real =
@@ -278,9 +286,17 @@ fn cycle(fleet: Fleet, functions: usize, sim: &ripcord_sim::Simulator, config: &
 
 /// A fleet at the published quotas: `size` Lambda functions (or Cloud Run services, 1,000 a region as Cloud Run
 /// allows), steady on version 1 at 1 rps; `watch` over `cycles` cycles a minute apart, a fleet-wide deploy before the
-/// last three. Prints a line per cycle.
+/// last three. Prints a line per cycle. With `bad` (Lambda), a bad release in a process that has run for a while:
+/// 20 rps, the deploy's version fails 30% of requests, after the third cycle; the guards act and prewarm on
+/// rollback; the rollbacks are summed up at the end.
 fn at_quotas(cloud_run: bool, size: usize, cycles: usize, dir: &Path) {
+    let bad = !cloud_run && std::env::var("RIPCORD_FLEET_QUOTAS_BAD").is_ok_and(|v| v == "1");
+    let deploy_after = if bad { 3 } else { cycles.saturating_sub(3) };
+    let (rps, v1, v2) = if bad { (20, "error_rate = 0.001\n", "error_rate = 0.3\n") } else { (1, "", "") };
     let mut text = String::from("seed = 1\nstart = \"2026-11-26T09:00:00Z\"\n[settings]\nquotas = \"published\"\n");
+    if bad {
+        text.push_str("provisioned_allocation = \"30s\"\n");
+    }
     let region = |i: usize| format!("region-{}", i / 1000);
     for i in 0..size {
         if cloud_run {
@@ -295,8 +311,8 @@ fn at_quotas(cloud_run: bool, size: usize, cycles: usize, dir: &Path) {
             let _ = write!(
                 text,
                 "[[function]]\nname = \"fn-{i}\"\ntags = {{ \"ripcord:known-good:live\" = \"1\" }}\n\
-                 [function.traffic]\nalias = \"live\"\nrps = 1\n\
-                 [[function.version]]\nnumber = 1\n[[function.version]]\nnumber = 2\n\
+                 [function.traffic]\nalias = \"live\"\nrps = {rps}\n\
+                 [[function.version]]\nnumber = 1\n{v1}[[function.version]]\nnumber = 2\n{v2}\
                  [[function.alias]]\nname = \"live\"\nversion = 1\n"
             );
         }
@@ -305,8 +321,9 @@ fn at_quotas(cloud_run: bool, size: usize, cycles: usize, dir: &Path) {
     let server = ripcord_sim::Server::start(sim.clone(), ([127, 0, 0, 1], 0).into()).unwrap_or_else(|e| panic!("{e}"));
     sim.advance(5 * 60_000);
     let table = if cloud_run { "gcp" } else { "aws" };
+    let acting = if bad { "prewarm = \"on-rollback\"\nprewarm_timeout = \"2m\"" } else { "mode = \"dry-run\"" };
     let mut config = format!(
-        "[settings]\naudit_log = \"audit.jsonl\"\nclock = \"simulator\"\n[{table}]\nendpoint_url = \"{}\"\n[defaults]\nwindow = \"1m\"\nwindows = 3\nmode = \"dry-run\"\n",
+        "[settings]\naudit_log = \"audit.jsonl\"\nclock = \"simulator\"\n[{table}]\nendpoint_url = \"{}\"\n[defaults]\nwindow = \"1m\"\nwindows = 3\n{acting}\n",
         server.endpoint()
     );
     for i in 0..size {
@@ -355,7 +372,7 @@ fn at_quotas(cloud_run: bool, size: usize, cycles: usize, dir: &Path) {
             guards.len() - deferred - failed
         );
         started = Instant::now();
-        if n + 4 == cycles {
+        if n + 1 == deploy_after {
             // A fleet-wide deploy three cycles before the end (`watch` may already be in the next cycle when this
             // line is read, and a minute's metrics are judged once the next minute is over): every deployment gets
             // a 10% canary of its version 2.
@@ -377,6 +394,16 @@ fn at_quotas(cloud_run: bool, size: usize, cycles: usize, dir: &Path) {
     }
     let _ = child.wait();
     drop(server);
+    if bad {
+        let results = rollback_results(&std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default());
+        let pinned = results.iter().filter(|r| r["outcome"] == "pinned").count();
+        let warm = results.iter().filter(|r| r["prewarm"]["ready"] == true).count();
+        let slowest = results.iter().filter_map(|r| r["timings"]["verdict_to_pin_real_ms"].as_i64()).max();
+        println!(
+            "| {size} {what}: the bad release | {pinned} pinned ({warm} warm) | slowest verdict to pin {:.1} s real |",
+            slowest.unwrap_or(-1) as f64 / 1000.0
+        );
+    }
 }
 
 fn main() {

@@ -123,7 +123,8 @@ impl<'c, 'a> Rollback<'c, 'a> {
                     State::Reread
                 }
                 State::Reread => {
-                    if let Ok(fresh) = self.cycle.provider.deployment(self.cycle.guard).await
+                    // The routing and its token; the markers are the judged deployment's (only ripcord writes them).
+                    if let Ok(fresh) = self.cycle.provider.rerouted(self.cycle.guard, &self.deployment).await
                         && self.is_judged(&fresh)
                     {
                         self.deployment = fresh;
@@ -280,7 +281,7 @@ impl<'c, 'a> Rollback<'c, 'a> {
         let target = &self.target;
         let read = match seen {
             Some(seen) => Ok(seen),
-            None => self.cycle.provider.deployment(self.cycle.guard).await,
+            None => self.cycle.provider.rerouted(self.cycle.guard, &self.deployment).await,
         };
         match read {
             Ok(read) if read.serves_only(target) => Effect::RolledBack {

@@ -284,13 +284,15 @@ impl Controller {
             }) as Task<'_, Read>
         });
         let fresh = bounded(again, READ_CONCURRENCY).await;
+        // A view read again is the view; one that could not be (deferred) is kept as it was, so the next cycle
+        // reads its routing again, not the whole deployment — its metrics still say it changed, so it is never
+        // judged on it.
         let stale: Vec<usize> = stale
             .iter()
             .zip(fresh)
-            .map(|((i, _, _, read_at), read)| {
-                if let Ok((_, deployment)) = &read {
-                    self.cache.put(&reads[*i].0.name, deployment.clone(), *read_at);
-                }
+            .map(|((i, _, view, read_at), read)| {
+                let kept = read.as_ref().map_or(view, |(_, deployment)| deployment);
+                self.cache.put(&reads[*i].0.name, kept.clone(), *read_at);
                 reads[*i].1 = read;
                 *i
             })
@@ -414,7 +416,7 @@ impl Controller {
                     }
                     Ok((provider, deployment)) => {
                         let provider: Arc<dyn Provider> =
-                            Arc::new(Forgetful { inner: provider, cache: self.cache.clone() });
+                            Arc::new(Forgetful { inner: provider, cache: self.cache.clone(), now: cycle.now });
                         let guard_cycle = GuardContext { services: &self.services, guard, provider, deployment, cycle };
                         match metrics {
                             Some(Ok(metrics)) => guard_cycle.run(metrics, history, failed).await,
@@ -618,7 +620,7 @@ impl Controller {
                 Err(unread) => GuardResult::failed(&guard.name, unread.error),
                 Ok((provider, deployment)) => {
                     let provider: Arc<dyn Provider> =
-                        Arc::new(Forgetful { inner: provider, cache: self.cache.clone() });
+                        Arc::new(Forgetful { inner: provider, cache: self.cache.clone(), now });
                     let by = Some(requester.by.clone());
                     let cycle = Cycle { now, actor: Actor::Manual, by, started: Instant::now() };
                     let guard_cycle = GuardContext { services: &self.services, guard, provider, deployment, cycle };

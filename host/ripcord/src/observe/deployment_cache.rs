@@ -115,23 +115,39 @@ pub fn changed(deployment: &Deployment, metrics: &GuardMetrics) -> Option<String
     None
 }
 
-/// The provider a guard's cycle reads and changes through: every change forgets the guard's cached deployment
-/// first, so the next cycle reads what the change left — but for markers that only record what ripcord saw, which
-/// the view takes.
+/// The provider a guard's cycle reads and changes through: every change of the routing (a prewarm, a pin, a
+/// release) forgets the guard's cached deployment first; a read made after it (a rollback's re-read and
+/// verification) is the view again, as of `now`; markers, whose effect is exactly known, go into the view. So the
+/// cycle after a fleet-wide rollback does not read every deployment afresh (a thousand aliases at ListTags's quota
+/// took two cycles).
 #[derive(Debug)]
 pub struct Forgetful {
     pub inner: Arc<dyn Provider>,
     pub cache: Arc<DeploymentCache>,
+    /// The cycle's time, when its reads are taken to be made.
+    pub now: i64,
+}
+
+impl Forgetful {
+    fn remember(&self, guard: &Guard, read: &Result<Deployment, ProviderError>) {
+        if let Ok(deployment) = read {
+            self.cache.put(&guard.name, deployment.clone(), self.now);
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl Reader for Forgetful {
     async fn deployment(&self, guard: &Guard) -> Result<Deployment, ProviderError> {
-        self.inner.deployment(guard).await
+        let read = self.inner.deployment(guard).await;
+        self.remember(guard, &read);
+        read
     }
 
     async fn rerouted(&self, guard: &Guard, view: &Deployment) -> Result<Deployment, ProviderError> {
-        self.inner.rerouted(guard, view).await
+        let read = self.inner.rerouted(guard, view).await;
+        self.remember(guard, &read);
+        read
     }
 
     fn reads_in_bulk(&self) -> bool {
@@ -172,14 +188,10 @@ impl Changer for Forgetful {
         self.inner.pin(guard, request, clock).await
     }
 
-    /// Markers that only record what ripcord saw (a canary's rollout, a known good) change nothing but
-    /// themselves: the view takes them, instead of being read again — after a fleet-wide deploy, forgetting each
-    /// view for its rollout marker made the next cycle read every alias a second time.
+    /// Markers change nothing but themselves: the view takes them instead of being read again — after a
+    /// fleet-wide deploy, forgetting each view for its rollout marker made the next cycle read every alias a
+    /// second time. (A marker write that fails may have landed: the view is forgotten.)
     async fn mark(&self, guard: &Guard, marks: &[Mark]) -> Result<(), ProviderError> {
-        if !marks.iter().all(Mark::is_bookkeeping) {
-            self.cache.forget(&guard.name);
-            return self.inner.mark(guard, marks).await;
-        }
         let marked = self.inner.mark(guard, marks).await;
         match &marked {
             Ok(()) => self.cache.mark(&guard.name, marks),

@@ -243,13 +243,14 @@ impl CloudRun {
 
     /// Follows a long-running operation to its end: at once if the update answered it done, else by polling —
     /// every 5 ms doubling to 2 s, or once per round of the read quota when more operations wait than it serves.
+    /// Returns the service as the finished operation answers it, when it does.
     async fn finish(
         &self,
         name: &str,
         operation: google_cloud_longrunning::model::Operation,
-    ) -> Result<(), ProviderError> {
+    ) -> Result<Option<Service>, ProviderError> {
         if operation.done {
-            return failed_operation(name, &operation);
+            return finished(name, &operation);
         }
         let _polling = self.operations.start();
         let read = lane(RUN_READ, name);
@@ -264,7 +265,7 @@ impl CloudRun {
                 .await
                 .map_err(|e| fail("GetOperation", name, e))?;
             if op.done {
-                return failed_operation(name, &op);
+                return finished(name, &op);
             }
             tokio::time::sleep(self.operations.interval(&self.budget, &read, delay)).await;
             delay = (delay * 2).min(OPERATION_POLL);
@@ -307,12 +308,13 @@ impl CloudRun {
             .send()
             .await
             .map_err(|e| fail("UpdateService", name, e))?;
-        failed_operation(name, &operation)
+        finished(name, &operation).map(|_| ())
     }
 
-    /// Runs an update of `fields` (a change: traffic, or markers that steer ripcord), waits for its operation and
-    /// reads the service as it became; every call takes its turn.
-    async fn update(&self, name: &str, service: Service, fields: &[&str]) -> Result<Service, ProviderError> {
+    /// Runs an update of `fields` (a change: traffic, or markers that steer ripcord) and waits for its operation;
+    /// returns the service as the finished operation answers it (no read of its own), when it does. Every call
+    /// takes its turn.
+    async fn update(&self, name: &str, service: Service, fields: &[&str]) -> Result<Option<Service>, ProviderError> {
         let mask = google_cloud_wkt::FieldMask::default().set_paths(fields.iter().map(|f| f.to_string()));
         self.budget.turn(&lane(RUN_WRITE, name), "UpdateService", name).await?;
         let operation = self
@@ -323,8 +325,7 @@ impl CloudRun {
             .send()
             .await
             .map_err(|e| fail("UpdateService", name, e))?;
-        self.finish(name, operation).await?;
-        self.service(name).await
+        self.finish(name, operation).await
     }
 }
 
@@ -414,14 +415,13 @@ impl Changer for CloudRun {
             let marker = Mark::Capacity(Capacity { revision: revision.to_string(), release });
             let annotations = annotated(&service.annotations, &[marker]);
             let update = service.clone().set_traffic(traffic).set_annotations(annotations);
-            service = self.update(&name, update, &["traffic", "annotations"]).await?;
+            // The finished operation answers the service with the tag's URL; read it only when it does not.
+            service = match self.update(&name, update, &["traffic", "annotations"]).await? {
+                Some(updated) if warm_uri(&updated).is_some() => updated,
+                _ => self.service(&name).await?,
+            };
         }
-        let uri = service
-            .traffic_statuses
-            .iter()
-            .find(|t| t.tag == WARM_TAG)
-            .map(|t| t.uri.clone())
-            .filter(|u| !u.is_empty());
+        let uri = warm_uri(&service);
         let mut outcome = Prewarmed {
             method: "tag+warm-up".into(),
             revision: revision.to_string(),
@@ -499,7 +499,7 @@ impl Changer for CloudRun {
         };
         // The operation's answer is not the last word: if polling it fails (a lost answer, a transient error),
         // the change may still have been applied, and the reconciled service says whether it was.
-        let finished = self.finish(&name, operation).await;
+        let finished = self.finish(&name, operation).await.map(|_| ());
         let service = match (self.reconciled(&name, clock).await, finished) {
             (Ok(service), Ok(())) => service,
             (Ok(service), Err(error)) if serves_only(&service, revision) => {
@@ -553,14 +553,24 @@ impl Changer for CloudRun {
     }
 }
 
-/// Whether a finished operation failed.
-fn failed_operation(name: &str, operation: &google_cloud_longrunning::model::Operation) -> Result<(), ProviderError> {
+/// What a finished operation says: its error, or the service it answers (when its response decodes as one).
+fn finished(
+    name: &str,
+    operation: &google_cloud_longrunning::model::Operation,
+) -> Result<Option<Service>, ProviderError> {
+    use google_cloud_longrunning::model::operation::Result as Outcome;
     match &operation.result {
-        Some(google_cloud_longrunning::model::operation::Result::Error(status)) => {
+        Some(Outcome::Error(status)) => {
             Err(fail("UpdateService", name, format!("the operation failed: {} (code {})", status.message, status.code)))
         }
-        _ => Ok(()),
+        Some(Outcome::Response(response)) => Ok(response.to_msg::<Service>().ok()),
+        _ => Ok(None),
     }
+}
+
+/// The URL of the warm-up tag, once the service serves it.
+fn warm_uri(service: &Service) -> Option<String> {
+    service.traffic_statuses.iter().find(|t| t.tag == WARM_TAG).map(|t| t.uri.clone()).filter(|u| !u.is_empty())
 }
 
 /// `annotations` with ripcord's markers set or cleared.
