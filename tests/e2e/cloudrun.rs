@@ -61,6 +61,11 @@ fn canary_error_spike_is_rolled_back_after_a_tag_warm_up() {
         log[pin].detail
     );
     assert!(log[pin + 1..].iter().any(|c| c.operation == "GetOperation"), "the pin's operation is polled");
+    // One service read a rollback, the prewarm's: the tag's operation answers the service with the tag's URL, the
+    // re-read and the pin build on it (its etag in the PATCH), and the pin's operation answers it reconciled.
+    let reads = |from: usize, to: usize| log[from..to].iter().filter(|c| c.operation == "GetService").count();
+    assert_eq!(reads(0, updates[0]), 1, "the prewarm reads the service once: {log:?}");
+    assert_eq!(reads(updates[0], log.len()), 0, "no read after the tag: {log:?}");
 
     let audit = h.audit();
     let kinds: Vec<Kind> = audit.iter().filter(|r| r.action.to_string() == "rollback").map(|r| r.record).collect();

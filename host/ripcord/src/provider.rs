@@ -335,6 +335,31 @@ pub trait Reader: Send + Sync + std::fmt::Debug {
 
     /// The revisions the deployment has (published versions, ready revisions).
     async fn revisions(&self, guard: &Guard) -> Result<Vec<String>, ProviderError>;
+
+    /// How much each guard's error ratio rose lately (the last [`ERROR_RISE_RECENT_MS`] against the hour before,
+    /// in ratio points; 0 when it did not rise or too few errors say so), from the whole deployment's metrics —
+    /// which need no read of the deployment — in as few calls as the API allows: a fresh process reads the
+    /// deployments whose errors rose first. Best effort: an answer it cannot get is 0. By default all 0 (a
+    /// provider that reads its deployments in bulk reads them all every cycle).
+    async fn error_rises(&self, guards: &[&Guard], now: i64) -> Vec<f64> {
+        let _ = now;
+        vec![0.0; guards.len()]
+    }
+}
+
+/// The recent span [`Reader::error_rises`] compares with the hour before it.
+pub const ERROR_RISE_RECENT_MS: i64 = 5 * 60_000;
+/// Fewest errors in the recent span for [`Reader::error_rises`] to call a rise a rise.
+pub const ERROR_RISE_MIN_ERRORS: f64 = 3.0;
+
+/// The rise of an error ratio from `before` (errors, requests) to `recent`: 0 below [`ERROR_RISE_MIN_ERRORS`]
+/// recent errors or when it fell.
+pub fn error_rise(before: (f64, f64), recent: (f64, f64)) -> f64 {
+    let ratio = |(errors, requests): (f64, f64)| if requests > 0.0 { errors / requests } else { 0.0 };
+    if recent.0 < ERROR_RISE_MIN_ERRORS {
+        return 0.0;
+    }
+    (ratio(recent) - ratio(before)).max(0.0)
 }
 
 /// Changing a deployment. Each change is idempotent where the platform allows and says what it did.
@@ -374,5 +399,23 @@ pub async fn connect(config: &Config, guard: &Guard) -> Result<Arc<dyn Provider>
             Ok(Arc::new(lambda::Lambda::connect(&config.aws, region).await))
         }
         Target::CloudRun { .. } => Ok(Arc::new(cloud_run::CloudRun::connect(&config.gcp).await?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_rise;
+
+    #[test]
+    fn an_error_rise_is_the_recent_ratio_above_the_one_before_with_enough_errors() {
+        // A 10% canary failing 30% on a deployment failing 0.1%: 3.1% of requests fail lately.
+        let rise = error_rise((6.0, 6_000.0), (186.0, 6_000.0));
+        assert!((rise - 0.03).abs() < 1e-12, "{rise}");
+        // No history before (a deployment minutes old): the recent ratio itself.
+        assert!((error_rise((0.0, 0.0), (30.0, 1_000.0)) - 0.03).abs() < 1e-12);
+        // Fewer errors than a rise needs, a ratio that fell, no requests: none.
+        assert_eq!(error_rise((0.0, 1_000.0), (2.0, 10.0)), 0.0);
+        assert_eq!(error_rise((50.0, 1_000.0), (10.0, 1_000.0)), 0.0);
+        assert_eq!(error_rise((0.0, 0.0), (5.0, 0.0)), 0.0);
     }
 }

@@ -62,6 +62,10 @@ const MAX_VIEW_AGE_MS: i64 = crate::observe::deployment_cache::MAX_AGE_MS;
 /// How long into a cycle views read earlier are refreshed, oldest first, before the rest are judged as they were
 /// read (deployments with no view may be read until the read deadline).
 const REFRESH_BUDGET: Duration = Duration::from_secs(10);
+/// From this many guards without a view (a fresh process's fleet), the cycle first asks how much each one's errors
+/// rose ([`Reader::error_rises`]: two metric queries a guard) and reads those whose errors rose first. Fewer are
+/// read in seconds anyway.
+const TRIAGE_AT: usize = 100;
 
 /// The share of the shortest interval of a cycle's guards its reads may take before the rest are deferred (the
 /// judging and acting need the remainder), within these bounds.
@@ -216,7 +220,8 @@ impl Controller {
             .collect();
         let refresh_deadline = reading.deadline.map(|d| d.min(started + REFRESH_BUDGET));
         let refreshing = CallContext { deadline: refresh_deadline, ..reading };
-        let order = self.read_order(guards, &views, now);
+        let rises = quota::scope(reading, self.error_rises(&guards, &views, now)).await;
+        let order = self.read_order(guards, &views, &rises, now);
         let cached = Mutex::new(HashSet::new());
         let reading_each = order.iter().map(|guard| {
             let view = views.get(guard.name.as_str()).map(|(d, _)| d.clone());
@@ -315,6 +320,7 @@ impl Controller {
         &self,
         guards: Vec<&'g Guard>,
         views: &HashMap<&str, (Deployment, i64)>,
+        rises: &HashMap<String, f64>,
         now: i64,
     ) -> Vec<&'g Guard> {
         let deferred = self.deferred.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -326,11 +332,51 @@ impl Controller {
             // A large prime step over the minutes: consecutive cycles start far apart in the list.
             let offset = (now.div_euclid(60_000).unsigned_abs() as usize).wrapping_mul(7919) % unseen.len();
             unseen.rotate_left(offset);
+            // Those whose errors rose most first; the others keep the rotation (the sort is stable).
+            let rise = |g: &Guard| rises.get(&g.name).copied().unwrap_or(0.0);
+            unseen.sort_by(|a, b| rise(b).total_cmp(&rise(a)));
         }
         viewed.sort_by_key(|g| views.get(g.name.as_str()).map_or(0, |(_, at)| *at));
         first.extend(unseen);
         first.extend(viewed);
         first
+    }
+
+    /// How much the errors rose of each guard this process has no view of and did not defer, when there are at
+    /// least [`TRIAGE_AT`] of them (a fresh process's fleet, more than a cycle may read): one batched call per
+    /// region for every such guard, so the deployments in trouble are read in the first cycle, not the twentieth.
+    async fn error_rises(
+        &self,
+        guards: &[&Guard],
+        views: &HashMap<&str, (Deployment, i64)>,
+        now: i64,
+    ) -> HashMap<String, f64> {
+        let deferred = self.deferred.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let unseen: Vec<&Guard> = guards
+            .iter()
+            .copied()
+            .filter(|g| !views.contains_key(g.name.as_str()) && !deferred.contains(&g.name))
+            .collect();
+        let mut rises = HashMap::new();
+        if unseen.len() < TRIAGE_AT {
+            return rises;
+        }
+        let mut batches: BTreeMap<String, (Arc<dyn Provider>, Vec<&Guard>)> = BTreeMap::new();
+        for guard in unseen {
+            if let Ok(provider) = self.provider(guard).await {
+                batches.entry(guard.batch_key()).or_insert_with(|| (provider, Vec::new())).1.push(guard);
+            }
+        }
+        for (provider, members) in batches.into_values() {
+            let answers = provider.error_rises(&members, now).await;
+            let rose: Vec<(String, f64)> =
+                members.iter().zip(answers).filter(|(_, r)| *r > 0.0).map(|(g, r)| (g.name.clone(), r)).collect();
+            if !rose.is_empty() {
+                tracing::info!(guards = rose.len(), "errors rose on deployments not read yet; reading them first");
+            }
+            rises.extend(rose);
+        }
+        rises
     }
 
     /// One cycle over `guards` (all when empty): read every deployment, fetch the metrics of each batch in one

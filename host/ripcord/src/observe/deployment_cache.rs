@@ -169,6 +169,10 @@ impl Reader for Forgetful {
     async fn revisions(&self, guard: &Guard) -> Result<Vec<String>, ProviderError> {
         self.inner.revisions(guard).await
     }
+
+    async fn error_rises(&self, guards: &[&Guard], now: i64) -> Vec<f64> {
+        self.inner.error_rises(guards, now).await
+    }
 }
 
 #[async_trait::async_trait]

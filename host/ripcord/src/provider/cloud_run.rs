@@ -2,9 +2,10 @@
 //! serving traffic, the baseline the largest other one during a split, or the last known good kept in the service
 //! annotation `ripcord.dev/known-good`. Metrics come from Cloud Monitoring (`cloud_monitoring.rs`). The prewarm
 //! tags the target revision and sends warm-up requests to its tag URL; the pin is one PATCH of the traffic and of
-//! ripcord's annotations with the etag read, followed by the operation and a bounded wait until the split is
-//! reconciled, whose read verifies it. A rollback thus costs two writes (the tag, the pin) of the 180 a minute a
-//! region allows.
+//! ripcord's annotations with the etag read, followed by the operation — whose answer, the service reconciled,
+//! verifies it (else a bounded wait until the split is reconciled, whose read does). A rollback thus costs two
+//! writes (the tag, the pin) of the 180 a minute a region allows, and one GetService (the prewarm's) besides the
+//! operations' polls: each step builds on the service the step before left ([`CloudRun::left`]).
 
 use super::cloud_run_traffic::{is_reconciled, revision_target, serves_only, shares, short};
 use super::gcp::{client, credentials, fail};
@@ -55,7 +56,17 @@ pub struct CloudRun {
     revisions_seen: std::sync::Arc<std::sync::Mutex<HashMap<String, Revisions>>>,
     /// Long-running operations being polled, so that each polls once per round of the read quota at most.
     operations: std::sync::Arc<super::quota::Pollers>,
+    /// Each service as a rollback's last step left it — the prewarm's tagged service as its operation answered it,
+    /// or the rollback's re-read — so the next step of that rollback needs no read of its own: the re-read after a
+    /// prewarm answers from it, and the pin (which takes it) builds its PATCH from it when its etag is the token.
+    /// The etag makes this safe: a service changed since is a conflict, which the rollback resolves by reading; a
+    /// prewarm starts by dropping what an earlier rollback left. Entries older than [`LEFT_FOR`] are dropped, so
+    /// only rollbacks in flight are kept.
+    left: std::sync::Arc<std::sync::Mutex<HashMap<String, (std::time::Instant, Service)>>>,
 }
+
+/// How long a service a rollback's step left is kept for the next step ([`CloudRun::left`]).
+const LEFT_FOR: Duration = Duration::from_secs(600);
 
 /// A service's revisions: creation time (seconds) and request concurrency, by short name.
 type Revisions = HashMap<String, (i64, i32)>;
@@ -117,6 +128,7 @@ impl CloudRun {
             budget: std::sync::Arc::new(budget(settings)),
             revisions_seen: Default::default(),
             operations: Default::default(),
+            left: Default::default(),
         })
     }
 
@@ -197,6 +209,29 @@ impl CloudRun {
     async fn service(&self, name: &str) -> Result<Service, ProviderError> {
         self.budget.turn(&lane(RUN_READ, name), "GetService", name).await?;
         self.services.get_service().set_name(name).send().await.map_err(|e| fail("GetService", name, e))
+    }
+
+    /// Keeps `service` as a rollback's step left it, for the next step ([`CloudRun::left`]).
+    fn leave(&self, name: &str, service: &Service) {
+        let now = std::time::Instant::now();
+        let mut left = self.left.lock().unwrap_or_else(|p| p.into_inner());
+        left.retain(|_, (at, _)| now.duration_since(*at) < LEFT_FOR);
+        left.insert(name.to_string(), (now, service.clone()));
+    }
+
+    /// The service a rollback's last step left, if any (kept for the step after).
+    fn left(&self, name: &str) -> Option<Service> {
+        let left = self.left.lock().unwrap_or_else(|p| p.into_inner());
+        left.get(name).filter(|(at, _)| at.elapsed() < LEFT_FOR).map(|(_, s)| s.clone())
+    }
+
+    /// Takes the service a rollback's last step left when it is still at `etag`, else reads it.
+    async fn current(&self, name: &str, etag: &str) -> Result<Service, ProviderError> {
+        let left = self.left.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        match left {
+            Some((at, service)) if service.etag == etag && at.elapsed() < LEFT_FOR => Ok(service),
+            _ => self.service(name).await,
+        }
     }
 
     /// Revisions, newest first (pages by hand: each page is a read that takes its turn).
@@ -337,6 +372,22 @@ impl Reader for CloudRun {
         self.deployment_of(&name, &service).await
     }
 
+    /// A rollback's re-read after its prewarm: the service the prewarm left (its own tag's PATCH answered it; the
+    /// pin's etag catches any change since), else a read, left for the pin.
+    async fn rerouted(&self, guard: &Guard, view: &Deployment) -> Result<Deployment, ProviderError> {
+        let _ = view;
+        let (name, _) = target(guard);
+        let service = match self.left(&name) {
+            Some(service) => service,
+            None => {
+                let service = self.service(&name).await?;
+                self.leave(&name, &service);
+                service
+            }
+        };
+        self.deployment_of(&name, &service).await
+    }
+
     fn reads_in_bulk(&self) -> bool {
         true
     }
@@ -405,6 +456,7 @@ impl Changer for CloudRun {
         let PrewarmRequest { revision, capacity, wait, release } = request;
         let (name, _) = target(guard);
         let started = clock.now_ms().await.map_err(|e| fail("clock", &name, e))?;
+        self.left.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
         let mut service = self.service(&name).await?;
         let tagged = service.traffic.iter().any(|t| t.tag == WARM_TAG && t.revision == revision);
         if !tagged {
@@ -421,6 +473,7 @@ impl Changer for CloudRun {
                 _ => self.service(&name).await?,
             };
         }
+        self.leave(&name, &service);
         let uri = warm_uri(&service);
         let mut outcome = Prewarmed {
             method: "tag+warm-up".into(),
@@ -464,13 +517,14 @@ impl Changer for CloudRun {
         Ok(outcome)
     }
 
-    /// PATCHes the traffic to 100% on `revision` with the etag read, keeps a tag on the revision rolled back from
-    /// and the users' tags, writes the markers in the same PATCH (they land with the pin or not at all), then waits
-    /// for the operation and for the split to be reconciled: the service read then is the pin's verification.
+    /// PATCHes the traffic to 100% on `revision` with the etag of `token` (the service the prewarm left when it is
+    /// at that etag, else read), keeps a tag on the revision rolled back from and the users' tags, writes the
+    /// markers in the same PATCH (they land with the pin or not at all), then follows the operation: the reconciled
+    /// service it answers is the pin's verification, or a read once the split is reconciled when it answers none.
     async fn pin(&self, guard: &Guard, request: PinRequest<'_>, clock: &Clock) -> Result<Pin, ProviderError> {
         let PinRequest { revision, token, from, marks } = request;
         let (name, _) = target(guard);
-        let current = self.service(&name).await?;
+        let current = self.current(&name, token).await?;
         let mut traffic = vec![revision_target(revision, 100, "")];
         for t in current.traffic.iter().filter(|t| !t.tag.is_empty() && t.tag != WARM_TAG && t.tag != ROLLED_BACK_TAG) {
             traffic.push(t.clone().set_percent(0));
@@ -499,8 +553,17 @@ impl Changer for CloudRun {
         };
         // The operation's answer is not the last word: if polling it fails (a lost answer, a transient error),
         // the change may still have been applied, and the reconciled service says whether it was.
-        let finished = self.finish(&name, operation).await.map(|_| ());
-        let service = match (self.reconciled(&name, clock).await, finished) {
+        // A finished operation answers the service as reconciled: then that read of the operation verifies it.
+        let finished = match self.finish(&name, operation).await {
+            Ok(Some(service)) if is_reconciled(&service) => Ok(Some(service)),
+            Ok(_) => Ok(None),
+            Err(error) => Err(error),
+        };
+        let read = match &finished {
+            Ok(Some(service)) => Ok(service.clone()),
+            _ => self.reconciled(&name, clock).await,
+        };
+        let service = match (read, finished.map(|_| ())) {
             (Ok(service), Ok(())) => service,
             (Ok(service), Err(error)) if serves_only(&service, revision) => {
                 tracing::warn!(service = %name, %error, "the pin's operation could not be followed; the service serves the target");

@@ -5,7 +5,7 @@
 
 use super::aws::fail;
 use super::quota::Budget;
-use super::{Deployment, GuardMetrics, MetricsAnswer, ProviderError, SlowRequest};
+use super::{Deployment, ERROR_RISE_RECENT_MS, GuardMetrics, MetricsAnswer, ProviderError, SlowRequest};
 use crate::config::Guard;
 use crate::model::evaluation::{MetricKind, MetricSeries, Revision, Window, slow_requests_metric};
 use aws_sdk_cloudwatch::primitives::DateTime;
@@ -54,6 +54,51 @@ pub(super) async fn slow_requests(
 ) -> Vec<MetricsAnswer> {
     let planned = requests.iter().enumerate().flat_map(|(index, request)| plan_slow(index, request));
     fetch((cloudwatch, budget), requests.iter().map(|r| r.deployment), windows, planned).await
+}
+
+/// How much each guard's alias-wide error ratio rose: its `Errors` and `Invocations` through the alias (any
+/// version: no read of the alias needed) over the last hour, the last [`ERROR_RISE_RECENT_MS`] against the rest,
+/// two queries a guard, batched. A call that fails leaves its guards at 0: this only orders a fresh process's reads.
+pub(super) async fn error_rises(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    budget: &Budget,
+    guards: &[&Guard],
+    now: i64,
+) -> Vec<f64> {
+    let span = (now - 60 * 60_000, now);
+    let recent_from = now - ERROR_RISE_RECENT_MS;
+    let mut rises = vec![0.0; guards.len()];
+    for (chunk_index, chunk) in guards.chunks(MAX_QUERIES_PER_CALL / 2).enumerate() {
+        let queries = chunk
+            .iter()
+            .flat_map(|guard| {
+                let (function, alias) = super::aws::target(guard);
+                let resource = format!("{function}:{alias}");
+                let whole = [("FunctionName", function), ("Resource", resource.as_str())];
+                [
+                    QuerySpec::new("AWS/Lambda", "Errors", "Sum", &whole),
+                    QuerySpec::new("AWS/Lambda", "Invocations", "Sum", &whole),
+                ]
+            })
+            .enumerate()
+            .map(|(i, spec)| spec.query(i))
+            .collect();
+        let Ok(samples) = get_metric_data((cloudwatch, budget), queries, span).await else { continue };
+        // (errors, requests) before and in the recent span.
+        let sums = |index: usize| {
+            let (mut before, mut recent) = (0.0, 0.0);
+            for (at, value) in samples.get(&index).into_iter().flatten() {
+                *(if *at >= recent_from { &mut recent } else { &mut before }) += value;
+            }
+            (before, recent)
+        };
+        for i in 0..chunk.len() {
+            let ((errors_before, errors_recent), (requests_before, requests_recent)) = (sums(2 * i), sums(2 * i + 1));
+            rises[chunk_index * (MAX_QUERIES_PER_CALL / 2) + i] =
+                super::error_rise((errors_before, requests_before), (errors_recent, requests_recent));
+        }
+    }
+    rises
 }
 
 /// Runs the `planned` queries of the guards whose deployments are `deployments` (in order) over `windows`.

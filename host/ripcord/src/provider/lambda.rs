@@ -318,6 +318,10 @@ impl Reader for Lambda {
         super::cloudwatch::slow_requests(&self.cloudwatch, &self.budget, requests, windows).await
     }
 
+    async fn error_rises(&self, guards: &[&Guard], now: i64) -> Vec<f64> {
+        super::cloudwatch::error_rises(&self.cloudwatch, &self.budget, guards, now).await
+    }
+
     /// Published versions of the function (not `$LATEST`), following pagination.
     async fn revisions(&self, guard: &Guard) -> Result<Vec<String>, ProviderError> {
         let (function, _) = target(guard);
