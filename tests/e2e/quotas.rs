@@ -116,6 +116,36 @@ fn a_fleet_past_a_cycles_read_budget_is_deferred_then_served_first_never_failed(
     assert!(audit.iter().any(|r| r.deferred && r.error.is_none()), "deferred decisions are recorded");
 }
 
+/// `functions` functions at `rps`, each with a version 2 failing 30% not deployed yet, five minutes in; guards that
+/// act (no prewarm) every 8 s: a 5 s read budget, less than the fleet's fresh reads (GetAlias and ListTags each).
+fn fleet_that_could_fail(functions: usize, rps: u32) -> SimHarness {
+    let scenario = fleet(functions)
+        .replace(
+            "[[function.alias]]\nname = \"live\"\nversion = 1\n",
+            "[[function.version]]\nnumber = 2\nerror_rate = 0.3\n[[function.alias]]\nname = \"live\"\nversion = 1\n",
+        )
+        .replace("rps = 1 }", &format!("rps = {rps} }}"));
+    let h = SimHarness::start(&scenario);
+    h.sim.advance(5 * 60_000);
+    guards(&h, functions, "", "8s");
+    let text = std::fs::read_to_string(h.dir.path().join("guards.toml")).unwrap_or_default();
+    std::fs::write(h.dir.path().join("guards.toml"), text.replace("mode = \"dry-run\"", "prewarm = \"off\""))
+        .unwrap_or_else(|e| panic!("{e}"));
+    h
+}
+
+/// Deploys a failing 10% canary on `fn-N` and lets four minutes of it pass.
+fn deploy_a_bad_canary(h: &SimHarness, n: usize) {
+    h.sim.set_alias(&format!("fn-{n}"), "live", 1, Some((2, 0.1))).unwrap_or_else(|e| panic!("{e:?}"));
+    h.sim.advance(4 * 60_000);
+}
+
+/// Whether `fn-N` was rolled back: its alias on version 1 alone.
+fn rolled_back(h: &SimHarness, n: usize) -> bool {
+    let alias = h.sim.function(&format!("fn-{n}")).and_then(|f| f.aliases.get("live").cloned());
+    alias.is_some_and(|a| a.version == 1 && a.routing.is_none())
+}
+
 /// A fresh process (a cold start of the scheduled function) cannot read a large fleet in one cycle; it first asks
 /// how much each alias's errors rose — the whole alias's metrics, which need no read of the alias, two queries a
 /// guard in one batched call — and reads those first, so a bad canary deployed before a cold start is rolled back
@@ -123,25 +153,12 @@ fn a_fleet_past_a_cycles_read_budget_is_deferred_then_served_first_never_failed(
 #[test]
 fn a_fresh_process_reads_first_the_deployments_whose_errors_rose() {
     const FUNCTIONS: usize = 150;
-    let scenario = fleet(FUNCTIONS)
-        .replace(
-            "[[function.alias]]\nname = \"live\"\nversion = 1\n",
-            "[[function.version]]\nnumber = 2\nerror_rate = 0.3\n[[function.alias]]\nname = \"live\"\nversion = 1\n",
-        )
-        .replace("rps = 1 }", "rps = 20 }");
-    let h = SimHarness::start(&scenario);
-    h.sim.advance(5 * 60_000);
-    // An 8 s interval: a 5 s read budget, about half the fleet's fresh reads (GetAlias and ListTags each).
-    guards(&h, FUNCTIONS, "", "8s");
-    let text = std::fs::read_to_string(h.dir.path().join("guards.toml")).unwrap_or_default();
-    std::fs::write(h.dir.path().join("guards.toml"), text.replace("mode = \"dry-run\"", "prewarm = \"off\""))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let h = fleet_that_could_fail(FUNCTIONS, 20);
     // The cycle will start 4 minutes on; unread guards are read from a place that moves with the minute
     // (`Controller::read_order`): the bad canary goes on the guard that would be read last.
     let minute = ((h.sim.now_ms() + 4 * 60_000) / 60_000) as usize;
     let bad = (minute.wrapping_mul(7919) % FUNCTIONS + FUNCTIONS - 1) % FUNCTIONS;
-    h.sim.set_alias(&format!("fn-{bad}"), "live", 1, Some((2, 0.1))).unwrap_or_else(|e| panic!("{e:?}"));
-    h.sim.advance(4 * 60_000);
+    deploy_a_bad_canary(&h, bad);
     let output = h.ripcord(&["check", "--json"]);
     let summary: Value =
         serde_json::from_str(stdout(&output).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(&output)));
@@ -151,8 +168,33 @@ fn a_fresh_process_reads_first_the_deployments_whose_errors_rose() {
     assert!(deferred > 0, "the cycle could not read every guard: {summary}");
     let result = guard_result(&summary, &format!("g-{bad}"));
     assert_eq!(result["outcome"], "rolled-back", "g-{bad} read first and rolled back: {result}\n{}", stderr(&output));
-    let alias = h.sim.function(&format!("fn-{bad}")).and_then(|f| f.aliases.get("live").cloned());
-    assert_eq!(alias.map(|a| (a.version, a.routing)), Some((1, None)));
+    assert!(rolled_back(&h, bad));
+}
+
+/// The cycles after a cold start read the guards deferred before first — and of those, the ones whose errors rose
+/// first: a bad canary deployed on the deferred guard the next cycle would read last is rolled back in it.
+#[test]
+fn of_the_deferred_those_whose_errors_rose_are_read_first() {
+    use crate::function::{Function, scheduled_event};
+    const FUNCTIONS: usize = 300;
+    let h = fleet_that_could_fail(FUNCTIONS, 10);
+    let mut function = Function::start(&h);
+    let first = function.invoke(scheduled_event());
+    assert!(first.ok, "{:?}", first.body);
+    let deferred: Vec<usize> =
+        (0..FUNCTIONS).filter(|i| guard_result(&first.body, &format!("g-{i}"))["outcome"] == "deferred").collect();
+    // More deferred than the next cycle reads: read in the configuration's order, the last would wait again.
+    assert!(deferred.len() > FUNCTIONS / 2, "{} deferred of {FUNCTIONS}", deferred.len());
+    let bad = *deferred.last().unwrap_or_else(|| panic!("none deferred"));
+    deploy_a_bad_canary(&h, bad);
+    let second = function.invoke(scheduled_event());
+    assert!(second.ok, "{:?}", second.body);
+    let result = guard_result(&second.body, &format!("g-{bad}"));
+    assert_eq!(result["outcome"], "rolled-back", "g-{bad} read first of the deferred: {result}");
+    assert!(rolled_back(&h, bad));
+    let still_deferred =
+        (0..FUNCTIONS).filter(|i| guard_result(&second.body, &format!("g-{i}"))["outcome"] == "deferred").count();
+    assert!(still_deferred > 0, "the second cycle could not read every deferred guard either");
 }
 
 /// ripcord told the account's Lambda quota was raised when it was not: the simulator throttles, and the

@@ -301,9 +301,11 @@ impl Mark {
 pub trait Reader: Send + Sync + std::fmt::Debug {
     async fn deployment(&self, guard: &Guard) -> Result<Deployment, ProviderError>;
 
-    /// The deployment of `guard` read again after its metrics said its routing changed since `view` was read: by
-    /// default read whole; a provider whose markers live apart from the routing (Lambda's tags) reads only the
-    /// routing and keeps the view's markers, which only ripcord writes (and every change of it forgets the view).
+    /// The deployment of `guard` read again after its metrics said its routing changed since `view` was read, or
+    /// by a rollback after its prewarm: by default read whole; a provider whose markers live apart from the routing
+    /// (Lambda's tags) reads only the routing and keeps the view's markers, which only ripcord writes (and every
+    /// change of it forgets the view); one whose prewarm's own change answered the resource (Cloud Run's tag)
+    /// answers a rollback from that — the pin's token catches anything changed since.
     async fn rerouted(&self, guard: &Guard, view: &Deployment) -> Result<Deployment, ProviderError> {
         let _ = view;
         self.deployment(guard).await

@@ -332,31 +332,29 @@ impl Controller {
             // A large prime step over the minutes: consecutive cycles start far apart in the list.
             let offset = (now.div_euclid(60_000).unsigned_abs() as usize).wrapping_mul(7919) % unseen.len();
             unseen.rotate_left(offset);
-            // Those whose errors rose most first; the others keep the rotation (the sort is stable).
-            let rise = |g: &Guard| rises.get(&g.name).copied().unwrap_or(0.0);
-            unseen.sort_by(|a, b| rise(b).total_cmp(&rise(a)));
         }
+        // Of the deferred and of the unread, those whose errors rose most first; the others keep their order (the
+        // sort is stable).
+        let rise = |g: &Guard| rises.get(&g.name).copied().unwrap_or(0.0);
+        first.sort_by(|a, b| rise(b).total_cmp(&rise(a)));
+        unseen.sort_by(|a, b| rise(b).total_cmp(&rise(a)));
         viewed.sort_by_key(|g| views.get(g.name.as_str()).map_or(0, |(_, at)| *at));
         first.extend(unseen);
         first.extend(viewed);
         first
     }
 
-    /// How much the errors rose of each guard this process has no view of and did not defer, when there are at
-    /// least [`TRIAGE_AT`] of them (a fresh process's fleet, more than a cycle may read): one batched call per
-    /// region for every such guard, so the deployments in trouble are read in the first cycle, not the twentieth.
+    /// How much the errors rose of each guard this process has no view of (never read, or deferred), when there
+    /// are at least [`TRIAGE_AT`] of them (a fresh process's fleet, more than a cycle may read): one batched call
+    /// per region for every such guard, so the deployments in trouble are read in the cycle that first can, not
+    /// the twentieth.
     async fn error_rises(
         &self,
         guards: &[&Guard],
         views: &HashMap<&str, (Deployment, i64)>,
         now: i64,
     ) -> HashMap<String, f64> {
-        let deferred = self.deferred.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let unseen: Vec<&Guard> = guards
-            .iter()
-            .copied()
-            .filter(|g| !views.contains_key(g.name.as_str()) && !deferred.contains(&g.name))
-            .collect();
+        let unseen: Vec<&Guard> = guards.iter().copied().filter(|g| !views.contains_key(g.name.as_str())).collect();
         let mut rises = HashMap::new();
         if unseen.len() < TRIAGE_AT {
             return rises;
