@@ -56,7 +56,7 @@ pub struct CloudRun {
     revisions_seen: std::sync::Arc<std::sync::Mutex<HashMap<String, Revisions>>>,
     /// Long-running operations being polled, so that each polls once per round of the read quota at most.
     operations: std::sync::Arc<super::quota::Pollers>,
-    /// Each service as a rollback's last step left it — the prewarm's tagged service as its operation answered it,
+    /// Each service as a rollback's last step left it — its prewarm's tagged service as the operation answered it,
     /// or the rollback's re-read — so the next step of that rollback needs no read of its own: the re-read after a
     /// prewarm answers from it, and the pin (which takes it) builds its PATCH from it when its etag is the token.
     /// The etag makes this safe: a service changed since is a conflict, which the rollback resolves by reading; a
@@ -473,7 +473,10 @@ impl Changer for CloudRun {
                 _ => self.service(&name).await?,
             };
         }
-        self.leave(&name, &service);
+        if wait {
+            // A rollback's prewarm: its re-read and pin follow (a standby's prewarm has no pin to leave it for).
+            self.leave(&name, &service);
+        }
         let uri = warm_uri(&service);
         let mut outcome = Prewarmed {
             method: "tag+warm-up".into(),
